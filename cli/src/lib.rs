@@ -1,0 +1,7 @@
+//! The `flagtrail` command's building blocks, shared with the end-to-end tests.
+
+pub mod demo;
+pub mod gen;
+pub mod replay;
+pub mod stack;
+pub mod tail;

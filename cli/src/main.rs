@@ -1,0 +1,72 @@
+//! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
+
+use flagtrail_cli::{demo, gen, replay, stack, tail};
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "flagtrail", version, about = "Audit and cache-invalidation pipeline for a DynamoDB feature-flag table")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run both pipelines over Lambda stream-event files (or directories of them), no AWS needed.
+    Replay {
+        /// Files or directories of `*.json` Lambda DynamoDB stream events.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write audit.jsonl, alerts.jsonl, invalidations.jsonl and metrics.jsonl here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print only the totals, not one line per record.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write a large realistic Lambda stream event (for benchmarks and load tests).
+    GenEvents {
+        /// Number of records.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+        /// Output file (stdout if absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Small records (keys and a few attributes) instead of realistic ~1.4 KB ones.
+        #[arg(long)]
+        small: bool,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Poll a DynamoDB stream like Lambda's event source mapping and run both pipelines on it.
+    Tail(tail::TailArgs),
+    /// Create the local stack's resources (table with stream, log group, topics, queues).
+    LocalStack(stack::StackArgs),
+    /// The end-to-end demo against the local stand-in: real changes, pipeline, what each user sees.
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLAGTRAIL_LOG").unwrap_or_else(|_| "error".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Replay { paths, out, quiet } => {
+            let ok = replay::run(&paths, out.as_deref(), quiet).await?;
+            if !ok {
+                std::process::exit(1);
+            }
+        }
+        Command::GenEvents { records, out, small, seed } => gen::run(records, out.as_deref(), small, seed)?,
+        Command::Tail(args) => tail::run(args).await?,
+        Command::LocalStack(args) => stack::run(args).await?,
+        Command::Demo(args) => demo::run(args).await?,
+    }
+    Ok(())
+}

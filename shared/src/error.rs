@@ -1,0 +1,77 @@
+//! Typed errors of the library: decoding (permanent, quarantined) and sinks (transient or permanent).
+
+use thiserror::Error;
+
+/// Why a stream record could not be decoded. Always permanent: retrying cannot fix the input, so
+/// such a record is quarantined (kept whole in the trail) instead of blocking the shard.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// JSON that does not have the shape of a stream record.
+    #[error("malformed record at `{path}`: {message}")]
+    Malformed {
+        /// Where in the record (e.g. `dynamodb.NewImage.rollout.N`).
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A required field is absent.
+    #[error("missing required field `{0}`")]
+    Missing(&'static str),
+    /// `eventName` is not INSERT, MODIFY or REMOVE.
+    #[error("unknown eventName `{0}` (expected INSERT, MODIFY or REMOVE)")]
+    UnknownEventName(String),
+    /// The record is larger than the configured cap.
+    #[error("record is {size} bytes, over the {limit}-byte cap")]
+    TooLarge {
+        /// Size of the raw record.
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
+}
+
+impl DecodeError {
+    /// A stable machine-readable kind for the quarantine record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::Malformed { .. } => "malformed",
+            DecodeError::Missing(_) => "missing_field",
+            DecodeError::UnknownEventName(_) => "unknown_event_name",
+            DecodeError::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+/// A whole Lambda event (or replay file) that is not a DynamoDB stream event.
+#[derive(Debug, Error)]
+#[error("not a DynamoDB stream event: {0}")]
+pub struct EventError(#[from] pub serde_json::Error);
+
+/// A sink failed to make outputs durable.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum SinkError {
+    /// Worth retrying: throttling, 5xx, timeouts, connection errors.
+    #[error("transient {sink} failure: {message}")]
+    Transient {
+        /// Which sink.
+        sink: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// Retrying as-is will not help (missing resource, access denied, bad request); the batch is
+    /// still reported failed so nothing is lost while an operator fixes it.
+    #[error("permanent {sink} failure: {message}")]
+    Permanent {
+        /// Which sink.
+        sink: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl SinkError {
+    /// True for errors a later retry may clear by itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SinkError::Transient { .. })
+    }
+}

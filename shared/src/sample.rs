@@ -1,0 +1,129 @@
+//! Large, realistic, deterministic Lambda stream events (`flagtrail gen-events`, benchmarks, load tests).
+
+use serde_json::{json, Value};
+
+/// xorshift64*: deterministic and dependency-free; quality is irrelevant here.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const ENVS: [&str; 3] = ["prod", "staging", "dev"];
+const TEAMS: [&str; 6] = ["payments", "web", "mobile", "search", "growth", "platform"];
+const PEOPLE: [&str; 5] = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"];
+
+fn s(v: &str) -> Value {
+    json!({ "S": v })
+}
+fn n(v: impl ToString) -> Value {
+    json!({ "N": v.to_string() })
+}
+
+fn flag_image(r: &mut Rng, env: &str, key: &str, version: u64, rollout: u64, small: bool) -> Value {
+    let who = r.pick(&PEOPLE);
+    let mut img = json!({
+        "PK": s(&format!("FLAG#{env}#{key}")), "SK": s("METADATA"), "flagKey": s(key),
+        "defaultEnabled": { "BOOL": rollout > 50 }, "rolloutPercentage": n(rollout),
+        "updatedBy": s(who), "updatedAt": s(&format!("2026-11-22T{:02}:{:02}:00.000Z", version % 24, version % 60)),
+        "requestId": s(&format!("req-{:016x}", r.next())), "version": n(version),
+    });
+    if !small {
+        let extra = json!({
+            "description": s("Rolls out the redesigned checkout page with the new payment widget, address autocomplete and saved cards for returning customers"),
+            "owner": s(&format!("{}-team", r.pick(&TEAMS))),
+            "teams": { "SS": [r.pick(&TEAMS), r.pick(&["web", "ios", "android"])] },
+            "createdAt": s("2026-10-01T08:30:00.000Z"),
+            "targetSegments": { "L": [
+                { "M": { "type": s("region"), "operator": s("in"), "value": { "SS": ["EU", "JP", "US"] } } },
+                { "M": { "type": s("userType"), "operator": s("equals"), "value": s("beta") } } ] },
+            "conditions": { "L": [
+                { "M": { "field": s("plan"), "operator": s("equals"), "value": s("enterprise") } },
+                { "M": { "field": s("appVersion"), "operator": s("gte"), "value": n("4.12") } } ] },
+            "tags": { "SS": ["checkout", "q4-launch"] },
+        });
+        img.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+    }
+    img
+}
+
+/// One batch of `count` records as a Lambda event.
+pub fn event(count: usize, small: bool, seed: u64) -> Value {
+    let mut r = Rng(seed.max(1));
+    let mut seq: u128 = 500_000_000_000_000_000_000_000;
+    let mut records = Vec::with_capacity(count);
+    for i in 0..count {
+        seq += 1 + r.below(100) as u128;
+        let env = r.pick(&ENVS);
+        let key = format!("flag-{:04}", r.below(500));
+        let version = 1 + r.below(50);
+        let roll = r.below(100);
+        let kind = r.below(100);
+        let (name, keys, old, new) = if kind < 70 {
+            let old = flag_image(&mut r, env, &key, version, roll, small);
+            let new = flag_image(&mut r, env, &key, version + 1, (roll + 10) % 100, small);
+            ("MODIFY", json!({"PK": old["PK"], "SK": old["SK"]}), Some(old), Some(new))
+        } else if kind < 75 {
+            let new = flag_image(&mut r, env, &key, 1, roll, small);
+            ("INSERT", json!({"PK": new["PK"], "SK": new["SK"]}), None, Some(new))
+        } else if kind < 80 {
+            let old = flag_image(&mut r, env, &key, version, roll, small);
+            ("REMOVE", json!({"PK": old["PK"], "SK": old["SK"]}), Some(old), None)
+        } else if kind < 95 {
+            let tenant = format!("tenant-{:05}", r.below(20_000));
+            let keys = json!({"PK": s(&format!("FLAG#{env}#{key}")), "SK": s(&format!("TENANT#{tenant}"))});
+            let img = |enabled: bool, v: u64, r: &mut Rng| {
+                let mut m = keys.clone();
+                let extra = json!({"tenantId": s(&tenant), "enabled": {"BOOL": enabled}, "updatedBy": s(r.pick(&PEOPLE)),
+                    "updatedAt": s("2026-11-22T10:00:00.000Z"), "requestId": s(&format!("req-{:016x}", r.next())), "version": n(v)});
+                m.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+                m
+            };
+            let old = img(roll % 2 == 0, version, &mut r);
+            let new = img(roll % 2 == 1, version + 1, &mut r);
+            ("MODIFY", keys, Some(old), Some(new))
+        } else {
+            let keys = json!({"PK": s(&format!("FLAG#{env}#{key}")), "SK": s("KILLSWITCH")});
+            let img = |enabled: bool, v: u64, r: &mut Rng| {
+                let mut m = keys.clone();
+                let extra = json!({"enabled": {"BOOL": enabled}, "reason": s("Elevated error rate on checkout"), "updatedBy": s(r.pick(&PEOPLE)),
+                    "updatedAt": s("2026-11-22T10:00:00.000Z"), "requestId": s(&format!("req-{:016x}", r.next())), "version": n(v)});
+                m.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+                m
+            };
+            let on = roll % 2 == 0;
+            let old = img(!on, version, &mut r);
+            let new = img(on, version + 1, &mut r);
+            ("MODIFY", keys, Some(old), Some(new))
+        };
+        let mut ddb = json!({
+            "ApproximateCreationDateTime": 1_795_392_000 + i as u64,
+            "Keys": keys, "SequenceNumber": seq.to_string(), "SizeBytes": 1400, "StreamViewType": "NEW_AND_OLD_IMAGES",
+        });
+        if let Some(o) = old {
+            ddb["OldImage"] = o;
+        }
+        if let Some(nw) = new {
+            ddb["NewImage"] = nw;
+        }
+        records.push(json!({
+            "eventID": format!("{:032x}", (r.next() as u128) << 64 | r.next() as u128),
+            "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1",
+            "dynamodb": ddb,
+            "eventSourceARN": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-{env}/stream/2026-11-01T00:00:00.000"),
+        }));
+    }
+    json!({ "Records": records })
+}
+
