@@ -10,7 +10,7 @@ ARN = {
     "prod": "arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000",
     "dev": "arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-dev/stream/2026-11-01T00:00:00.000",
 }
-T0 = 1795392000  # 2026-11-22T00:00:00Z
+T0 = 1795392000  # 2026-11-23T00:00:00Z
 seq = [400000000000000000000000]
 
 
@@ -64,7 +64,7 @@ def write(name, records):
         f.write("\n")
 
 
-at = lambda m: f"2026-11-22T00:{m:02d}:00.000Z"
+at = lambda m: f"2026-11-23T00:{m:02d}:00.000Z"
 for env in ("prod", "dev"):
     key = "checkout-v2"
     created = stamp(flag(env, key), "alice@example.com", f"req-{env}-create", 1, at(0))

@@ -62,8 +62,9 @@ pub struct Change {
     pub old: Option<Item>,
     /// Image after the write, when the stream carries it.
     pub new: Option<Item>,
-    /// Images the event implies but the stream view type did not carry.
-    pub missing_images: Vec<&'static str>,
+    /// Parts the record should have but does not: `keys`, `old` or `new` image (a KEYS_ONLY or
+    /// NEW_IMAGE stream, or a record written by another tool).
+    pub missing: Vec<&'static str>,
     /// StreamViewType as sent, if any.
     pub stream_view_type: Option<String>,
     /// When DynamoDB applied the write (ms precision); `None` if the record has no time.
@@ -240,22 +241,23 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
         .filter(|s| !s.is_empty())
         .ok_or(DecodeError::Missing("dynamodb.SequenceNumber"))?;
     let (old, new) = (ddb.old_image, ddb.new_image);
-    // Keys are authoritative; without them, an image still holds the key attributes.
-    let keys = ddb
-        .keys
-        .or_else(|| new.as_ref().or(old.as_ref()).map(key_subset))
-        .ok_or(DecodeError::Missing("dynamodb.Keys"))?;
+    let mut missing = Vec::new();
+    // Keys are authoritative; without them, an image still holds the key attributes, and with
+    // neither the record is still audited as a generic item change.
+    let keys = ddb.keys.or_else(|| new.as_ref().or(old.as_ref()).map(key_subset)).unwrap_or_else(|| {
+        missing.push("keys");
+        Item::new()
+    });
     let key = ItemKey::from_keys(keys);
-
-    let mut missing_images = Vec::new();
     if event_name != EventName::Insert && old.is_none() {
-        missing_images.push("old");
+        missing.push("old");
     }
     if event_name != EventName::Remove && new.is_none() {
-        missing_images.push("new");
+        missing.push("new");
     }
 
-    let ttl_expiry = w.user_identity.as_ref().is_some_and(|u| {
+    // TTL deletions are REMOVEs by the service principal; nothing else is attributed to it.
+    let ttl_expiry = event_name == EventName::Remove && w.user_identity.as_ref().is_some_and(|u| {
         u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
             && u.kind.as_deref().is_none_or(|k| k == "Service")
     });
@@ -288,7 +290,7 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
         key,
         old,
         new,
-        missing_images,
+        missing,
         stream_view_type: ddb.stream_view_type,
         approximate_time: ddb.approximate_creation.as_ref().and_then(WireTime::to_time),
         actor,

@@ -268,6 +268,13 @@ fn base_attributes(change: &Change, event_type: &str, severity: Severity, env: &
 
 /// The AWS Chatbot custom-notification format (version 1.0, source "custom").
 fn chatbot_body(change: &Change, event_type: &str, title: &str, description: &str, next_steps: Vec<String>, severity: Severity, env: &str) -> serde_json::Value {
+    // additionalContext is a string → string map: absent values are left out, not null.
+    let mut context = serde_json::Map::new();
+    for (k, v) in [("environment", Some(env)), ("flagKey", change.key.flag_key.as_deref()), ("actor", Some(change.actor.id.as_str())), ("requestId", change.request_id.as_deref()), ("eventId", Some(change.event_id.as_str()))] {
+        if let Some(v) = v {
+            context.insert(k.to_owned(), json!(v));
+        }
+    }
     json!({
         "version": "1.0",
         "source": "custom",
@@ -283,21 +290,16 @@ fn chatbot_body(change: &Change, event_type: &str, title: &str, description: &st
             "threadId": format!("flagtrail/{}/{}", env, change.key.flag_key.as_deref().unwrap_or("global")),
             "summary": title,
             "eventType": event_type,
-            "additionalContext": {
-                "environment": env,
-                "flagKey": change.key.flag_key,
-                "actor": change.actor.id,
-                "requestId": change.request_id,
-                "eventId": change.event_id,
-            },
+            "additionalContext": context,
         },
     })
 }
 
-/// Neutralises Slack/markdown control characters in user-supplied text (no mentions, no links).
+/// Neutralises user-supplied text for Slack markdown: no control characters, and no `<…>` so it
+/// cannot form links or mentions (`<@U…>`, `<!here>`).
 fn md_escape(s: &str) -> String {
     let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    clip(&s.replace('<', "‹").replace('>', "›").replace('`', "'").replace('@', "@\u{200b}"), 1000)
+    clip(&s.replace('<', "‹").replace('>', "›").replace('`', "'"), 1000)
 }
 
 fn clip(s: &str, max: usize) -> String {

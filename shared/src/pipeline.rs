@@ -127,6 +127,7 @@ impl<L: LogSink> AuditPipeline<L> {
         let entries = decode_batch(event, &self.config);
         let mut out = Outcome::default();
         let mut pending = Pending { items: Vec::with_capacity(entries.len()), covers: Vec::with_capacity(entries.len()) };
+        let mut last_ts = None;
         for (idx, entry) in entries.iter().enumerate() {
             let (json, event_id, ts) = match entry {
                 Entry::Change(c) => {
@@ -144,8 +145,10 @@ impl<L: LogSink> AuditPipeline<L> {
                     (q.to_json(), q.event_id.as_str(), None)
                 }
             };
+            // A record without a time sits beside its predecessor, so sorting keeps shard order.
             // Clamp into what PutLogEvents accepts; the record keeps the true time in changedAt.
-            let ts = ts.unwrap_or(inv.now_ms).clamp(inv.now_ms - MAX_EVENT_AGE_MS, inv.now_ms + MAX_EVENT_AHEAD_MS);
+            let ts = ts.or(last_ts).unwrap_or(inv.now_ms).clamp(inv.now_ms - MAX_EVENT_AGE_MS, inv.now_ms + MAX_EVENT_AHEAD_MS);
+            last_ts = Some(ts);
             let parts = split_oversized(json, event_id, entry.sequence_number());
             if parts.len() > 1 {
                 out.metrics.count("RecordsSplit", 1);
