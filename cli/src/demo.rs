@@ -205,7 +205,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             (Some(f), None) => f.to_owned(),
             _ => "(all flags)".to_owned(),
         };
-        let fields: Vec<&str> = r["changedFields"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|f| !["updatedAt", "requestId", "version", "updatedBy"].contains(f)).collect();
+        let fields: Vec<&str> = r["changedFields"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|f| !["PK", "SK", "updatedAt", "requestId", "version", "updatedBy"].contains(f)).collect();
         println!(
             "  {}  {:<21} {:<5} {:<22} by {:<18} req {:<12} changed: {}",
             r["changedAt"].as_str().unwrap_or("-"),

@@ -82,6 +82,11 @@ pub struct BatchItemFailure {
 }
 
 impl BatchResponse {
+    /// The same response as `aws_lambda_events`' type (built through serde: it is non-exhaustive).
+    pub fn to_lambda(&self) -> aws_lambda_events::streams::DynamoDbEventResponse {
+        serde_json::to_value(self).and_then(serde_json::from_value).unwrap_or_default()
+    }
+
     /// The sequence number Lambda resumes from, if any record failed.
     pub fn resume_from(&self) -> Option<&str> {
         self.batch_item_failures.first().map(|f| f.item_identifier.as_str())

@@ -93,6 +93,19 @@ impl Metrics {
     }
 }
 
+/// Prints the EMF documents to stdout, one line each, bypassing the tracing formatter (CloudWatch
+/// only extracts metrics from lines that are exactly an EMF document).
+pub fn emit(metrics: &Metrics, namespace: &str, function: &str) {
+    use std::io::Write;
+    let docs = metrics.to_emf(namespace, function, crate::pipeline::now_ms());
+    let mut out = std::io::stdout().lock();
+    for d in docs {
+        // A closed stdout must not fail the batch: the outputs are already durable.
+        let _ = writeln!(out, "{d}");
+    }
+    let _ = out.flush();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

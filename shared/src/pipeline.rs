@@ -50,6 +50,13 @@ impl Invocation {
         Invocation { now_ms: now_ms(), deadline: None }
     }
 
+    /// From a Lambda context's deadline (ms since the epoch).
+    pub fn with_deadline_ms(deadline_ms: u64) -> Self {
+        let now = now_ms();
+        let remaining = (deadline_ms as i64 - now).max(0) as u64;
+        Invocation { now_ms: now, deadline: Some(Instant::now() + Duration::from_millis(remaining)) }
+    }
+
     fn out_of_time(&self) -> bool {
         self.deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
     }

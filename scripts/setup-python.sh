@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates the project-local Python venv (.venv) with pinned moto; `--lambda` adds cargo-lambda + zig.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip
+fi
+want() { "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$1"; }
+[ -x "$venv/bin/moto_server" ] || want "$root/scripts/requirements-moto.txt"
+if [ "${1:-}" = "--lambda" ] && [ ! -x "$venv/bin/cargo-lambda" ]; then
+  want "$root/scripts/requirements-lambda.txt"
+fi
