@@ -1,1 +1,114 @@
-//! End-to-end tests live in tests/.
+//! Fixtures of the end-to-end tests: a moto server per test on a free loopback port, and the
+//! local stack created on it with the same code as `flagtrail local-stack`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use flagtrail_cli::stack::{self, Stack, StackArgs};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A moto server, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto from the project venv (`scripts/setup-python.sh` installs it).
+    pub fn start() -> Moto {
+        let bin = root().join(".venv/bin/moto_server");
+        assert!(bin.exists(), "{} is missing: run scripts/setup-python.sh (the README's test command does)", bin.display());
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on {endpoint}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, endpoint }
+    }
+
+    /// SDK configuration pointing at this server with dummy credentials (no IMDS probing).
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        let creds = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "e2e");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates the local stack with default names.
+pub async fn stack(sdk: &aws_config::SdkConfig) -> Stack {
+    let args = StackArgs { table: "feature-flags-e2e".into(), log_group: "/flagtrail/audit".into(), prefix: "flagtrail".into(), env_file: None };
+    stack::create(sdk, &args).await.expect("local stack")
+}
+
+/// A string attribute.
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// An item from pairs, stamped the way every writer stamps.
+pub fn stamped(pairs: &[(&str, AttributeValue)], who: &str, request: &str, version: u32) -> std::collections::HashMap<String, AttributeValue> {
+    let mut m: std::collections::HashMap<String, AttributeValue> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    m.insert("updatedBy".into(), s(who));
+    m.insert("updatedAt".into(), s("2026-11-23T10:00:00.000Z"));
+    m.insert("requestId".into(), s(request));
+    m.insert("version".into(), AttributeValue::N(version.to_string()));
+    m
+}
+
+/// All messages of a log group, parsed.
+pub async fn audit_records(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let r = logs.filter_log_events().log_group_name(group).set_next_token(token).send().await.expect("FilterLogEvents");
+        out.extend(r.events().iter().map(|e| serde_json::from_str(e.message().unwrap()).unwrap()));
+        token = r.next_token().map(str::to_owned);
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
+/// Drains a queue: (body, attributes) of every message.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(serde_json::Value, std::collections::BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    loop {
+        let r = sqs.receive_message().queue_url(url).max_number_of_messages(10).message_attribute_names("All").send().await.expect("ReceiveMessage");
+        if r.messages().is_empty() {
+            return out;
+        }
+        for m in r.messages() {
+            let attrs = m.message_attributes().map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect()).unwrap_or_default();
+            out.push((serde_json::from_str(m.body().unwrap()).unwrap(), attrs));
+            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+}
