@@ -1,0 +1,237 @@
+//! The built `audit` and `notify` binaries, driven through a minimal Lambda Runtime API server
+//! (what Lambda itself speaks to a `provided.al2023` bootstrap) on events/ files, against moto.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flagtrail_e2e::{audit_records, drain_queue, root, stack, Moto};
+use serde_json::Value;
+
+/// What the runtime posted back.
+#[derive(Default)]
+struct Posted {
+    responses: Vec<(String, Value)>,
+    errors: Vec<(String, String)>,
+    init_error: Option<String>,
+}
+
+/// Serves queued events on `/invocation/next` and records responses; one thread per connection.
+struct RuntimeApi {
+    addr: String,
+    posted: Arc<Mutex<Posted>>,
+}
+
+impl RuntimeApi {
+    fn start(events: Vec<String>) -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let posted = Arc::new(Mutex::new(Posted::default()));
+        let queue = Arc::new(Mutex::new(events.into_iter().enumerate().map(|(i, e)| (format!("req-{i}"), e)).collect::<VecDeque<_>>()));
+        let p = posted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (p, q) = (p.clone(), queue.clone());
+                std::thread::spawn(move || serve(conn, p, q));
+            }
+        });
+        RuntimeApi { addr, posted }
+    }
+}
+
+fn serve(conn: TcpStream, posted: Arc<Mutex<Posted>>, queue: Arc<Mutex<VecDeque<(String, String)>>>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut conn = conn;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h == "\r\n" || h.is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        if path.ends_with("/invocation/next") {
+            // Wait for work; with none left, hold the call like Lambda does between invocations.
+            let next = loop {
+                if let Some(n) = queue.lock().unwrap().pop_front() {
+                    break n;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let deadline = (std::time::SystemTime::now() + Duration::from_secs(30)).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:flagtrail\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n",
+                next.0,
+                next.1.len()
+            );
+            conn.write_all(head.as_bytes()).unwrap();
+            conn.write_all(next.1.as_bytes()).unwrap();
+            continue;
+        }
+        {
+            let mut p = posted.lock().unwrap();
+            let id = path.split('/').nth(4).unwrap_or("").to_owned();
+            if path.ends_with("/response") {
+                p.responses.push((id, serde_json::from_str(&body).unwrap_or(Value::Null)));
+            } else if path.ends_with("/error") && path.contains("/invocation/") {
+                p.errors.push((id, body));
+            } else if path.ends_with("/init/error") {
+                p.init_error = Some(body);
+            }
+        }
+        conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let bin = target.join("debug").join(name);
+    assert!(bin.exists(), "{} is missing: `cargo build --workspace --bins` first (the README's test command does)", bin.display());
+    bin
+}
+
+struct Bootstrap(Child);
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+type Output = Arc<Mutex<String>>;
+
+fn launch(name: &str, api: &RuntimeApi, moto: &Moto, vars: &[(&str, String)]) -> (Bootstrap, Output, Output) {
+    let mut cmd = Command::new(binary(name));
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("bootstrap starts");
+    // stdout (tracing + EMF) is what the tests read; stderr (where a failed init lands) is kept apart.
+    let captured = Arc::new(Mutex::new(String::new()));
+    let errors = Arc::new(Mutex::new(String::new()));
+    collect(child.stdout.take().unwrap(), captured.clone());
+    collect(child.stderr.take().unwrap(), errors.clone());
+    (Bootstrap(child), captured, errors)
+}
+
+fn collect(from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let mut c = into.lock().unwrap();
+            c.push_str(&line);
+            c.push('\n');
+        }
+    });
+}
+
+fn wait_for(api: &RuntimeApi, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = api.posted.lock().unwrap();
+        if p.responses.len() + p.errors.len() >= n {
+            return;
+        }
+        assert!(p.init_error.is_none(), "init failed: {:?}", p.init_error);
+        drop(p);
+        assert!(Instant::now() < deadline, "the function did not answer {n} invocations");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(root().join("events").join(format!("{name}.json"))).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_bootstrap_writes_the_trail_and_prints_emf() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let files = ["batch-mixed", "killswitch-global-on-prod", "batch-with-undecodable-record"];
+    let api = RuntimeApi::start(files.iter().map(|f| event(f)).collect());
+    let (_proc, stdout, _) = launch("audit", &api, &moto, &[("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone())]);
+    wait_for(&api, files.len());
+    let posted = api.posted.lock().unwrap();
+    assert!(posted.errors.is_empty(), "{:?}", posted.errors);
+    for (_, r) in &posted.responses {
+        assert_eq!(r, &serde_json::json!({ "batchItemFailures": [] }));
+    }
+    let records = audit_records(&aws_sdk_cloudwatchlogs::Client::new(&sdk), &stack.log_group).await;
+    let expected: usize = files.iter().map(|f| serde_json::from_str::<Value>(&event(f)).unwrap()["Records"].as_array().unwrap().len()).sum();
+    assert_eq!(records.len(), expected);
+    assert_eq!(records.iter().filter(|r| r["recordType"] == "quarantine").count(), 1);
+    // EMF documents are whole stdout lines, separate from the JSON tracing lines.
+    let out = stdout.lock().unwrap().clone();
+    let emf: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("_aws").is_some()).collect();
+    assert!(emf.iter().any(|d| d["ProductionFlagChange"].as_u64() == Some(7)), "{out}");
+    assert!(emf.iter().any(|d| d["RecordsQuarantined"].as_u64() == Some(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notify_bootstrap_publishes_and_reports_a_missing_topic() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let api = RuntimeApi::start(vec![event("killswitch-flag-on-prod"), event("override-set")]);
+    let vars = [
+        ("FLAGTRAIL_ALERT_TOPIC_ARN", stack.alert_topic_arn.clone()),
+        // A topic that does not exist: invalidations cannot be made durable.
+        ("FLAGTRAIL_INVALIDATION_TOPIC_ARN", stack.invalidation_topic_arn.replace("invalidations", "missing")),
+    ];
+    let (_proc, _, _) = launch("notify", &api, &moto, &vars);
+    wait_for(&api, 2);
+    let posted = api.posted.lock().unwrap();
+    let seq = |f: &str| serde_json::from_str::<Value>(&event(f)).unwrap()["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+    assert_eq!(posted.responses[0].1["batchItemFailures"][0]["itemIdentifier"], seq("killswitch-flag-on-prod"));
+    assert_eq!(posted.responses[1].1["batchItemFailures"][0]["itemIdentifier"], seq("override-set"));
+    let alerts = drain_queue(&aws_sdk_sqs::Client::new(&sdk), &stack.queues["alerts-all"]).await;
+    assert_eq!(alerts.len(), 1, "the alert itself was delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_variable_fails_init_naming_it() {
+    let moto = Moto::start();
+    let api = RuntimeApi::start(vec![]);
+    let (mut proc, stdout, stderr) = launch("audit", &api, &moto, &[]);
+    let status = proc.0.wait().unwrap();
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let said = stderr.lock().unwrap().clone() + &stdout.lock().unwrap();
+        if said.contains("FLAGTRAIL_AUDIT_LOG_GROUP") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "init error does not name the variable: {said}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
