@@ -96,12 +96,15 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
         rollout_percentage: 10,
         stamp: stamp("alice@example.com", 1, 1),
     };
-    let override_item = with(item(&stamp("erin@example.com", 2, 1))?, &[
-        ("PK", AttributeValue::S(pk.clone())),
-        ("SK", AttributeValue::S("TENANT#acme-corp".into())),
-        ("tenantId", AttributeValue::S("acme-corp".into())),
-        ("enabled", AttributeValue::Bool(true)),
-    ]);
+    let override_item = with(
+        item(&stamp("erin@example.com", 2, 1))?,
+        &[
+            ("PK", AttributeValue::S(pk.clone())),
+            ("SK", AttributeValue::S("TENANT#acme-corp".into())),
+            ("tenantId", AttributeValue::S("acme-corp".into())),
+            ("enabled", AttributeValue::Bool(true)),
+        ],
+    );
     let created = item(&base)?;
     base.default_enabled = true;
     base.rollout_percentage = 100;
@@ -111,17 +114,58 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
         ("create flag checkout-v2 (prod)", Ok(created)),
         ("set tenant override acme-corp → on", Ok(override_item)),
         ("flip default to on, rollout 100%", Ok(flipped)),
-        ("per-flag kill switch ON", Ok(switch(pk.clone(), "KILLSWITCH", true, "Card payments failing (INC-4711)", stamp("carol@example.com", 4, 1))?)),
-        ("GLOBAL kill switch ON in prod", Ok(switch("KILLSWITCH#prod".into(), "GLOBAL", true, "Checkout outage, stop all rollouts", stamp("carol@example.com", 5, 1))?)),
-        ("GLOBAL kill switch OFF in prod", Ok(switch("KILLSWITCH#prod".into(), "GLOBAL", false, "Outage resolved", stamp("dave@example.com", 6, 2))?)),
-        ("delete flag checkout-v2", Err(with(Item::new(), &[("PK", AttributeValue::S(pk.clone())), ("SK", AttributeValue::S("METADATA".into()))]))),
+        (
+            "per-flag kill switch ON",
+            Ok(switch(
+                pk.clone(),
+                "KILLSWITCH",
+                true,
+                "Card payments failing (INC-4711)",
+                stamp("carol@example.com", 4, 1),
+            )?),
+        ),
+        (
+            "GLOBAL kill switch ON in prod",
+            Ok(switch(
+                "KILLSWITCH#prod".into(),
+                "GLOBAL",
+                true,
+                "Checkout outage, stop all rollouts",
+                stamp("carol@example.com", 5, 1),
+            )?),
+        ),
+        (
+            "GLOBAL kill switch OFF in prod",
+            Ok(switch("KILLSWITCH#prod".into(), "GLOBAL", false, "Outage resolved", stamp("dave@example.com", 6, 2))?),
+        ),
+        (
+            "delete flag checkout-v2",
+            Err(with(
+                Item::new(),
+                &[("PK", AttributeValue::S(pk.clone())), ("SK", AttributeValue::S("METADATA".into()))],
+            )),
+        ),
     ];
     let n = steps.len();
     for (i, (what, op)) in steps.into_iter().enumerate() {
         println!("  {}. {what}", i + 1);
         match op {
-            Ok(it) => ddb.put_item().table_name(table).set_item(Some(it)).send().await.map(|_| ()).map_err(anyhow::Error::from),
-            Err(key) => ddb.delete_item().table_name(table).set_key(Some(key)).send().await.map(|_| ()).map_err(anyhow::Error::from),
+            Ok(it) => ddb
+                .put_item()
+                .table_name(table)
+                .set_item(Some(it))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+            Err(key) => ddb
+                .delete_item()
+                .table_name(table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
         }
         .with_context(|| format!("applying step {}: {what}", i + 1))?;
     }
@@ -131,7 +175,13 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
 async fn read_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Vec<(Value, HashMap<String, String>)>> {
     let mut out = Vec::new();
     loop {
-        let r = sqs.receive_message().queue_url(url).max_number_of_messages(10).message_attribute_names("All").send().await?;
+        let r = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await?;
         let msgs = r.messages();
         if msgs.is_empty() {
             break;
@@ -179,10 +229,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let t2 = Instant::now();
     let consumers: [&dyn Consumer; 2] = [&audit, &notify];
-    let opts = MappingOptions { stop_after_idle_polls: Some(2), poll_interval: std::time::Duration::from_millis(100), ..Default::default() };
+    let opts = MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
     let stats = drain(&aws_sdk_dynamodbstreams::Client::new(&sdk), &stack.stream_arn, &consumers, &opts).await?;
     let t_pipeline = t2.elapsed();
-    let metric = |consumer: &str, name: &str| stats.metrics.get(consumer).into_iter().flatten().map(|m| m.get(name)).sum::<u64>();
+    let metric = |consumer: &str, name: &str| {
+        stats.metrics.get(consumer).into_iter().flatten().map(|m| m.get(name)).sum::<u64>()
+    };
 
     println!("\n== 4. what auditors see (CloudWatch Logs, {})", stack.log_group);
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
@@ -205,7 +261,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             (Some(f), None) => f.to_owned(),
             _ => "(all flags)".to_owned(),
         };
-        let fields: Vec<&str> = r["changedFields"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|f| !["PK", "SK", "updatedAt", "requestId", "version", "updatedBy"].contains(f)).collect();
+        let fields: Vec<&str> = r["changedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|f| !["PK", "SK", "updatedAt", "requestId", "version", "updatedBy"].contains(f))
+            .collect();
         println!(
             "  {}  {:<21} {:<5} {:<22} by {:<18} req {:<12} changed: {}",
             r["changedAt"].as_str().unwrap_or("-"),
@@ -227,7 +289,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "  [{}] {}{}",
             attrs.get("severity").map(String::as_str).unwrap_or("?"),
             body["content"]["title"].as_str().unwrap_or("?"),
-            if attrs.get("severity").is_some_and(|s| s == "critical" || s == "high") { "   ← paged (on-call filter)" } else { "" }
+            if attrs.get("severity").is_some_and(|s| s == "critical" || s == "high") {
+                "   ← paged (on-call filter)"
+            } else {
+                ""
+            }
         );
     }
 
@@ -252,8 +318,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         for m in ms {
             for doc in m.to_emf("Flagtrail", name, flagtrail::pipeline::now_ms()) {
                 let v: Value = serde_json::from_str(&doc)?;
-                let names: Vec<String> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().into_iter().flatten().filter_map(|m| m["Name"].as_str()).map(|n| format!("{n}={}", v[n])).collect();
-                let dims = ["Environment", "Action", "Function"].iter().filter_map(|d| v[*d].as_str().map(|x| format!("{d}={x}"))).collect::<Vec<_>>().join(" ");
+                let names: Vec<String> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["Name"].as_str())
+                    .map(|n| format!("{n}={}", v[n]))
+                    .collect();
+                let dims = ["Environment", "Action", "Function"]
+                    .iter()
+                    .filter_map(|d| v[*d].as_str().map(|x| format!("{d}={x}")))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 println!("  {:<40} {}", dims, names.join(" "));
             }
         }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "flagtrail", version, about = "Audit and cache-invalidation pipeline for a DynamoDB feature-flag table")]
+#[command(
+    name = "flagtrail",
+    version,
+    about = "Audit and cache-invalidation pipeline for a DynamoDB feature-flag table"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +57,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLAGTRAIL_LOG").unwrap_or_else(|_| "error".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLAGTRAIL_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {

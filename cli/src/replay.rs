@@ -36,7 +36,11 @@ pub async fn run(paths: &[PathBuf], out: Option<&Path>, quiet: bool) -> anyhow::
     let (log, alert_topic, inval_topic) = match out {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            (LocalLog::to_file(dir.join("audit.jsonl"))?, LocalTopic::to_file(dir.join("alerts.jsonl"))?, LocalTopic::to_file(dir.join("invalidations.jsonl"))?)
+            (
+                LocalLog::to_file(dir.join("audit.jsonl"))?,
+                LocalTopic::to_file(dir.join("alerts.jsonl"))?,
+                LocalTopic::to_file(dir.join("invalidations.jsonl"))?,
+            )
         }
         None => Default::default(),
     };
@@ -101,7 +105,12 @@ pub async fn run(paths: &[PathBuf], out: Option<&Path>, quiet: bool) -> anyhow::
 }
 
 fn tally(totals: &mut BTreeMap<String, usize>, audit: &Metrics, notify: &Metrics) {
-    for (name, m) in [("audit records", audit.get("RecordsProcessed")), ("quarantined", audit.get("RecordsQuarantined")), ("alerts", notify.get("AlertsPublished")), ("invalidations", notify.get("InvalidationsPublished"))] {
+    for (name, m) in [
+        ("audit records", audit.get("RecordsProcessed")),
+        ("quarantined", audit.get("RecordsQuarantined")),
+        ("alerts", notify.get("AlertsPublished")),
+        ("invalidations", notify.get("InvalidationsPublished")),
+    ] {
         *totals.entry(name.to_owned()).or_default() += m as usize;
     }
 }

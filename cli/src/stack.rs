@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification, StreamViewType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    StreamViewType,
+};
 
 /// Names of the local resources.
 #[derive(clap::Args, Debug, Clone)]
@@ -59,7 +62,9 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
     let exists = ddb.describe_table().table_name(&args.table).send().await.is_ok();
     if !exists {
         let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let attr = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
         ddb.create_table()
             .table_name(&args.table)
             .key_schema(key("PK", KeyType::Hash)?)
@@ -67,7 +72,12 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
             .attribute_definitions(attr("PK")?)
             .attribute_definitions(attr("SK")?)
             .billing_mode(BillingMode::PayPerRequest)
-            .stream_specification(StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewAndOldImages).build()?)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()?,
+            )
             .send()
             .await
             .context("creating the flag table")?;
@@ -88,7 +98,8 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         async move { sns.create_topic().name(name).send().await.map(|t| t.topic_arn().unwrap_or_default().to_owned()) }
     };
     let alert_topic_arn = topic(format!("{}-alerts", args.prefix)).await.context("creating the alert topic")?;
-    let invalidation_topic_arn = topic(format!("{}-invalidations", args.prefix)).await.context("creating the invalidation topic")?;
+    let invalidation_topic_arn =
+        topic(format!("{}-invalidations", args.prefix)).await.context("creating the invalidation topic")?;
 
     let mut queues = BTreeMap::new();
     let subscriptions: [(&'static str, &str, Option<&str>); 4] = [
@@ -98,14 +109,25 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         ("invalidations-prod", &invalidation_topic_arn, Some(r#"{"environment":["prod"]}"#)),
     ];
     for (name, topic_arn, filter) in subscriptions {
-        let url = sqs.create_queue().queue_name(format!("{}-{name}", args.prefix)).send().await?.queue_url().unwrap_or_default().to_owned();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-{name}", args.prefix))
+            .send()
+            .await?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(&url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
             .send()
             .await?;
-        let queue_arn = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+        let queue_arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
         let mut sub = sns
             .subscribe()
             .topic_arn(topic_arn)
@@ -118,7 +140,14 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         sub.send().await.with_context(|| format!("subscribing queue {name}"))?;
         queues.insert(name, url);
     }
-    Ok(Stack { table: args.table.clone(), stream_arn, log_group: args.log_group.clone(), alert_topic_arn, invalidation_topic_arn, queues })
+    Ok(Stack {
+        table: args.table.clone(),
+        stream_arn,
+        log_group: args.log_group.clone(),
+        alert_topic_arn,
+        invalidation_topic_arn,
+        queues,
+    })
 }
 
 /// `flagtrail local-stack`: create, then print (or write) the variables.

@@ -28,7 +28,11 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     let stream_arn = stream_arn(&aws_sdk_dynamodb::Client::new(&sdk), &args.table).await?;
     let audit = AuditPipeline {
         config: audit_cfg.core.clone(),
-        log: CloudWatchLog::new(aws_sdk_cloudwatchlogs::Client::new(&sdk), audit_cfg.log_group.clone(), audit_cfg.stream_prefix.clone()),
+        log: CloudWatchLog::new(
+            aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            audit_cfg.log_group.clone(),
+            audit_cfg.stream_prefix.clone(),
+        ),
     };
     let sns = aws_sdk_sns::Client::new(&sdk);
     let notify = NotifyPipeline {

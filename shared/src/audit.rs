@@ -87,7 +87,9 @@ pub struct KillSwitchState {
 impl KillSwitchState {
     /// Reads `enabled` from both images.
     pub fn of(change: &Change) -> Self {
-        let enabled = |img: &Option<Item>| img.as_ref().map(|i| i.get("enabled").and_then(AttributeValue::as_bool).unwrap_or(false));
+        let enabled = |img: &Option<Item>| {
+            img.as_ref().map(|i| i.get("enabled").and_then(AttributeValue::as_bool).unwrap_or(false))
+        };
         let before = match change.event_name {
             EventName::Insert => Some(false),
             _ => enabled(&change.old),
@@ -173,8 +175,7 @@ pub fn diff_items<'a>(old: &'a Item, new: &'a Item) -> BTreeMap<&'a str, FieldCh
 
 /// True when a MODIFY changed nothing but the writers' bookkeeping stamps.
 pub fn is_no_op(change: &Change, changes: Option<&BTreeMap<&str, FieldChange>>) -> bool {
-    change.event_name == EventName::Modify
-        && changes.is_some_and(|c| c.keys().all(|k| BOOKKEEPING_FIELDS.contains(k)))
+    change.event_name == EventName::Modify && changes.is_some_and(|c| c.keys().all(|k| BOOKKEEPING_FIELDS.contains(k)))
 }
 
 /// Serializes values with configured attributes replaced by `[REDACTED sha256:…]`, at any depth.
@@ -272,9 +273,7 @@ impl Serialize for Changes<'_> {
 /// Formats a time as RFC 3339 UTC with milliseconds (what Logs Insights parses).
 pub fn rfc3339_ms(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.format(&fmt).unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
@@ -346,7 +345,11 @@ pub fn changed_at(change: &Change) -> Option<OffsetDateTime> {
 
 impl<'a> AuditRecord<'a> {
     /// Builds the record; `changes` is the diff of the change (see [`diff`]).
-    pub fn new(change: &'a Change, changes: Option<&'a BTreeMap<&'a str, FieldChange<'a>>>, config: &'a CoreConfig) -> Self {
+    pub fn new(
+        change: &'a Change,
+        changes: Option<&'a BTreeMap<&'a str, FieldChange<'a>>>,
+        config: &'a CoreConfig,
+    ) -> Self {
         let item = |i: &'a Item| Changeless(RedactedItem { item: i, config });
         let mut redacted_fields: Vec<&str> = Vec::new();
         if !config.redacted_attributes.is_empty() {
@@ -396,7 +399,11 @@ impl<'a> AuditRecord<'a> {
 
     /// One line of JSON (serde_json escapes control characters, so a value cannot forge a line).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"schemaVersion\":1,\"recordType\":\"error\",\"error\":{:?}}}", e.to_string()))
+        // Sized for the two images plus their diff, so the buffer rarely grows.
+        let mut buf = Vec::with_capacity(2048);
+        serde_json::to_writer(&mut buf, self).map(|_| String::from_utf8(buf).unwrap_or_default()).unwrap_or_else(|e| {
+            format!("{{\"schemaVersion\":1,\"recordType\":\"error\",\"error\":{:?}}}", e.to_string())
+        })
     }
 }
 
@@ -449,7 +456,11 @@ struct QuarantineError {
 impl QuarantineRecord {
     /// Builds the quarantine record of `raw`, which failed with `error`.
     pub fn new(raw: &str, error: &DecodeError) -> Self {
-        let salvaged = if raw.len() <= QUARANTINE_INLINE_BYTES * 8 { SalvagedRecord::from_raw(raw) } else { SalvagedRecord::default() };
+        let salvaged = if raw.len() <= QUARANTINE_INLINE_BYTES * 8 {
+            SalvagedRecord::from_raw(raw)
+        } else {
+            SalvagedRecord::default()
+        };
         let sha = hex::encode(Sha256::digest(raw.as_bytes()));
         let inline = raw.len() <= QUARANTINE_INLINE_BYTES;
         let (sequence_number, keys) = match salvaged.dynamodb {

@@ -50,7 +50,15 @@ where
         _ => {
             status.is_some_and(|s| s >= 500 || s == 429)
                 || code.contains("Throttl")
-                || matches!(code, "ServiceUnavailable" | "InternalFailure" | "InternalError" | "RequestLimitExceeded" | "TooManyRequestsException" | "KMSThrottling")
+                || matches!(
+                    code,
+                    "ServiceUnavailable"
+                        | "InternalFailure"
+                        | "InternalError"
+                        | "RequestLimitExceeded"
+                        | "TooManyRequestsException"
+                        | "KMSThrottling"
+                )
         }
     };
     if transient {
@@ -77,7 +85,8 @@ impl CloudWatchLog {
 
     /// The stream for events at `timestamp_ms`.
     pub fn stream_for(&self, timestamp_ms: i64) -> String {
-        let t = time::OffsetDateTime::from_unix_timestamp(timestamp_ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let t = time::OffsetDateTime::from_unix_timestamp(timestamp_ms.div_euclid(1000))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         format!("{}{:04}/{:02}/{:02}", self.stream_prefix, t.year(), t.month() as u8, t.day())
     }
 
@@ -89,12 +98,29 @@ impl CloudWatchLog {
         }
     }
 
-    async fn put_once(&self, stream: &str, events: &[LogEvent]) -> Result<(), SdkError<aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsError, Response>> {
+    async fn put_once(
+        &self,
+        stream: &str,
+        events: &[LogEvent],
+    ) -> Result<(), SdkError<aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsError, Response>> {
         let input: Vec<InputLogEvent> = events
             .iter()
-            .map(|e| InputLogEvent::builder().timestamp(e.timestamp_ms).message(e.message.clone()).build().expect("timestamp and message are set"))
+            .map(|e| {
+                InputLogEvent::builder()
+                    .timestamp(e.timestamp_ms)
+                    .message(e.message.clone())
+                    .build()
+                    .expect("timestamp and message are set")
+            })
             .collect();
-        let out = self.client.put_log_events().log_group_name(&self.group).log_stream_name(stream).set_log_events(Some(input)).send().await?;
+        let out = self
+            .client
+            .put_log_events()
+            .log_group_name(&self.group)
+            .log_stream_name(stream)
+            .set_log_events(Some(input))
+            .send()
+            .await?;
         if let Some(r) = out.rejected_log_events_info() {
             // The pipeline clamps timestamps, so this means a clock problem: say so loudly.
             tracing::error!(?r, "CloudWatch Logs rejected some audit events");
@@ -151,9 +177,16 @@ impl TopicSink for SnsTopic {
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                let mut b = PublishBatchRequestEntry::builder().id(i.to_string()).message(m.body.clone()).set_subject(m.subject.clone());
+                let mut b = PublishBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message(m.body.clone())
+                    .set_subject(m.subject.clone());
                 for (k, v) in &m.attributes {
-                    let attr = MessageAttributeValue::builder().data_type("String").string_value(v.clone()).build().expect("data type is set");
+                    let attr = MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(v.clone())
+                        .build()
+                        .expect("data type is set");
                     b = b.message_attributes(k.clone(), attr);
                 }
                 if self.fifo {
@@ -174,7 +207,13 @@ impl TopicSink for SnsTopic {
             .failed()
             .iter()
             .filter_map(|f| {
-                tracing::warn!(sink = self.sink, id = f.id(), code = f.code(), sender_fault = f.sender_fault(), "PublishBatch entry failed");
+                tracing::warn!(
+                    sink = self.sink,
+                    id = f.id(),
+                    code = f.code(),
+                    sender_fault = f.sender_fault(),
+                    "PublishBatch entry failed"
+                );
                 f.id().parse().ok()
             })
             .collect();

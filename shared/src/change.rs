@@ -169,9 +169,7 @@ impl WireTime {
                 let nanos = (ms.round() as i128).checked_mul(1_000_000)?;
                 OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
             }
-            WireTime::Text(s) => {
-                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-            }
+            WireTime::Text(s) => OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok(),
         }
     }
 }
@@ -212,15 +210,14 @@ pub fn decode_record(raw: &str) -> Result<Change, DecodeError> {
             let de = &mut serde_json::Deserializer::from_str(raw);
             let err = match serde_path_to_error::deserialize::<_, WireRecord>(de) {
                 Err(e) => e,
-                Ok(_) => return Err(DecodeError::Malformed {
-                    path: String::new(),
-                    message: "record failed to decode".into(),
-                }),
+                Ok(_) => {
+                    return Err(DecodeError::Malformed {
+                        path: String::new(),
+                        message: "record failed to decode".into(),
+                    })
+                }
             };
-            return Err(DecodeError::Malformed {
-                path: err.path().to_string(),
-                message: err.inner().to_string(),
-            });
+            return Err(DecodeError::Malformed { path: err.path().to_string(), message: err.inner().to_string() });
         }
     };
     from_wire(wire)
@@ -236,10 +233,8 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
         None => return Err(DecodeError::Missing("eventName")),
     };
     let ddb = w.dynamodb.ok_or(DecodeError::Missing("dynamodb"))?;
-    let sequence_number = ddb
-        .sequence_number
-        .filter(|s| !s.is_empty())
-        .ok_or(DecodeError::Missing("dynamodb.SequenceNumber"))?;
+    let sequence_number =
+        ddb.sequence_number.filter(|s| !s.is_empty()).ok_or(DecodeError::Missing("dynamodb.SequenceNumber"))?;
     let (old, new) = (ddb.old_image, ddb.new_image);
     let mut missing = Vec::new();
     // Keys are authoritative; without them, an image still holds the key attributes, and with
@@ -257,10 +252,11 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
     }
 
     // TTL deletions are REMOVEs by the service principal; nothing else is attributed to it.
-    let ttl_expiry = event_name == EventName::Remove && w.user_identity.as_ref().is_some_and(|u| {
-        u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
-            && u.kind.as_deref().is_none_or(|k| k == "Service")
-    });
+    let ttl_expiry = event_name == EventName::Remove
+        && w.user_identity.as_ref().is_some_and(|u| {
+            u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
+                && u.kind.as_deref().is_none_or(|k| k == "Service")
+        });
     let current = match event_name {
         EventName::Remove => old.as_ref(),
         _ => new.as_ref(),

@@ -69,8 +69,7 @@ impl Vars {
 
     /// A comma-separated list.
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.optional(name)
-            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        self.optional(name).map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
     }
 
     /// A positive integer.
@@ -128,7 +127,10 @@ mod tests {
     #[test]
     fn errors_name_the_variable() {
         let err = CoreConfig::from_vars(&vars(&[("FLAGTRAIL_MAX_RECORD_BYTES", "lots")])).unwrap_err();
-        assert_eq!(err.to_string(), "configuration variable FLAGTRAIL_MAX_RECORD_BYTES: `lots` is not a positive integer");
+        assert_eq!(
+            err.to_string(),
+            "configuration variable FLAGTRAIL_MAX_RECORD_BYTES: `lots` is not a positive integer"
+        );
         let err = vars(&[]).required("FLAGTRAIL_AUDIT_LOG_GROUP").unwrap_err();
         assert!(err.to_string().contains("FLAGTRAIL_AUDIT_LOG_GROUP: is not set"));
     }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::audit::{action_of, changed_at, diff, is_no_op, rfc3339_ms, Action, FieldChange, KillSwitchState, BOOKKEEPING_FIELDS};
+use crate::audit::{
+    action_of, changed_at, diff, is_no_op, rfc3339_ms, Action, FieldChange, KillSwitchState, BOOKKEEPING_FIELDS,
+};
 use crate::change::Change;
 use crate::config::CoreConfig;
 use crate::schema::ItemKind;
@@ -197,7 +199,14 @@ fn kill_switch_alert(change: &Change, env: &str, production: bool, action: Actio
         None => "CHANGED (state not in stream)",
     };
     let scope = if global { "Global kill switch" } else { "Kill switch" };
-    let title = clip(&format!("[{}] {scope} {what} in {env}: {}", severity.as_str().to_uppercase(), change.key.flag_key.as_deref().unwrap_or("all flags")), 100);
+    let title = clip(
+        &format!(
+            "[{}] {scope} {what} in {env}: {}",
+            severity.as_str().to_uppercase(),
+            change.key.flag_key.as_deref().unwrap_or("all flags")
+        ),
+        100,
+    );
     let reason = change.attr_text("reason").unwrap_or("(no reason given)");
     let description = format!(
         "{scope} *{what}* for {target}.\n*Reason:* {}\n*By:* `{}`  *Request:* `{}`\n*At:* {}  *Event:* `{}`",
@@ -214,7 +223,16 @@ fn kill_switch_alert(change: &Change, env: &str, production: bool, action: Actio
         "Confirm with the flag owner whether the switch should stay as it is".to_owned(),
     ];
     let body = chatbot_body(change, "KillSwitch", &title, &description, next_steps, severity, env);
-    Alert { event_id: change.event_id.clone(), event_type: "KillSwitch", severity, environment: env.to_owned(), title, description, attributes, body }
+    Alert {
+        event_id: change.event_id.clone(),
+        event_type: "KillSwitch",
+        severity,
+        environment: env.to_owned(),
+        title,
+        description,
+        attributes,
+        body,
+    }
 }
 
 fn flag_created_alert(change: &Change, env: &str) -> Alert {
@@ -237,7 +255,16 @@ fn flag_created_alert(change: &Change, env: &str) -> Alert {
         attributes.insert("teams", clip(&teams.join(","), 256));
     }
     let body = chatbot_body(change, "FlagCreated", &title, &description, Vec::new(), Severity::Info, env);
-    Alert { event_id: change.event_id.clone(), event_type: "FlagCreated", severity: Severity::Info, environment: env.to_owned(), title, description, attributes, body }
+    Alert {
+        event_id: change.event_id.clone(),
+        event_type: "FlagCreated",
+        severity: Severity::Info,
+        environment: env.to_owned(),
+        title,
+        description,
+        attributes,
+        body,
+    }
 }
 
 fn teams_of(change: &Change) -> Vec<String> {
@@ -253,7 +280,13 @@ fn teams_of(change: &Change) -> Vec<String> {
     }
 }
 
-fn base_attributes(change: &Change, event_type: &str, severity: Severity, env: &str, action: Action) -> BTreeMap<&'static str, String> {
+fn base_attributes(
+    change: &Change,
+    event_type: &str,
+    severity: Severity,
+    env: &str,
+    action: Action,
+) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::new();
     a.insert("eventType", event_type.to_owned());
     a.insert("severity", severity.as_str().to_owned());
@@ -267,10 +300,24 @@ fn base_attributes(change: &Change, event_type: &str, severity: Severity, env: &
 }
 
 /// The AWS Chatbot custom-notification format (version 1.0, source "custom").
-fn chatbot_body(change: &Change, event_type: &str, title: &str, description: &str, next_steps: Vec<String>, severity: Severity, env: &str) -> serde_json::Value {
+fn chatbot_body(
+    change: &Change,
+    event_type: &str,
+    title: &str,
+    description: &str,
+    next_steps: Vec<String>,
+    severity: Severity,
+    env: &str,
+) -> serde_json::Value {
     // additionalContext is a string → string map: absent values are left out, not null.
     let mut context = serde_json::Map::new();
-    for (k, v) in [("environment", Some(env)), ("flagKey", change.key.flag_key.as_deref()), ("actor", Some(change.actor.id.as_str())), ("requestId", change.request_id.as_deref()), ("eventId", Some(change.event_id.as_str()))] {
+    for (k, v) in [
+        ("environment", Some(env)),
+        ("flagKey", change.key.flag_key.as_deref()),
+        ("actor", Some(change.actor.id.as_str())),
+        ("requestId", change.request_id.as_deref()),
+        ("eventId", Some(change.event_id.as_str())),
+    ] {
         if let Some(v) = v {
             context.insert(k.to_owned(), json!(v));
         }

@@ -134,7 +134,12 @@ pub async fn drain(
     Ok(stats)
 }
 
-async fn iterator(client: &aws_sdk_dynamodbstreams::Client, arn: &str, shard: &str, at: Option<&str>) -> Result<Option<String>, MappingError> {
+async fn iterator(
+    client: &aws_sdk_dynamodbstreams::Client,
+    arn: &str,
+    shard: &str,
+    at: Option<&str>,
+) -> Result<Option<String>, MappingError> {
     let mut req = client.get_shard_iterator().stream_arn(arn).shard_id(shard);
     req = match at {
         Some(seq) => req.shard_iterator_type(ShardIteratorType::AtSequenceNumber).sequence_number(seq),
@@ -156,7 +161,8 @@ async fn drain_shard(
     let mut idle = 0;
     let mut retries = 0;
     while let Some(current) = it.take() {
-        let out = client.get_records().shard_iterator(&current).limit(opts.batch_size).send().await.map_err(streams_err)?;
+        let out =
+            client.get_records().shard_iterator(&current).limit(opts.batch_size).send().await.map_err(streams_err)?;
         let records = out.records();
         if records.is_empty() {
             it = out.next_shard_iterator().map(str::to_owned);
@@ -187,13 +193,27 @@ async fn drain_shard(
                 stats.reported.entry(name).or_default().push(seq.to_owned());
                 retries += 1;
                 if retries > opts.max_retries {
-                    return Err(MappingError::RetriesExhausted { consumer: name, sequence: seq.to_owned(), retries: opts.max_retries });
+                    return Err(MappingError::RetriesExhausted {
+                        consumer: name,
+                        sequence: seq.to_owned(),
+                        retries: opts.max_retries,
+                    });
                 }
                 let backoff = opts.retry_backoff * 2u32.pow((retries - 1).min(3));
-                tracing::warn!(consumer = name, sequence = seq, retries, ?backoff, "batch reported a failure; redelivering from it");
+                tracing::warn!(
+                    consumer = name,
+                    sequence = seq,
+                    retries,
+                    ?backoff,
+                    "batch reported a failure; redelivering from it"
+                );
                 tokio::time::sleep(backoff).await;
                 // An empty identifier means the whole batch failed: resume at its first record.
-                let resume = if seq.is_empty() { records[0].dynamodb().and_then(|d| d.sequence_number()).unwrap_or_default() } else { seq };
+                let resume = if seq.is_empty() {
+                    records[0].dynamodb().and_then(|d| d.sequence_number()).unwrap_or_default()
+                } else {
+                    seq
+                };
                 it = iterator(client, arn, shard, Some(resume)).await?;
             }
         }

@@ -65,20 +65,32 @@ impl Metrics {
             v.to_string()
         };
         for ((env, action), n) in &self.changes {
-            docs.push(doc(json!([["Environment", "Action"], ["Environment"]]), vec!["FlagChanges"], json!({
-                "Environment": env, "Action": action.as_str(), "FlagChanges": n,
-            })));
+            docs.push(doc(
+                json!([["Environment", "Action"], ["Environment"]]),
+                vec!["FlagChanges"],
+                json!({
+                    "Environment": env, "Action": action.as_str(), "FlagChanges": n,
+                }),
+            ));
         }
         for (env, n) in &self.production {
             // The alarm watches the dimensionless series; the per-environment one is for dashboards.
-            docs.push(doc(json!([["Environment"], []]), vec!["ProductionFlagChange"], json!({
-                "Environment": env, "ProductionFlagChange": n,
-            })));
+            docs.push(doc(
+                json!([["Environment"], []]),
+                vec!["ProductionFlagChange"],
+                json!({
+                    "Environment": env, "ProductionFlagChange": n,
+                }),
+            ));
         }
         for (env, n) in &self.kill_switches {
-            docs.push(doc(json!([["Environment"], []]), vec!["KillSwitchActivations"], json!({
-                "Environment": env, "KillSwitchActivations": n,
-            })));
+            docs.push(doc(
+                json!([["Environment"], []]),
+                vec!["KillSwitchActivations"],
+                json!({
+                    "Environment": env, "KillSwitchActivations": n,
+                }),
+            ));
         }
         if !self.pipeline.is_empty() {
             let names: Vec<&str> = self.pipeline.keys().copied().collect();
@@ -117,8 +129,11 @@ mod tests {
         m.change(Some("prod"), Action::KillSwitchEnabled, true);
         m.change(Some("dev"), Action::UpdateFlag, false);
         m.count("RecordsProcessed", 3);
-        let docs: Vec<serde_json::Value> =
-            m.to_emf("Flagtrail", "audit", 1_700_000_000_000).iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+        let docs: Vec<serde_json::Value> = m
+            .to_emf("Flagtrail", "audit", 1_700_000_000_000)
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
         assert_eq!(docs.len(), 5);
         let prod = docs.iter().find(|d| d.get("ProductionFlagChange").is_some()).unwrap();
         assert_eq!(prod["ProductionFlagChange"], 2);

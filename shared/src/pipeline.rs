@@ -90,7 +90,10 @@ where
     let mut calls = 0;
     for (n, range) in plan.iter().enumerate() {
         let failed_from = if inv.out_of_time() {
-            errors.push(SinkError::Transient { sink: "invocation", message: "out of time; remaining records left for retry".into() });
+            errors.push(SinkError::Transient {
+                sink: "invocation",
+                message: "out of time; remaining records left for retry".into(),
+            });
             Some(range.start)
         } else {
             calls += 1;
@@ -133,7 +136,8 @@ impl<L: LogSink> AuditPipeline<L> {
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
         let entries = decode_batch(event, &self.config);
         let mut out = Outcome::default();
-        let mut pending = Pending { items: Vec::with_capacity(entries.len()), covers: Vec::with_capacity(entries.len()) };
+        let mut pending =
+            Pending { items: Vec::with_capacity(entries.len()), covers: Vec::with_capacity(entries.len()) };
         let mut last_ts = None;
         for (idx, entry) in entries.iter().enumerate() {
             let (json, event_id, ts) = match entry {
@@ -145,7 +149,11 @@ impl<L: LogSink> AuditPipeline<L> {
                     if c.ttl_expiry {
                         out.metrics.count("TtlDeletions", 1);
                     }
-                    (record.to_json(), c.event_id.as_str(), changed_at(c).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64))
+                    (
+                        record.to_json(),
+                        c.event_id.as_str(),
+                        changed_at(c).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
+                    )
                 }
                 Entry::Quarantined(q) => {
                     out.metrics.count("RecordsQuarantined", 1);
@@ -154,7 +162,10 @@ impl<L: LogSink> AuditPipeline<L> {
             };
             // A record without a time sits beside its predecessor, so sorting keeps shard order.
             // Clamp into what PutLogEvents accepts; the record keeps the true time in changedAt.
-            let ts = ts.or(last_ts).unwrap_or(inv.now_ms).clamp(inv.now_ms - MAX_EVENT_AGE_MS, inv.now_ms + MAX_EVENT_AHEAD_MS);
+            let ts = ts
+                .or(last_ts)
+                .unwrap_or(inv.now_ms)
+                .clamp(inv.now_ms - MAX_EVENT_AGE_MS, inv.now_ms + MAX_EVENT_AHEAD_MS);
             last_ts = Some(ts);
             let parts = split_oversized(json, event_id, entry.sequence_number());
             if parts.len() > 1 {
@@ -228,8 +239,15 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         ] {
             let items = &pending.items;
             let plan = plan_publish_batches(items);
-            let calls = deliver(pending, plan, &inv, &mut ledger, &mut out.errors, |range| async move { topic.publish(&items[range]).await }).await;
-            let (calls_metric, sent_metric) = if name == "Alerts" { ("AlertPublishCalls", "AlertsPublished") } else { ("InvalidationPublishCalls", "InvalidationsPublished") };
+            let calls = deliver(pending, plan, &inv, &mut ledger, &mut out.errors, |range| async move {
+                topic.publish(&items[range]).await
+            })
+            .await;
+            let (calls_metric, sent_metric) = if name == "Alerts" {
+                ("AlertPublishCalls", "AlertsPublished")
+            } else {
+                ("InvalidationPublishCalls", "InvalidationsPublished")
+            };
             out.metrics.count(calls_metric, calls as u64);
             out.metrics.count(sent_metric, items.len() as u64);
         }
@@ -296,7 +314,10 @@ pub fn alert_message(a: &Alert) -> Message {
 pub fn invalidation_message(i: &Invalidation) -> Message {
     let mut attributes = std::collections::BTreeMap::new();
     attributes.insert("environment".to_owned(), i.environment.clone());
-    attributes.insert("scope".to_owned(), serde_json::to_value(i.scope).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+    attributes.insert(
+        "scope".to_owned(),
+        serde_json::to_value(i.scope).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+    );
     attributes.insert("eventType".to_owned(), "Invalidation".to_owned());
     if let Some(f) = &i.flag_key {
         attributes.insert("flagKey".to_owned(), f.clone());

@@ -22,7 +22,8 @@ impl Rng {
 
 const ENVS: [&str; 3] = ["prod", "staging", "dev"];
 const TEAMS: [&str; 6] = ["payments", "web", "mobile", "search", "growth", "platform"];
-const PEOPLE: [&str; 5] = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"];
+const PEOPLE: [&str; 5] =
+    ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"];
 
 fn s(v: &str) -> Value {
     json!({ "S": v })
@@ -33,29 +34,27 @@ fn n(v: impl ToString) -> Value {
 
 fn flag_image(r: &mut Rng, env: &str, key: &str, version: u64, rollout: u64, small: bool) -> Value {
     let who = r.pick(&PEOPLE);
-    let mut img = json!({
+    if small {
+        // The least a writer stores: keys, the value, and the stamps that attribute the change.
+        return json!({
+            "PK": s(&format!("FLAG#{env}#{key}")), "SK": s("METADATA"), "defaultEnabled": { "BOOL": rollout > 50 },
+            "updatedBy": s(who), "version": n(version),
+        });
+    }
+    json!({
         "PK": s(&format!("FLAG#{env}#{key}")), "SK": s("METADATA"), "flagKey": s(key),
         "defaultEnabled": { "BOOL": rollout > 50 }, "rolloutPercentage": n(rollout),
         "updatedBy": s(who), "updatedAt": s(&format!("2026-11-22T{:02}:{:02}:00.000Z", version % 24, version % 60)),
         "requestId": s(&format!("req-{:016x}", r.next())), "version": n(version),
-    });
-    if !small {
-        let extra = json!({
-            "description": s("Rolls out the redesigned checkout page with the new payment widget, address autocomplete and saved cards for returning customers"),
-            "owner": s(&format!("{}-team", r.pick(&TEAMS))),
-            "teams": { "SS": [r.pick(&TEAMS), r.pick(&["web", "ios", "android"])] },
-            "createdAt": s("2026-10-01T08:30:00.000Z"),
-            "targetSegments": { "L": [
-                { "M": { "type": s("region"), "operator": s("in"), "value": { "SS": ["EU", "JP", "US"] } } },
-                { "M": { "type": s("userType"), "operator": s("equals"), "value": s("beta") } } ] },
-            "conditions": { "L": [
-                { "M": { "field": s("plan"), "operator": s("equals"), "value": s("enterprise") } },
-                { "M": { "field": s("appVersion"), "operator": s("gte"), "value": n("4.12") } } ] },
-            "tags": { "SS": ["checkout", "q4-launch"] },
-        });
-        img.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
-    }
-    img
+        "description": s("Redesigned checkout page with saved cards"),
+        "owner": s(&format!("{}-team", r.pick(&TEAMS))),
+        "teams": { "SS": [r.pick(&TEAMS), r.pick(&["web", "ios", "android"])] },
+        "createdAt": s("2026-10-01T08:30:00.000Z"),
+        "targetSegments": { "L": [
+            { "M": { "type": s("region"), "operator": s("in"), "value": { "SS": ["EU", "JP", "US"] } } } ] },
+        "conditions": { "L": [
+            { "M": { "field": s("appVersion"), "operator": s("gte"), "value": n("4.12") } } ] },
+    })
 }
 
 /// One batch of `count` records as a Lambda event.
@@ -90,7 +89,7 @@ pub fn event(count: usize, small: bool, seed: u64) -> Value {
                 m.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
                 m
             };
-            let old = img(roll % 2 == 0, version, &mut r);
+            let old = img(roll.is_multiple_of(2), version, &mut r);
             let new = img(roll % 2 == 1, version + 1, &mut r);
             ("MODIFY", keys, Some(old), Some(new))
         } else {
@@ -102,7 +101,7 @@ pub fn event(count: usize, small: bool, seed: u64) -> Value {
                 m.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
                 m
             };
-            let on = roll % 2 == 0;
+            let on = roll.is_multiple_of(2);
             let old = img(!on, version, &mut r);
             let new = img(on, version + 1, &mut r);
             ("MODIFY", keys, Some(old), Some(new))
@@ -126,4 +125,3 @@ pub fn event(count: usize, small: bool, seed: u64) -> Value {
     }
     json!({ "Records": records })
 }
-

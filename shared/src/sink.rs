@@ -114,20 +114,26 @@ pub fn plan_batches(
 pub fn plan_log_batches(events: &[LogEvent]) -> Vec<Range<usize>> {
     let mut current = usize::MAX;
     let (mut lo, mut hi) = (0, 0);
-    plan_batches(events.len(), |i| events[i].cost(), LOG_BATCH_EVENTS, LOG_BATCH_BYTES, |range, i| {
-        if range.start != current {
-            current = range.start;
-            lo = events[range.start].timestamp_ms;
-            hi = lo;
-        }
-        let t = events[i].timestamp_ms;
-        let (new_lo, new_hi) = (lo.min(t), hi.max(t));
-        let ok = new_hi - new_lo <= LOG_BATCH_SPAN_MS;
-        if ok {
-            (lo, hi) = (new_lo, new_hi);
-        }
-        ok
-    })
+    plan_batches(
+        events.len(),
+        |i| events[i].cost(),
+        LOG_BATCH_EVENTS,
+        LOG_BATCH_BYTES,
+        |range, i| {
+            if range.start != current {
+                current = range.start;
+                lo = events[range.start].timestamp_ms;
+                hi = lo;
+            }
+            let t = events[i].timestamp_ms;
+            let (new_lo, new_hi) = (lo.min(t), hi.max(t));
+            let ok = new_hi - new_lo <= LOG_BATCH_SPAN_MS;
+            if ok {
+                (lo, hi) = (new_lo, new_hi);
+            }
+            ok
+        },
+    )
 }
 
 /// PublishBatch batches: ≤ 10 entries and ≤ 256 KB.
@@ -197,7 +203,8 @@ impl LocalLog {
 impl LogSink for LocalLog {
     async fn put(&self, events: &[LogEvent]) -> Result<(), SinkError> {
         if let Some(p) = &self.path {
-            append_lines(p, events.iter().map(|e| e.message.as_str())).map_err(|e| SinkError::Permanent { sink: "local log", message: e.to_string() })?;
+            append_lines(p, events.iter().map(|e| e.message.as_str()))
+                .map_err(|e| SinkError::Permanent { sink: "local log", message: e.to_string() })?;
         }
         self.events.lock().map_err(|_| poisoned("local log"))?.extend_from_slice(events);
         *self.calls.lock().map_err(|_| poisoned("local log"))? += 1;
@@ -227,7 +234,8 @@ impl LocalTopic {
 impl TopicSink for LocalTopic {
     async fn publish(&self, messages: &[Message]) -> Result<Vec<usize>, SinkError> {
         if let Some(p) = &self.path {
-            append_lines(p, messages.iter().map(|m| m.body.as_str())).map_err(|e| SinkError::Permanent { sink: "local topic", message: e.to_string() })?;
+            append_lines(p, messages.iter().map(|m| m.body.as_str()))
+                .map_err(|e| SinkError::Permanent { sink: "local topic", message: e.to_string() })?;
         }
         self.messages.lock().map_err(|_| poisoned("local topic"))?.extend_from_slice(messages);
         *self.calls.lock().map_err(|_| poisoned("local topic"))? += 1;
@@ -282,7 +290,13 @@ mod tests {
 
     #[test]
     fn publish_batches_respect_entries_and_bytes() {
-        let m = |n: usize| Message { subject: None, body: "b".repeat(n), attributes: BTreeMap::new(), group_id: String::new(), dedup_id: String::new() };
+        let m = |n: usize| Message {
+            subject: None,
+            body: "b".repeat(n),
+            attributes: BTreeMap::new(),
+            group_id: String::new(),
+            dedup_id: String::new(),
+        };
         let msgs: Vec<_> = (0..25).map(|_| m(10)).collect();
         assert_eq!(plan_publish_batches(&msgs), vec![0..10, 10..20, 20..25]);
         let msgs: Vec<_> = (0..4).map(|_| m(100_000)).collect();

@@ -86,15 +86,21 @@ impl Ord for Number {
         let (nb, db, eb) = other.canonical();
         let za = da.is_empty();
         let zb = db.is_empty();
-        let sign = |neg: bool, zero: bool| if zero { 0 } else if neg { -1 } else { 1 };
+        let sign = |neg: bool, zero: bool| {
+            if zero {
+                0
+            } else if neg {
+                -1
+            } else {
+                1
+            }
+        };
         let (sa, sb) = (sign(na, za), sign(nb, zb));
         if sa != sb || sa == 0 {
             return sa.cmp(&sb);
         }
         // Same sign, both non-zero: compare magnitude = 0.d1d2... × 10^(e + len).
-        let mag = (ea + da.len() as i64)
-            .cmp(&(eb + db.len() as i64))
-            .then_with(|| da.cmp(&db));
+        let mag = (ea + da.len() as i64).cmp(&(eb + db.len() as i64)).then_with(|| da.cmp(&db));
         if sa < 0 {
             mag.reverse()
         } else {
@@ -234,7 +240,7 @@ impl AttributeValue {
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             AttributeValue::Bool(b) => Some(*b),
-            AttributeValue::N(n) => Some(n.canonical().1 != ""),
+            AttributeValue::N(n) => Some(!n.canonical().1.is_empty()),
             AttributeValue::S(s) if s.eq_ignore_ascii_case("true") => Some(true),
             AttributeValue::S(s) if s.eq_ignore_ascii_case("false") => Some(false),
             _ => None,
@@ -313,9 +319,12 @@ impl Serialize for AttributeValue {
 impl Serialize for Number {
     /// Emits the digits as a JSON number literal, so all 38 digits survive.
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        // JSON has no leading '+' or bare '.', DynamoDB text may: normalise those spellings only.
-        let t = self.0.strip_prefix('+').unwrap_or(&self.0);
-        let text = json_number_text(t);
+        // Fast path, no allocation: DynamoDB's text is almost always a valid JSON number already.
+        if let Ok(raw) = serde_json::from_str::<&serde_json::value::RawValue>(&self.0) {
+            return raw.serialize(ser);
+        }
+        // JSON has no leading '+', bare '.' or leading zeros, DynamoDB text may: normalise those only.
+        let text = json_number_text(self.0.strip_prefix('+').unwrap_or(&self.0));
         match serde_json::value::RawValue::from_string(text.clone()) {
             Ok(raw) => raw.serialize(ser),
             Err(_) => ser.serialize_str(&text),

@@ -19,7 +19,12 @@ fn golden_outputs_of_every_sample_event() {
     for (name, text) in corpus() {
         let r = run(&text);
         let alerts = r.alerts.iter().map(|m| {
-            format!("subject: {:?}\nattributes: {:?}\n{}", m.subject, m.attributes, serde_json::to_string_pretty(&parse(&m.body)).unwrap())
+            format!(
+                "subject: {:?}\nattributes: {:?}\n{}",
+                m.subject,
+                m.attributes,
+                serde_json::to_string_pretty(&parse(&m.body)).unwrap()
+            )
         });
         let snapshot = format!(
             "## audit\n{}\n## alerts\n{}\n## invalidations\n{}\n",
@@ -36,7 +41,8 @@ fn every_record_yields_exactly_one_valid_audit_record_with_its_event_id() {
     let mut total = 0;
     for (name, text) in corpus() {
         let input: Value = serde_json::from_str(&text).unwrap();
-        let ids: Vec<&str> = input["Records"].as_array().unwrap().iter().map(|r| r["eventID"].as_str().unwrap()).collect();
+        let ids: Vec<&str> =
+            input["Records"].as_array().unwrap().iter().map(|r| r["eventID"].as_str().unwrap()).collect();
         let r = run(&text);
         let out: Vec<Value> = r.audit.iter().map(|l| parse(l)).collect();
         let out_ids: Vec<&str> = out.iter().map(|v| v["eventId"].as_str().unwrap()).collect();
@@ -136,7 +142,11 @@ fn no_op_and_metadata_only_changes_send_no_invalidation() {
 
 #[test]
 fn overrides_invalidate_one_tenant() {
-    for (name, action) in [("override-set", "SET_TENANT_OVERRIDE"), ("override-changed", "SET_TENANT_OVERRIDE"), ("override-removed", "REMOVE_TENANT_OVERRIDE")] {
+    for (name, action) in [
+        ("override-set", "SET_TENANT_OVERRIDE"),
+        ("override-changed", "SET_TENANT_OVERRIDE"),
+        ("override-removed", "REMOVE_TENANT_OVERRIDE"),
+    ] {
         let r = only(name);
         let a = parse(&r.audit[0]);
         assert_eq!(a["action"], action, "{name}");
@@ -216,7 +226,11 @@ fn production_changes_are_counted_for_the_alarm() {
 #[test]
 fn redaction_hides_values_but_shows_that_they_changed() {
     let (_, text) = corpus().into_iter().find(|(n, _)| n == "flag-modify-prod").unwrap();
-    let config = flagtrail::CoreConfig { redacted_attributes: vec!["rolloutPercentage".into(), "value".into()], redaction_salt: "s3cret".into(), ..Default::default() };
+    let config = flagtrail::CoreConfig {
+        redacted_attributes: vec!["rolloutPercentage".into(), "value".into()],
+        redaction_salt: "s3cret".into(),
+        ..Default::default()
+    };
     let r = run_with(&text, config);
     let a = parse(&r.audit[0]);
     assert_valid(&r.audit[0]);
@@ -225,7 +239,10 @@ fn redaction_hides_values_but_shows_that_they_changed() {
     assert!(before.starts_with("[REDACTED sha256:") && after.starts_with("[REDACTED sha256:"));
     assert_ne!(before, after, "auditors still see that it changed");
     assert_eq!(a["after"]["rolloutPercentage"], after);
-    assert!(a["after"]["targetSegments"][0]["value"].as_str().unwrap().starts_with("[REDACTED"), "nested attributes too");
+    assert!(
+        a["after"]["targetSegments"][0]["value"].as_str().unwrap().starts_with("[REDACTED"),
+        "nested attributes too"
+    );
     assert!(!r.audit[0].contains("\"EU\""));
     assert_eq!(a["redactedFields"], serde_json::json!(["rolloutPercentage", "value"]));
     assert!(a["changedFields"].as_array().unwrap().iter().any(|f| f == "rolloutPercentage"));

@@ -49,7 +49,12 @@ struct PartialTopic {
 #[async_trait]
 impl TopicSink for PartialTopic {
     async fn publish(&self, messages: &[Message]) -> Result<Vec<usize>, SinkError> {
-        let ok: Vec<Message> = messages.iter().enumerate().filter(|(i, _)| !self.failed_entries.contains(i)).map(|(_, m)| m.clone()).collect();
+        let ok: Vec<Message> = messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.failed_entries.contains(i))
+            .map(|(_, m)| m.clone())
+            .collect();
         self.inner.publish(&ok).await?;
         Ok(self.failed_entries.iter().copied().filter(|&i| i < messages.len()).collect())
     }
@@ -68,7 +73,12 @@ fn event_of(records: &[Value]) -> StreamEvent {
 }
 
 fn ids(log: &LocalLog) -> Vec<String> {
-    log.events.lock().unwrap().iter().map(|e| serde_json::from_str::<Value>(&e.message).unwrap()["eventId"].as_str().unwrap().to_owned()).collect()
+    log.events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.message).unwrap()["eventId"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -81,7 +91,10 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
     let calls = out.metrics.get("PutLogEventsCalls");
     assert!(calls >= 2, "the batch needs several calls, made {calls}");
     let resume = out.response.resume_from().expect("a failure is reported").to_owned();
-    let pos = recs.iter().position(|r| r["dynamodb"]["SequenceNumber"] == resume.as_str()).expect("a sequence number of the batch");
+    let pos = recs
+        .iter()
+        .position(|r| r["dynamodb"]["SequenceNumber"] == resume.as_str())
+        .expect("a sequence number of the batch");
     let durable = ids(&audit.log.inner);
     // Everything before the reported record is durable, nothing after the failed call was written.
     let expected: Vec<String> = recs[..pos].iter().map(|r| r["eventID"].as_str().unwrap().to_owned()).collect();
@@ -107,7 +120,11 @@ async fn api_calls_are_the_minimum_the_limits_allow() {
     let calls = out.metrics.get("PutLogEventsCalls") as usize;
     // The time span of the generated batch is 10,000 s, under 24 h: only bytes and counts cut batches.
     assert_eq!(calls, bytes.div_ceil(1_048_576).max(10_000usize.div_ceil(10_000)), "{bytes} bytes in {calls} calls");
-    let notify = NotifyPipeline { config: CoreConfig::default(), alerts: LocalTopic::default(), invalidations: LocalTopic::default() };
+    let notify = NotifyPipeline {
+        config: CoreConfig::default(),
+        alerts: LocalTopic::default(),
+        invalidations: LocalTopic::default(),
+    };
     let out = notify.handle(&event, inv()).await;
     let sent = notify.invalidations.messages.lock().unwrap().len();
     assert_eq!(out.metrics.get("InvalidationPublishCalls") as usize, sent.div_ceil(10));
@@ -127,17 +144,30 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
         invalidations: PartialTopic { inner: LocalTopic::default(), failed_entries: vec![3] },
     };
     let out = notify.handle(&event_of(&recs), inv()).await;
-    let published: Vec<Value> = notify.invalidations.inner.messages.lock().unwrap().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+    let published: Vec<Value> = notify
+        .invalidations
+        .inner
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
     assert_eq!(out.metrics.get("InvalidationsCoalesced"), 3, "4 changes of one flag key became 1 message");
     let failed_seq = out.response.resume_from().unwrap();
     assert_eq!(published.len(), 3);
     // Entry 3 is the flag-level invalidation: its earliest record is record 0.
     assert_eq!(failed_seq, recs[0]["dynamodb"]["SequenceNumber"].as_str().unwrap());
     // The kept flag-level message carries the newest version of its key.
-    let notify2 = NotifyPipeline { config: CoreConfig::default(), alerts: LocalTopic::default(), invalidations: LocalTopic::default() };
+    let notify2 = NotifyPipeline {
+        config: CoreConfig::default(),
+        alerts: LocalTopic::default(),
+        invalidations: LocalTopic::default(),
+    };
     notify2.handle(&event_of(&recs), inv()).await;
     let msgs = notify2.invalidations.messages.lock().unwrap();
-    let flag_msg: Value = msgs.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()).find(|v| v["scope"] == "flag").unwrap();
+    let flag_msg: Value =
+        msgs.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()).find(|v| v["scope"] == "flag").unwrap();
     assert_eq!(flag_msg["version"], recs[6]["dynamodb"]["SequenceNumber"]);
     assert_eq!(flag_msg["action"], "DELETE_FLAG");
 }

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 /// Decimal text as DynamoDB may send it: up to 38 significant digits, optional fraction/exponent.
 fn decimal() -> impl Strategy<Value = String> {
-    ("-?", "[1-9][0-9]{0,37}", proptest::option::of("[0-9]{1,10}"), proptest::option::of(-30i32..30))
-        .prop_map(|(sign, int, frac, exp)| {
+    ("-?", "[1-9][0-9]{0,37}", proptest::option::of("[0-9]{1,10}"), proptest::option::of(-30i32..30)).prop_map(
+        |(sign, int, frac, exp)| {
             let mut s = format!("{sign}{int}");
             if let Some(f) = frac {
                 s.push('.');
@@ -22,7 +22,8 @@ fn decimal() -> impl Strategy<Value = String> {
                 s.push_str(&format!("E{e}"));
             }
             s
-        })
+        },
+    )
 }
 
 /// Any typed attribute value as JSON, up to a few levels deep.

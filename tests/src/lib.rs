@@ -25,7 +25,11 @@ impl Moto {
     /// Starts moto from the project venv (`scripts/setup-python.sh` installs it).
     pub fn start() -> Moto {
         let bin = root().join(".venv/bin/moto_server");
-        assert!(bin.exists(), "{} is missing: run scripts/setup-python.sh (the README's test command does)", bin.display());
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/setup-python.sh (the README's test command does)",
+            bin.display()
+        );
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -64,7 +68,12 @@ impl Drop for Moto {
 
 /// Creates the local stack with default names.
 pub async fn stack(sdk: &aws_config::SdkConfig) -> Stack {
-    let args = StackArgs { table: "feature-flags-e2e".into(), log_group: "/flagtrail/audit".into(), prefix: "flagtrail".into(), env_file: None };
+    let args = StackArgs {
+        table: "feature-flags-e2e".into(),
+        log_group: "/flagtrail/audit".into(),
+        prefix: "flagtrail".into(),
+        env_file: None,
+    };
     stack::create(sdk, &args).await.expect("local stack")
 }
 
@@ -74,8 +83,14 @@ pub fn s(v: &str) -> AttributeValue {
 }
 
 /// An item from pairs, stamped the way every writer stamps.
-pub fn stamped(pairs: &[(&str, AttributeValue)], who: &str, request: &str, version: u32) -> std::collections::HashMap<String, AttributeValue> {
-    let mut m: std::collections::HashMap<String, AttributeValue> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+pub fn stamped(
+    pairs: &[(&str, AttributeValue)],
+    who: &str,
+    request: &str,
+    version: u32,
+) -> std::collections::HashMap<String, AttributeValue> {
+    let mut m: std::collections::HashMap<String, AttributeValue> =
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
     m.insert("updatedBy".into(), s(who));
     m.insert("updatedAt".into(), s("2026-11-23T10:00:00.000Z"));
     m.insert("requestId".into(), s(request));
@@ -88,7 +103,8 @@ pub async fn audit_records(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let r = logs.filter_log_events().log_group_name(group).set_next_token(token).send().await.expect("FilterLogEvents");
+        let r =
+            logs.filter_log_events().log_group_name(group).set_next_token(token).send().await.expect("FilterLogEvents");
         out.extend(r.events().iter().map(|e| serde_json::from_str(e.message().unwrap()).unwrap()));
         token = r.next_token().map(str::to_owned);
         if token.is_none() {
@@ -98,15 +114,28 @@ pub async fn audit_records(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -
 }
 
 /// Drains a queue: (body, attributes) of every message.
-pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(serde_json::Value, std::collections::BTreeMap<String, String>)> {
+pub async fn drain_queue(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<(serde_json::Value, std::collections::BTreeMap<String, String>)> {
     let mut out = Vec::new();
     loop {
-        let r = sqs.receive_message().queue_url(url).max_number_of_messages(10).message_attribute_names("All").send().await.expect("ReceiveMessage");
+        let r = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("ReceiveMessage");
         if r.messages().is_empty() {
             return out;
         }
         for m in r.messages() {
-            let attrs = m.message_attributes().map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect()).unwrap_or_default();
+            let attrs = m
+                .message_attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect())
+                .unwrap_or_default();
             out.push((serde_json::from_str(m.body().unwrap()).unwrap(), attrs));
             sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
         }

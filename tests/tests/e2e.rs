@@ -14,7 +14,13 @@ use flagtrail_e2e::{audit_records, drain_queue, s, stack, stamped, Moto};
 use serde_json::Value;
 
 fn opts() -> MappingOptions {
-    MappingOptions { stop_after_idle_polls: Some(2), poll_interval: Duration::from_millis(50), retry_backoff: Duration::from_millis(50), max_retries: 5, ..Default::default() }
+    MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        retry_backoff: Duration::from_millis(50),
+        max_retries: 5,
+        ..Default::default()
+    }
 }
 
 struct Env {
@@ -32,7 +38,11 @@ async fn env() -> Env {
 
 impl Env {
     fn audit(&self) -> AuditPipeline<CloudWatchLog> {
-        let log = CloudWatchLog::new(aws_sdk_cloudwatchlogs::Client::new(&self.sdk), self.stack.log_group.clone(), "audit/".into());
+        let log = CloudWatchLog::new(
+            aws_sdk_cloudwatchlogs::Client::new(&self.sdk),
+            self.stack.log_group.clone(),
+            "audit/".into(),
+        );
         AuditPipeline { config: CoreConfig::default(), log }
     }
 
@@ -46,15 +56,30 @@ impl Env {
     }
 
     async fn put(&self, item: std::collections::HashMap<String, AttributeValue>) {
-        aws_sdk_dynamodb::Client::new(&self.sdk).put_item().table_name(&self.stack.table).set_item(Some(item)).send().await.expect("PutItem");
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .put_item()
+            .table_name(&self.stack.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("PutItem");
     }
 
     async fn delete(&self, pk: &str, sk: &str) {
-        aws_sdk_dynamodb::Client::new(&self.sdk).delete_item().table_name(&self.stack.table).key("PK", s(pk)).key("SK", s(sk)).send().await.expect("DeleteItem");
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .delete_item()
+            .table_name(&self.stack.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .send()
+            .await
+            .expect("DeleteItem");
     }
 
     async fn run(&self, consumers: &[&dyn Consumer]) -> DrainStats {
-        drain(&aws_sdk_dynamodbstreams::Client::new(&self.sdk), &self.stack.stream_arn, consumers, &opts()).await.expect("drain")
+        drain(&aws_sdk_dynamodbstreams::Client::new(&self.sdk), &self.stack.stream_arn, consumers, &opts())
+            .await
+            .expect("drain")
     }
 
     /// (eventID, sequence number) of every record in the stream, in order.
@@ -71,22 +96,51 @@ impl Env {
             .await
             .unwrap();
         let r = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-        r.records().iter().map(|r| (r.event_id().unwrap().to_owned(), r.dynamodb().unwrap().sequence_number().unwrap().to_owned())).collect()
+        r.records()
+            .iter()
+            .map(|r| (r.event_id().unwrap().to_owned(), r.dynamodb().unwrap().sequence_number().unwrap().to_owned()))
+            .collect()
     }
 
     async fn write_scenario(&self) -> usize {
         let flag = "FLAG#prod#checkout-v2";
         let meta = |enabled: bool, rollout: &str, who: &str, req: &str, v: u32| {
             stamped(
-                &[("PK", s(flag)), ("SK", s("METADATA")), ("flagKey", s("checkout-v2")), ("owner", s("payments-team")), ("teams", AttributeValue::Ss(vec!["payments".into(), "web".into()])), ("defaultEnabled", AttributeValue::Bool(enabled)), ("rolloutPercentage", AttributeValue::N(rollout.into()))],
+                &[
+                    ("PK", s(flag)),
+                    ("SK", s("METADATA")),
+                    ("flagKey", s("checkout-v2")),
+                    ("owner", s("payments-team")),
+                    ("teams", AttributeValue::Ss(vec!["payments".into(), "web".into()])),
+                    ("defaultEnabled", AttributeValue::Bool(enabled)),
+                    ("rolloutPercentage", AttributeValue::N(rollout.into())),
+                ],
                 who,
                 req,
                 v,
             )
         };
-        let switch = |pk: &str, sk: &str, on: bool, who: &str, req: &str| stamped(&[("PK", s(pk)), ("SK", s(sk)), ("enabled", AttributeValue::Bool(on)), ("reason", s("incident INC-1"))], who, req, 1);
+        let switch = |pk: &str, sk: &str, on: bool, who: &str, req: &str| {
+            stamped(
+                &[("PK", s(pk)), ("SK", s(sk)), ("enabled", AttributeValue::Bool(on)), ("reason", s("incident INC-1"))],
+                who,
+                req,
+                1,
+            )
+        };
         self.put(meta(false, "10", "alice@example.com", "req-1", 1)).await;
-        self.put(stamped(&[("PK", s(flag)), ("SK", s("TENANT#acme")), ("tenantId", s("acme")), ("enabled", AttributeValue::Bool(true))], "erin@example.com", "req-2", 1)).await;
+        self.put(stamped(
+            &[
+                ("PK", s(flag)),
+                ("SK", s("TENANT#acme")),
+                ("tenantId", s("acme")),
+                ("enabled", AttributeValue::Bool(true)),
+            ],
+            "erin@example.com",
+            "req-2",
+            1,
+        ))
+        .await;
         self.put(meta(true, "12345678901234567890123456789012345678", "bob@example.com", "req-3", 2)).await;
         self.put(switch(flag, "KILLSWITCH", true, "carol@example.com", "req-4")).await;
         self.put(switch("KILLSWITCH#prod", "GLOBAL", true, "carol@example.com", "req-5")).await;
@@ -112,16 +166,47 @@ async fn changes_reach_auditors_on_call_and_evaluation_services() {
     let ids: Vec<&str> = records.iter().map(|r| r["eventId"].as_str().unwrap()).collect();
     assert_eq!(ids, stream.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), "in stream order, keyed by eventID");
     let actions: Vec<&str> = records.iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["CREATE_FLAG", "SET_TENANT_OVERRIDE", "UPDATE_FLAG", "KILL_SWITCH_ENABLED", "KILL_SWITCH_ENABLED", "KILL_SWITCH_ENABLED", "DELETE_FLAG"]);
+    assert_eq!(
+        actions,
+        [
+            "CREATE_FLAG",
+            "SET_TENANT_OVERRIDE",
+            "UPDATE_FLAG",
+            "KILL_SWITCH_ENABLED",
+            "KILL_SWITCH_ENABLED",
+            "KILL_SWITCH_ENABLED",
+            "DELETE_FLAG"
+        ]
+    );
     let actors: Vec<&str> = records.iter().map(|r| r["actor"].as_str().unwrap()).collect();
-    assert_eq!(actors, ["alice@example.com", "erin@example.com", "bob@example.com", "carol@example.com", "carol@example.com", "dave@example.com", "bob@example.com"]);
+    assert_eq!(
+        actors,
+        [
+            "alice@example.com",
+            "erin@example.com",
+            "bob@example.com",
+            "carol@example.com",
+            "carol@example.com",
+            "dave@example.com",
+            "bob@example.com"
+        ]
+    );
     let update = &records[2];
     assert_eq!(update["changes"]["defaultEnabled"], serde_json::json!({"before": false, "after": true}));
     assert_eq!(update["before"]["rolloutPercentage"], 10);
     assert_eq!(update["requestId"], "req-3");
     // 38 digits survive DynamoDB, the stream, the pipeline and CloudWatch Logs.
-    let raw = aws_sdk_cloudwatchlogs::Client::new(&env.sdk).filter_log_events().log_group_name(&env.stack.log_group).filter_pattern("UPDATE_FLAG").send().await.unwrap();
-    assert!(raw.events()[0].message().unwrap().contains("\"rolloutPercentage\":12345678901234567890123456789012345678"));
+    let raw = aws_sdk_cloudwatchlogs::Client::new(&env.sdk)
+        .filter_log_events()
+        .log_group_name(&env.stack.log_group)
+        .filter_pattern("UPDATE_FLAG")
+        .send()
+        .await
+        .unwrap();
+    assert!(raw.events()[0]
+        .message()
+        .unwrap()
+        .contains("\"rolloutPercentage\":12345678901234567890123456789012345678"));
 
     let sqs = aws_sdk_sqs::Client::new(&env.sdk);
     let alerts = drain_queue(&sqs, &env.stack.queues["alerts-all"]).await;
@@ -139,9 +224,14 @@ async fn changes_reach_auditors_on_call_and_evaluation_services() {
 
     let invalidations = drain_queue(&sqs, &env.stack.queues["invalidations-all"]).await;
     assert!(invalidations.iter().any(|(b, _)| b["scope"] == "environment" && b["environment"] == "prod"));
-    assert!(invalidations.iter().any(|(b, _)| b["scope"] == "flag" && b["environment"] == "dev" && b["flagKey"] == "search"));
+    assert!(invalidations
+        .iter()
+        .any(|(b, _)| b["scope"] == "flag" && b["environment"] == "dev" && b["flagKey"] == "search"));
     let prod_only = drain_queue(&sqs, &env.stack.queues["invalidations-prod"]).await;
-    assert!(!prod_only.is_empty() && prod_only.iter().all(|(b, a)| b["environment"] == "prod" && a["environment"] == "prod"));
+    assert!(
+        !prod_only.is_empty()
+            && prod_only.iter().all(|(b, a)| b["environment"] == "prod" && a["environment"] == "prod")
+    );
     for (b, _) in &invalidations {
         let seq = b["version"].as_str().unwrap();
         assert!(stream.iter().any(|(_, s)| s == seq), "version {seq} is a sequence number of the stream");
@@ -156,7 +246,9 @@ struct ClearsAfterFirst<'a, C, F> {
 }
 
 #[async_trait]
-impl<C: Consumer, F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync> Consumer for ClearsAfterFirst<'_, C, F> {
+impl<C: Consumer, F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync> Consumer
+    for ClearsAfterFirst<'_, C, F>
+{
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -205,7 +297,15 @@ async fn a_deleted_alert_topic_fails_the_batch_and_the_retry_delivers_every_aler
     let sns = aws_sdk_sns::Client::new(&env.sdk);
     sns.delete_topic().topic_arn(&env.stack.alert_topic_arn).send().await.unwrap();
     let notify = env.notify();
-    let (sdk, stack_args) = (env.sdk.clone(), flagtrail_cli::stack::StackArgs { table: env.stack.table.clone(), log_group: env.stack.log_group.clone(), prefix: "flagtrail".into(), env_file: None });
+    let (sdk, stack_args) = (
+        env.sdk.clone(),
+        flagtrail_cli::stack::StackArgs {
+            table: env.stack.table.clone(),
+            log_group: env.stack.log_group.clone(),
+            prefix: "flagtrail".into(),
+            env_file: None,
+        },
+    );
     let consumer = ClearsAfterFirst {
         inner: &notify,
         calls: AtomicUsize::new(0),
@@ -237,7 +337,8 @@ async fn a_poison_record_is_quarantined_in_the_trail_without_blocking_the_shard(
     let out = audit.handle(&StreamEvent::from_json(bad).unwrap(), Invocation::unbounded()).await;
     assert!(out.response.batch_item_failures.is_empty());
     let records = audit_records(&aws_sdk_cloudwatchlogs::Client::new(&env.sdk), &env.stack.log_group).await;
-    let kinds: Vec<(&str, &str)> = records.iter().map(|r| (r["eventId"].as_str().unwrap(), r["recordType"].as_str().unwrap())).collect();
+    let kinds: Vec<(&str, &str)> =
+        records.iter().map(|r| (r["eventId"].as_str().unwrap(), r["recordType"].as_str().unwrap())).collect();
     assert_eq!(kinds, [("ok-1", "change"), ("bad-2", "quarantine"), ("ok-3", "change")]);
     let q: &Value = &records[1];
     assert!(q["error"]["message"].as_str().unwrap().contains("unknown DynamoDB type descriptor `Q`"));

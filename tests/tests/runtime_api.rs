@@ -31,7 +31,9 @@ impl RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let posted = Arc::new(Mutex::new(Posted::default()));
-        let queue = Arc::new(Mutex::new(events.into_iter().enumerate().map(|(i, e)| (format!("req-{i}"), e)).collect::<VecDeque<_>>()));
+        let queue = Arc::new(Mutex::new(
+            events.into_iter().enumerate().map(|(i, e)| (format!("req-{i}"), e)).collect::<VecDeque<_>>(),
+        ));
         let p = posted.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
@@ -74,7 +76,10 @@ fn serve(conn: TcpStream, posted: Arc<Mutex<Posted>>, queue: Arc<Mutex<VecDeque<
                 }
                 std::thread::sleep(Duration::from_millis(50));
             };
-            let deadline = (std::time::SystemTime::now() + Duration::from_secs(30)).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+            let deadline = (std::time::SystemTime::now() + Duration::from_secs(30))
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:flagtrail\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n",
                 next.0,
@@ -102,7 +107,11 @@ fn serve(conn: TcpStream, posted: Arc<Mutex<Posted>>, queue: Arc<Mutex<VecDeque<
 fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let bin = target.join("debug").join(name);
-    assert!(bin.exists(), "{} is missing: `cargo build --workspace --bins` first (the README's test command does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo build --workspace --bins` first (the README's test command does)",
+        bin.display()
+    );
     bin
 }
 
@@ -181,18 +190,24 @@ async fn the_audit_bootstrap_writes_the_trail_and_prints_emf() {
     let api = RuntimeApi::start(files.iter().map(|f| event(f)).collect());
     let (_proc, stdout, _) = launch("audit", &api, &moto, &[("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone())]);
     wait_for(&api, files.len());
-    let posted = api.posted.lock().unwrap();
-    assert!(posted.errors.is_empty(), "{:?}", posted.errors);
-    for (_, r) in &posted.responses {
-        assert_eq!(r, &serde_json::json!({ "batchItemFailures": [] }));
+    {
+        let posted = api.posted.lock().unwrap();
+        assert!(posted.errors.is_empty(), "{:?}", posted.errors);
+        for (_, r) in &posted.responses {
+            assert_eq!(r, &serde_json::json!({ "batchItemFailures": [] }));
+        }
     }
     let records = audit_records(&aws_sdk_cloudwatchlogs::Client::new(&sdk), &stack.log_group).await;
-    let expected: usize = files.iter().map(|f| serde_json::from_str::<Value>(&event(f)).unwrap()["Records"].as_array().unwrap().len()).sum();
+    let expected: usize = files
+        .iter()
+        .map(|f| serde_json::from_str::<Value>(&event(f)).unwrap()["Records"].as_array().unwrap().len())
+        .sum();
     assert_eq!(records.len(), expected);
     assert_eq!(records.iter().filter(|r| r["recordType"] == "quarantine").count(), 1);
     // EMF documents are whole stdout lines, separate from the JSON tracing lines.
     let out = stdout.lock().unwrap().clone();
-    let emf: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("_aws").is_some()).collect();
+    let emf: Vec<Value> =
+        out.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("_aws").is_some()).collect();
     assert!(emf.iter().any(|d| d["ProductionFlagChange"].as_u64() == Some(7)), "{out}");
     assert!(emf.iter().any(|d| d["RecordsQuarantined"].as_u64() == Some(1)));
 }
@@ -210,10 +225,11 @@ async fn the_notify_bootstrap_publishes_and_reports_a_missing_topic() {
     ];
     let (_proc, _, _) = launch("notify", &api, &moto, &vars);
     wait_for(&api, 2);
-    let posted = api.posted.lock().unwrap();
-    let seq = |f: &str| serde_json::from_str::<Value>(&event(f)).unwrap()["Records"][0]["dynamodb"]["SequenceNumber"].clone();
-    assert_eq!(posted.responses[0].1["batchItemFailures"][0]["itemIdentifier"], seq("killswitch-flag-on-prod"));
-    assert_eq!(posted.responses[1].1["batchItemFailures"][0]["itemIdentifier"], seq("override-set"));
+    let responses: Vec<Value> = api.posted.lock().unwrap().responses.iter().map(|(_, r)| r.clone()).collect();
+    let seq =
+        |f: &str| serde_json::from_str::<Value>(&event(f)).unwrap()["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+    assert_eq!(responses[0]["batchItemFailures"][0]["itemIdentifier"], seq("killswitch-flag-on-prod"));
+    assert_eq!(responses[1]["batchItemFailures"][0]["itemIdentifier"], seq("override-set"));
     let alerts = drain_queue(&aws_sdk_sqs::Client::new(&sdk), &stack.queues["alerts-all"]).await;
     assert_eq!(alerts.len(), 1, "the alert itself was delivered");
 }

@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = AuditConfig::from_vars(&Vars::from_env())?;
     let sdk = sdk_config().await;
-    let log = CloudWatchLog::new(aws_sdk_cloudwatchlogs::Client::new(&sdk), config.log_group.clone(), config.stream_prefix.clone());
+    let log = CloudWatchLog::new(
+        aws_sdk_cloudwatchlogs::Client::new(&sdk),
+        config.log_group.clone(),
+        config.stream_prefix.clone(),
+    );
     let pipeline = &AuditPipeline { config: config.core.clone(), log };
     let namespace = config.metrics_namespace.as_str();
     run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
