@@ -1,0 +1,14 @@
+# The two commands of the README, and a few helpers. Everything installs what it needs itself.
+.PHONY: demo test package bench fuzz
+
+demo:        ## the pipeline end to end on local defaults (moto), no AWS account
+	scripts/demo.sh
+
+test:        ## every test: fmt, clippy -D warnings, unit/property/golden/end-to-end tests
+	scripts/test.sh
+
+package:     ## bootstrap zips of both Lambdas for provided.al2023, GLIBC checked
+	scripts/package.sh
+
+bench:       ## criterion benchmark with ratios to a typed serde parse
+	cargo bench -p flagtrail-core --bench batch

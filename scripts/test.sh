@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test of the project, as CI runs it. Installs what it needs (pinned moto in .venv).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CI="${CI:-}" INSTA_UPDATE=no
+# No test may reach a real AWS endpoint or the instance-metadata service.
+export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+
+echo "== python venv (moto)"
+scripts/setup-python.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build the Lambda binaries (the Runtime API tests drive them)"
+cargo build --workspace --bins --locked
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== replay of events/ from the command line"
+out=$(mktemp -d)
+./target/debug/flagtrail replay events/ --out "$out" --quiet
+for f in audit alerts invalidations metrics; do test -s "$out/$f.jsonl" || { echo "missing $f.jsonl"; exit 1; }; done
+rm -rf "$out"
