@@ -30,6 +30,10 @@ enum Command {
         /// Print only the totals, not one line per record.
         #[arg(long)]
         quiet: bool,
+        /// Send outputs to the AWS sinks named by FLAGTRAIL_AUDIT_LOG_GROUP, FLAGTRAIL_ALERT_TOPIC_ARN
+        /// and FLAGTRAIL_INVALIDATION_TOPIC_ARN (e.g. to re-drive records from an on-failure queue).
+        #[arg(long, conflicts_with = "out")]
+        to_aws: bool,
     },
     /// Write a large realistic Lambda stream event (for benchmarks and load tests).
     GenEvents {
@@ -63,8 +67,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Replay { paths, out, quiet } => {
-            let ok = replay::run(&paths, out.as_deref(), quiet).await?;
+        Command::Replay { paths, out, quiet, to_aws } => {
+            let target = if to_aws { replay::Target::Aws } else { replay::Target::Local(out.as_deref()) };
+            let ok = replay::run(&paths, target, quiet).await?;
             if !ok {
                 std::process::exit(1);
             }

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flagtrail::audit::action_of;
+use flagtrail::aws::{sdk_config, CloudWatchLog, SnsTopic};
 use flagtrail::batch::{decode_batch, Entry};
+use flagtrail::config::{AuditConfig, NotifyConfig, Vars};
 use flagtrail::derive::{alerts, invalidation};
+use flagtrail::esm::Consumer;
 use flagtrail::metrics::Metrics;
 use flagtrail::sink::{LocalLog, LocalTopic};
 use flagtrail::{AuditPipeline, CoreConfig, Invocation, NotifyPipeline, StreamEvent};
@@ -30,25 +33,64 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Runs both pipelines over every file; returns false if any file was not a stream event.
-pub async fn run(paths: &[PathBuf], out: Option<&Path>, quiet: bool) -> anyhow::Result<bool> {
-    let config = CoreConfig::from_vars(&flagtrail::config::Vars::from_env())?;
-    let (log, alert_topic, inval_topic) = match out {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            (
-                LocalLog::to_file(dir.join("audit.jsonl"))?,
-                LocalTopic::to_file(dir.join("alerts.jsonl"))?,
-                LocalTopic::to_file(dir.join("invalidations.jsonl"))?,
-            )
+/// Where replayed outputs go.
+pub enum Target<'a> {
+    /// Local JSON-lines files (or nowhere).
+    Local(Option<&'a Path>),
+    /// The AWS sinks named by the Lambdas' variables (re-driving records, load tests against moto).
+    Aws,
+}
+
+/// Runs both pipelines over every file; returns false if any file was not a stream event or any
+/// output could not be made durable.
+pub async fn run(paths: &[PathBuf], target: Target<'_>, quiet: bool) -> anyhow::Result<bool> {
+    let vars = Vars::from_env();
+    let config = CoreConfig::from_vars(&vars)?;
+    match target {
+        Target::Local(out) => {
+            let (log, alert_topic, inval_topic) = match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                    (
+                        LocalLog::to_file(dir.join("audit.jsonl"))?,
+                        LocalTopic::to_file(dir.join("alerts.jsonl"))?,
+                        LocalTopic::to_file(dir.join("invalidations.jsonl"))?,
+                    )
+                }
+                None => Default::default(),
+            };
+            let audit = AuditPipeline { config: config.clone(), log };
+            let notify = NotifyPipeline { config: config.clone(), alerts: alert_topic, invalidations: inval_topic };
+            replay(paths, &config, [&audit, &notify], out, quiet).await
         }
-        None => Default::default(),
-    };
-    let audit = AuditPipeline { config: config.clone(), log };
-    let notify = NotifyPipeline { config: config.clone(), alerts: alert_topic, invalidations: inval_topic };
+        Target::Aws => {
+            let (a, n) = (AuditConfig::from_vars(&vars)?, NotifyConfig::from_vars(&vars)?);
+            let sdk = sdk_config().await;
+            let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+            let audit =
+                AuditPipeline { config: config.clone(), log: CloudWatchLog::new(logs, a.log_group, a.stream_prefix) };
+            let sns = aws_sdk_sns::Client::new(&sdk);
+            let notify = NotifyPipeline {
+                config: config.clone(),
+                alerts: SnsTopic::new(sns.clone(), n.alert_topic_arn, "alert topic"),
+                invalidations: SnsTopic::new(sns, n.invalidation_topic_arn, "invalidation topic"),
+            };
+            replay(paths, &config, [&audit, &notify], None, quiet).await
+        }
+    }
+}
+
+async fn replay(
+    paths: &[PathBuf],
+    config: &CoreConfig,
+    [audit, notify]: [&dyn Consumer; 2],
+    out: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<bool> {
     let mut metrics_lines = Vec::new();
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
     let (mut ok, mut files_ok, mut files_bad, mut records) = (true, 0, 0, 0);
+    let (mut audit_time, mut notify_time) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for file in expand(paths)? {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -72,16 +114,23 @@ pub async fn run(paths: &[PathBuf], out: Option<&Path>, quiet: bool) -> anyhow::
         records += event.records.len();
         if !quiet {
             println!("{}", file.display());
-            for entry in decode_batch(&event, &config) {
-                println!("  {}", describe(&entry, &config));
+            for entry in decode_batch(&event, config) {
+                println!("  {}", describe(&entry, config));
             }
         }
         let inv = Invocation::unbounded();
+        let t = std::time::Instant::now();
         let a = audit.handle(&event, inv).await;
+        audit_time += t.elapsed();
+        let t = std::time::Instant::now();
         let n = notify.handle(&event, inv).await;
+        notify_time += t.elapsed();
         for outcome in [&a, &n] {
             if let Some(seq) = outcome.response.resume_from() {
                 eprintln!("error: {}: outputs not durable from sequence number {seq}", file.display());
+                for e in &outcome.errors {
+                    eprintln!("  {e}");
+                }
                 ok = false;
             }
         }
@@ -98,6 +147,7 @@ pub async fn run(paths: &[PathBuf], out: Option<&Path>, quiet: bool) -> anyhow::
     for (k, v) in &totals {
         println!("  {k:<24} {v}");
     }
+    println!("  audit pipeline time      {audit_time:.2?}\n  notify pipeline time     {notify_time:.2?}");
     if let Some(dir) = out {
         println!("outputs in {}: audit.jsonl alerts.jsonl invalidations.jsonl metrics.jsonl", dir.display());
     }

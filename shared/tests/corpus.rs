@@ -251,8 +251,13 @@ fn redaction_hides_values_but_shows_that_they_changed() {
 #[test]
 fn events_written_outside_the_project_replay_as_generic_changes() {
     let dir = support::root().join("tests/fixtures/external");
+    let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        seen += 1;
         let text = std::fs::read_to_string(&path).unwrap();
         let n = serde_json::from_str::<Value>(&text).unwrap()["Records"].as_array().unwrap().len();
         let r = run(&text);
@@ -265,4 +270,5 @@ fn events_written_outside_the_project_replay_as_generic_changes() {
         }
         assert!(r.audit_outcome.response.batch_item_failures.is_empty());
     }
+    assert_eq!(seen, 3);
 }
