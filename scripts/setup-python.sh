@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the project-local Python venv (.venv) with pinned moto; `--lambda` adds cargo-lambda + zig.
+# Creates the project-local Python venv (.venv) with pinned moto; `--lambda` adds cargo-lambda + zig,
+# `--cfn` adds cfn-lint.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
@@ -9,6 +10,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 want() { "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$1"; }
 [ -x "$venv/bin/moto_server" ] || want "$root/scripts/requirements-moto.txt"
-if [ "${1:-}" = "--lambda" ] && [ ! -x "$venv/bin/cargo-lambda" ]; then
-  want "$root/scripts/requirements-lambda.txt"
-fi
+for extra in "$@"; do
+  case "$extra" in
+    --lambda) [ -x "$venv/bin/cargo-lambda" ] || want "$root/scripts/requirements-lambda.txt" ;;
+    --cfn) [ -x "$venv/bin/cfn-lint" ] || want "$root/scripts/requirements-cfn.txt" ;;
+  esac
+done

@@ -27,3 +27,9 @@ out=$(mktemp -d)
 ./target/debug/flagtrail replay events/ --out "$out" --quiet
 for f in audit alerts invalidations metrics; do test -s "$out/$f.jsonl" || { echo "missing $f.jsonl"; exit 1; }; done
 rm -rf "$out"
+
+echo "== Lambda packaging (cargo lambda build --release, GLIBC <= 2.34)"
+if [ "${FLAGTRAIL_SKIP_PACKAGE:-}" = "1" ]; then echo "skipped (FLAGTRAIL_SKIP_PACKAGE=1)"; else scripts/package.sh; fi
+
+echo "== CDK app: typecheck, node --test, cdk-nag, synth, cfn-lint"
+scripts/cdk.sh

@@ -114,14 +114,14 @@ impl Ledger {
     /// The response for a batch: a record without a sequence number cannot be named, so the
     /// nearest earlier one is (redelivering a durable record only makes a duplicate); with none,
     /// the empty identifier makes Lambda retry the whole batch.
-    pub fn response(&self, entries: &[Entry]) -> BatchResponse {
-        let Some(first) = self.first_failed.filter(|_| !entries.is_empty()) else {
+    pub fn response(&self, sequence_numbers: &[Option<String>]) -> BatchResponse {
+        let Some(first) = self.first_failed.filter(|_| !sequence_numbers.is_empty()) else {
             return BatchResponse::default();
         };
-        let id = entries[..=first.min(entries.len().saturating_sub(1))]
+        let id = sequence_numbers[..=first.min(sequence_numbers.len() - 1)]
             .iter()
             .rev()
-            .find_map(Entry::sequence_number)
+            .find_map(Option::as_deref)
             .unwrap_or("")
             .to_owned();
         BatchResponse { batch_item_failures: vec![BatchItemFailure { item_identifier: id }] }

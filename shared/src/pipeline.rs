@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{action_of, changed_at, diff, AuditRecord};
-use crate::batch::{decode_batch, BatchResponse, Entry, Ledger, StreamEvent};
+use crate::batch::{decode_entry, BatchResponse, Entry, Ledger, StreamEvent};
 use crate::config::CoreConfig;
 use crate::derive::{alerts, invalidation, Alert, Invalidation, Scope};
 use crate::error::SinkError;
@@ -134,13 +134,17 @@ pub struct AuditPipeline<L> {
 impl<L: LogSink> AuditPipeline<L> {
     /// Handles one batch.
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
-        let entries = decode_batch(event, &self.config);
+        let n = event.records.len();
         let mut out = Outcome::default();
-        let mut pending =
-            Pending { items: Vec::with_capacity(entries.len()), covers: Vec::with_capacity(entries.len()) };
+        let mut pending = Pending { items: Vec::with_capacity(n), covers: Vec::with_capacity(n) };
+        let mut seqs = Vec::with_capacity(n);
         let mut last_ts = None;
-        for (idx, entry) in entries.iter().enumerate() {
-            let (json, event_id, ts) = match entry {
+        // One record at a time: a decoded change lives only until its audit JSON is written, so a
+        // 6 MB batch never holds all decoded images at once.
+        for (idx, raw) in event.records.iter().enumerate() {
+            let entry = decode_entry(raw.get(), &self.config);
+            seqs.push(entry.sequence_number().map(str::to_owned));
+            let (json, event_id, ts) = match &entry {
                 Entry::Change(c) => {
                     let changes = diff(c);
                     let record = AuditRecord::new(c, changes.as_ref(), &self.config);
@@ -176,7 +180,7 @@ impl<L: LogSink> AuditPipeline<L> {
                 pending.covers.push(vec![idx]);
             }
         }
-        out.metrics.count("RecordsProcessed", entries.len() as u64);
+        out.metrics.count("RecordsProcessed", n as u64);
         let plan = plan_log_batches(&pending.items);
         let mut ledger = Ledger::default();
         let items = &pending.items;
@@ -187,15 +191,15 @@ impl<L: LogSink> AuditPipeline<L> {
         })
         .await;
         out.metrics.count("PutLogEventsCalls", calls as u64);
-        finish(&mut out, &ledger, &entries);
+        finish(&mut out, &ledger, &seqs);
         out
     }
 }
 
-fn finish(out: &mut Outcome, ledger: &Ledger, entries: &[Entry]) {
-    out.response = ledger.response(entries);
+fn finish(out: &mut Outcome, ledger: &Ledger, seqs: &[Option<String>]) {
+    out.response = ledger.response(seqs);
     if let Some(first) = ledger.first_failed() {
-        out.metrics.count("RecordsRetried", (entries.len() - first) as u64);
+        out.metrics.count("RecordsRetried", seqs.len().saturating_sub(first) as u64);
     }
 }
 
@@ -212,17 +216,19 @@ pub struct NotifyPipeline<A, I> {
 impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
     /// Handles one batch: alerts first (on-call matters most), then invalidations.
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
-        let entries = decode_batch(event, &self.config);
         let mut out = Outcome::default();
         let mut alert_msgs = Pending { items: Vec::new(), covers: Vec::new() };
         let mut invalidations: Vec<(usize, Invalidation)> = Vec::new();
-        for (idx, entry) in entries.iter().enumerate() {
+        let mut seqs = Vec::with_capacity(event.records.len());
+        for (idx, raw) in event.records.iter().enumerate() {
+            let entry = decode_entry(raw.get(), &self.config);
+            seqs.push(entry.sequence_number().map(str::to_owned));
             let Entry::Change(c) = entry else { continue };
-            for a in alerts(c, &self.config) {
+            for a in alerts(&c, &self.config) {
                 alert_msgs.items.push(alert_message(&a));
                 alert_msgs.covers.push(vec![idx]);
             }
-            if let Some(i) = invalidation(c) {
+            if let Some(i) = invalidation(&c) {
                 invalidations.push((idx, i));
             }
         }
@@ -251,8 +257,8 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
             out.metrics.count(calls_metric, calls as u64);
             out.metrics.count(sent_metric, items.len() as u64);
         }
-        out.metrics.count("RecordsProcessed", entries.len() as u64);
-        finish(&mut out, &ledger, &entries);
+        out.metrics.count("RecordsProcessed", seqs.len() as u64);
+        finish(&mut out, &ledger, &seqs);
         out
     }
 }

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// One stack per stage: `cdk synth -c stage=prod -c tableName=feature-flags-prod -c tableStreamArn=arn:…`.
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { FlagtrailStack } from '../lib/flagtrail-stack';
+
+const app = new App();
+const ctx = (k: string): string | undefined => {
+  const v = app.node.tryGetContext(k);
+  return v === undefined || v === '' ? undefined : String(v);
+};
+const stage = ctx('stage') ?? 'dev';
+const list = (k: string) => ctx(k)?.split(',').map((s) => s.trim()).filter(Boolean);
+
+new FlagtrailStack(app, `Flagtrail-${stage}`, {
+  stage,
+  tableName: ctx('tableName') ?? `feature-flags-${stage}`,
+  tableStreamArn: ctx('tableStreamArn'),
+  createDemoTable: ctx('createDemoTable') === 'true',
+  assetDir: ctx('assetDir') ?? path.join(__dirname, '..', '..', '..', 'target', 'lambda'),
+  architecture: ctx('architecture') === 'arm64' ? 'arm64' : 'x86_64',
+  productionEnvironments: list('productionEnvironments'),
+  redactAttributes: list('redactAttributes'),
+  dataProtection: ctx('dataProtection') === 'true',
+  alertEmail: ctx('alertEmail'),
+  slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
+
+// cdk-nag 3: checks run as a validation plugin at synth time and fail it on an unsuppressed finding.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -1,0 +1,358 @@
+// The flagtrail pipeline beside a flag table: the audit and notify functions on the table's stream,
+// the audit log group, the alert and invalidation topics, alarms, saved queries and a dashboard.
+import * as path from 'node:path';
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as chatbot from 'aws-cdk-lib/aws-chatbot';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { AUDITOR_QUERIES } from './queries';
+
+/** Settings of one stage's stack (from CDK context, see bin/flagtrail.ts). */
+export interface FlagtrailProps extends StackProps {
+  /** Stage name: dev, prod, … (resource names and alarm names carry it). */
+  readonly stage: string;
+  /** Existing table to attach to; with `createDemoTable`, a table of this name is created. */
+  readonly tableName: string;
+  /** Stream ARN of the existing table (required unless `createDemoTable`). */
+  readonly tableStreamArn?: string;
+  /** Create a demo table with a NEW_AND_OLD_IMAGES stream instead of attaching. */
+  readonly createDemoTable?: boolean;
+  /** Directory holding `audit/bootstrap.zip` and `notify/bootstrap.zip` (cargo lambda output). */
+  readonly assetDir: string;
+  /** Architecture the bootstraps were built for. */
+  readonly architecture?: 'x86_64' | 'arm64';
+  /** Audit log retention; default one year (auditors usually need at least that). */
+  readonly auditRetention?: logs.RetentionDays;
+  /** Environments counted as production by the functions. */
+  readonly productionEnvironments?: string[];
+  /** Attribute names redacted in the audit trail. */
+  readonly redactAttributes?: string[];
+  /** Attach a CloudWatch Logs data-protection policy (masks e-mail addresses) to the audit group. */
+  readonly dataProtection?: boolean;
+  /** AWS Chatbot Slack workspace and channel for alerts. */
+  readonly slack?: { workspaceId: string; channelId: string };
+  /** E-mail address that receives critical and high alerts. */
+  readonly alertEmail?: string;
+}
+
+/** Memory and timeouts from measurement (docs/measurements.md): a full 6 MB batch peaks far below 128 MB. */
+const FUNCTION_MEMORY_MB = 256;
+const FUNCTION_TIMEOUT = Duration.seconds(60);
+
+export class FlagtrailStack extends Stack {
+  /** The audit log group. */
+  public readonly auditLogGroup: logs.LogGroup;
+  /** Topic of kill-switch and flag-created alerts. */
+  public readonly alertTopic: sns.Topic;
+  /** Topic of cache invalidations. */
+  public readonly invalidationTopic: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: FlagtrailProps) {
+    super(scope, id, props);
+    const stage = props.stage;
+
+    // One customer-managed key for the audit trail and the topics; rotated yearly. Its policy names
+    // every action (no "kms:*"): the account may administer and use it through IAM.
+    const key = new kms.Key(this, 'Key', {
+      description: `flagtrail ${stage}: audit log group and topics`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      policy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'AccountAdministersAndUsesTheKeyThroughIam',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: KEY_ACCOUNT_ACTIONS,
+            resources: ['*'], // in a key policy "*" means this key
+          }),
+        ],
+      }),
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogsUseOfTheKey',
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: ['*'], // in a key policy "*" means this key
+        conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*` } },
+      }),
+    );
+    // CloudWatch alarms publish to the encrypted alert topic.
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+
+    const table = props.createDemoTable
+      ? new dynamodb.Table(this, 'DemoTable', {
+          tableName: props.tableName,
+          partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
+          billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+          stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+          pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+          encryption: dynamodb.TableEncryption.AWS_MANAGED,
+          removalPolicy: RemovalPolicy.DESTROY,
+        })
+      : dynamodb.Table.fromTableAttributes(this, 'FlagTable', {
+          tableName: props.tableName,
+          tableStreamArn: required(props.tableStreamArn, 'tableStreamArn (context) is required when attaching to an existing table'),
+        });
+    const streamArn = table.tableStreamArn!;
+
+    this.auditLogGroup = new logs.LogGroup(this, 'AuditLogGroup', {
+      logGroupName: `/flagtrail/${stage}/audit`,
+      retention: props.auditRetention ?? logs.RetentionDays.ONE_YEAR,
+      encryptionKey: key,
+      removalPolicy: RemovalPolicy.RETAIN, // the trail outlives the stack
+      dataProtectionPolicy: props.dataProtection
+        ? new logs.DataProtectionPolicy({ identifiers: [logs.DataIdentifier.EMAILADDRESS] })
+        : undefined,
+    });
+
+    this.alertTopic = new sns.Topic(this, 'AlertTopic', { topicName: `flagtrail-${stage}-alerts`, masterKey: key, enforceSSL: true });
+    this.invalidationTopic = new sns.Topic(this, 'InvalidationTopic', {
+      topicName: `flagtrail-${stage}-invalidations`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (props.alertEmail) {
+      this.alertTopic.addSubscription(
+        new subs.EmailSubscription(props.alertEmail, {
+          filterPolicy: { severity: sns.SubscriptionFilter.stringFilter({ allowlist: ['critical', 'high'] }) },
+        }),
+      );
+    }
+    if (props.slack) {
+      // Chatbot owns its subscription (no filter policy can be set on it): it receives every alert,
+      // which is what a team channel wants; paging goes through the filtered e-mail/alarm path.
+      new chatbot.SlackChannelConfiguration(this, 'Slack', {
+        slackChannelConfigurationName: `flagtrail-${stage}`,
+        slackWorkspaceId: props.slack.workspaceId,
+        slackChannelId: props.slack.channelId,
+        notificationTopics: [this.alertTopic],
+        guardrailPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('ReadOnlyAccess')],
+      });
+    }
+
+    const common = {
+      FLAGTRAIL_METRICS_NAMESPACE: 'Flagtrail',
+      FLAGTRAIL_PRODUCTION_ENVIRONMENTS: (props.productionEnvironments ?? ['prod', 'production']).join(','),
+      FLAGTRAIL_REDACT_ATTRIBUTES: (props.redactAttributes ?? []).join(','),
+      AWS_LAMBDA_LOG_FORMAT: 'JSON',
+    };
+    const arch = props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+
+    const audit = this.consumer('Audit', {
+      stage,
+      key,
+      arch,
+      streamArn,
+      code: path.join(props.assetDir, 'audit', 'bootstrap.zip'),
+      environment: { ...common, FLAGTRAIL_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName, FLAGTRAIL_AUDIT_STREAM_PREFIX: 'audit/' },
+      // Everything is audited: no filter.
+      filters: undefined,
+    });
+    acknowledge(audit.fn, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:log-stream:*]`, 'Log streams are named per UTC day inside the one audit log group: the group is the narrowest fixed resource.');
+    audit.fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteAuditTrail',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [`${this.auditLogGroup.logGroupArn.replace(/:\*$/, '')}:log-stream:*`],
+      }),
+    );
+
+    const notify = this.consumer('Notify', {
+      stage,
+      key,
+      arch,
+      streamArn,
+      code: path.join(props.assetDir, 'notify', 'bootstrap.zip'),
+      environment: {
+        ...common,
+        FLAGTRAIL_ALERT_TOPIC_ARN: this.alertTopic.topicArn,
+        FLAGTRAIL_INVALIDATION_TOPIC_ARN: this.invalidationTopic.topicArn,
+      },
+      // Only flag, override and kill-switch items can alert or invalidate; other items are skipped
+      // before an invocation is paid for (the audit function still records them).
+      filters: [
+        lambda.FilterCriteria.filter({ dynamodb: { Keys: { PK: { S: lambda.FilterRule.beginsWith('FLAG#') } } } }),
+        lambda.FilterCriteria.filter({ dynamodb: { Keys: { PK: { S: lambda.FilterRule.beginsWith('KILLSWITCH#') } } } }),
+      ],
+    });
+    notify.fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'PublishAlertsAndInvalidations', actions: ['sns:Publish'], resources: [this.alertTopic.topicArn, this.invalidationTopic.topicArn] }),
+    );
+    notify.fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'EncryptForTopics', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),
+    );
+
+    this.alarms(stage, [audit, notify]);
+    for (const q of AUDITOR_QUERIES) {
+      new logs.QueryDefinition(this, `Query${q.id}`, {
+        queryDefinitionName: `flagtrail/${stage}/${q.name}`,
+        queryString: new logs.QueryString({ fields: q.fields, filterStatements: q.filters, sort: q.sort }),
+        logGroups: [this.auditLogGroup],
+      });
+    }
+    this.dashboard(stage, [audit, notify]);
+
+    new CfnOutput(this, 'AuditLogGroupName', { value: this.auditLogGroup.logGroupName });
+    new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
+    new CfnOutput(this, 'InvalidationTopicArn', { value: this.invalidationTopic.topicArn });
+    new CfnOutput(this, 'AuditFunctionName', { value: audit.fn.functionName });
+    new CfnOutput(this, 'NotifyFunctionName', { value: notify.fn.functionName });
+
+    for (const fn of [audit.fn, notify.fn]) {
+      acknowledge(fn, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
+      acknowledge(fn, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'AWSLambdaBasicExecutionRole only lets the function write its own logs.');
+      acknowledge(fn, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams and X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions: AWS offers nothing narrower.');
+    }
+  }
+
+  /** One stream consumer: function, its failure queue and its event source mapping. */
+  private consumer(
+    name: string,
+    o: { stage: string; key: kms.IKey; arch: lambda.Architecture; streamArn: string; code: string; environment: Record<string, string>; filters?: Array<{ [k: string]: unknown }> },
+  ): Consumer {
+    const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
+      logGroupName: `/aws/lambda/flagtrail-${o.stage}-${name.toLowerCase()}`,
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const fn = new lambda.Function(this, `${name}Function`, {
+      functionName: `flagtrail-${o.stage}-${name.toLowerCase()}`,
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: o.arch,
+      handler: 'bootstrap',
+      code: lambda.Code.fromAsset(o.code),
+      memorySize: FUNCTION_MEMORY_MB,
+      timeout: FUNCTION_TIMEOUT,
+      environment: o.environment,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      tracing: lambda.Tracing.ACTIVE,
+    });
+    // Records that exhaust their retries land here (metadata of the failed batch), encrypted with
+    // SQS-managed keys: a KMS key here would need kms:GenerateDataKey* grants (wildcard actions).
+    const failures = new sqs.Queue(this, `${name}OnFailure`, {
+      queueName: `flagtrail-${o.stage}-${name.toLowerCase()}-failures`,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(failures, 'AwsSolutions-SQS3', 'This queue is itself the on-failure destination of the event source mapping.');
+    const mapping = new lambda.EventSourceMapping(this, `${name}StreamMapping`, {
+      target: fn,
+      eventSourceArn: o.streamArn,
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: 1000,
+      maxBatchingWindow: Duration.seconds(1),
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      retryAttempts: 10,
+      maxRecordAge: Duration.hours(6),
+      onFailure: new SqsDlq(failures),
+      filters: o.filters,
+    });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadTheFlagTableStream',
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        resources: [o.streamArn],
+      }),
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListTheStreams', actions: ['dynamodb:ListStreams'], resources: ['*'] }));
+    return { name, fn, failures, mapping };
+  }
+
+  private alarms(stage: string, consumers: Consumer[]): void {
+    const action = new cwActions.SnsAction(this.alertTopic);
+    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        alarmName: `flagtrail-${stage}-${id}`,
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(action);
+      return a;
+    };
+    const flagtrail = (metricName: string, dimensionsMap?: Record<string, string>) =>
+      new cloudwatch.Metric({ namespace: 'Flagtrail', metricName, dimensionsMap, statistic: 'Sum', period: Duration.minutes(1) });
+    alarm('ProductionFlagChange', flagtrail('ProductionFlagChange'), 0, 'A flag changed in a production environment.');
+    alarm('QuarantinedRecords', flagtrail('RecordsQuarantined', { Function: 'audit' }), 0, 'A stream record could not be decoded; it is kept as a quarantine record in the audit log group.');
+    for (const c of consumers) {
+      alarm(`${c.name}Errors`, c.fn.metricErrors({ period: Duration.minutes(1) }), 0, `The ${c.name} function failed.`);
+      alarm(`${c.name}IteratorAge`, c.fn.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }), 60_000, `The ${c.name} function is more than a minute behind the stream.`);
+      alarm(`${c.name}FailureQueueDepth`, c.failures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }), 0, `Stream records of ${c.name} exhausted their retries.`);
+    }
+  }
+
+  private dashboard(stage: string, consumers: Consumer[]): void {
+    const m = (metricName: string, dims?: Record<string, string>, label?: string) =>
+      new cloudwatch.Metric({ namespace: 'Flagtrail', metricName, dimensionsMap: dims, statistic: 'Sum', period: Duration.minutes(5), label });
+    new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `flagtrail-${stage}`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Changes per environment',
+            left: [new cloudwatch.MathExpression({ expression: "SEARCH('{Flagtrail,Environment} MetricName=\"FlagChanges\"', 'Sum', 300)", label: '' })],
+          }),
+          new cloudwatch.GraphWidget({ title: 'Production changes', left: [m('ProductionFlagChange')] }),
+          new cloudwatch.GraphWidget({ title: 'Kill switches switched on', left: [m('KillSwitchActivations')] }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Pipeline health',
+            left: [m('RecordsProcessed', { Function: 'audit' }, 'audited'), m('RecordsQuarantined', { Function: 'audit' }, 'quarantined'), m('RecordsRetried', { Function: 'audit' }, 'audit retried'), m('RecordsRetried', { Function: 'notify' }, 'notify retried')],
+            right: consumers.map((c) => c.fn.metricErrors({ label: `${c.name} errors` })),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Invalidation lag (iterator age, ms)',
+            left: consumers.map((c) => c.fn.metric('IteratorAge', { statistic: 'Maximum', label: c.name })),
+          }),
+          new cloudwatch.GraphWidget({ title: 'Alerts and invalidations', left: [m('AlertsPublished', { Function: 'notify' }), m('InvalidationsPublished', { Function: 'notify' })] }),
+        ],
+      ],
+    });
+  }
+}
+
+interface Consumer {
+  name: string;
+  fn: lambda.Function;
+  failures: sqs.Queue;
+  mapping: lambda.EventSourceMapping;
+}
+
+/** A cdk-nag finding accepted on purpose, with the reason in code. */
+function acknowledge(scope: Construct, id: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id: `AwsSolutions::${id}`, reason });
+}
+
+/** What the account may do with the key through IAM, spelled out. */
+const KEY_ACCOUNT_ACTIONS = [
+  'kms:CancelKeyDeletion', 'kms:CreateAlias', 'kms:CreateGrant', 'kms:Decrypt', 'kms:DeleteAlias', 'kms:DescribeKey',
+  'kms:DisableKey', 'kms:DisableKeyRotation', 'kms:EnableKey', 'kms:EnableKeyRotation', 'kms:Encrypt',
+  'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus',
+  'kms:ListAliases', 'kms:ListGrants', 'kms:ListKeyRotations', 'kms:ListResourceTags', 'kms:PutKeyPolicy',
+  'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:RetireGrant', 'kms:RevokeGrant', 'kms:RotateKeyOnDemand',
+  'kms:ScheduleKeyDeletion', 'kms:TagResource', 'kms:UntagResource', 'kms:UpdateAlias', 'kms:UpdateKeyDescription',
+];
+
+function required<T>(v: T | undefined, message: string): T {
+  if (v === undefined || v === '') throw new Error(message);
+  return v;
+}

@@ -1,0 +1,203 @@
+// Properties of the synthesized stack, including the negative ones (no wildcard actions anywhere).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { FlagtrailStack, FlagtrailProps } from '../lib/flagtrail-stack';
+
+/** Placeholder bootstrap zips: synthesis hashes the assets, it never runs them. */
+function assetDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-assets-'));
+  for (const fn of ['audit', 'notify']) {
+    fs.mkdirSync(path.join(dir, fn));
+    // An empty zip archive (end-of-central-directory record only).
+    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
+  }
+  return dir;
+}
+
+function synth(extra: Partial<FlagtrailProps> = {}, nag = false): { template: Template; app: App; stack: FlagtrailStack } {
+  const app = new App();
+  const stack = new FlagtrailStack(app, 'Test', {
+    stage: 'prod',
+    tableName: 'feature-flags-prod',
+    tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000',
+    assetDir: assetDir(),
+    env: { account: '123456789012', region: 'eu-west-1' },
+    ...extra,
+  });
+  if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { template: Template.fromStack(stack), app, stack };
+}
+
+const base = synth();
+const t = base.template;
+
+function resources(template: Template, type: string): Array<[string, any]> {
+  return Object.entries(template.findResources(type));
+}
+
+function mapping(kind: 'Audit' | 'Notify'): any {
+  const fns = resources(t, 'AWS::Lambda::Function').find(([id]) => id.startsWith(`${kind}Function`))!;
+  return resources(t, 'AWS::Lambda::EventSourceMapping').find(([, r]) => r.Properties.FunctionName.Ref === fns[0])![1].Properties;
+}
+
+test('attaches to the existing table stream with one mapping per function', () => {
+  t.resourceCountIs('AWS::DynamoDB::Table', 0);
+  t.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+  for (const kind of ['Audit', 'Notify'] as const) {
+    const m = mapping(kind);
+    assert.equal(m.EventSourceArn, 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000');
+    assert.equal(m.StartingPosition, 'TRIM_HORIZON');
+    assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.equal(m.BisectBatchOnFunctionError, true);
+    assert.ok(m.MaximumRetryAttempts > 0 && m.MaximumRetryAttempts <= 10, 'bounded retries');
+    assert.ok(m.MaximumRecordAgeInSeconds > 0 && m.MaximumRecordAgeInSeconds < 24 * 3600, 'a poison batch cannot hold the shard for 24 h');
+    assert.ok(m.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0].startsWith(`${kind}OnFailure`));
+    assert.equal(m.BatchSize, 1000);
+    assert.equal(m.MaximumBatchingWindowInSeconds, 1);
+  }
+  assert.equal(mapping('Audit').FilterCriteria, undefined, 'every record is audited');
+  const patterns = mapping('Notify').FilterCriteria.Filters.map((f: any) => JSON.parse(f.Pattern));
+  assert.deepEqual(patterns.map((p: any) => p.dynamodb.Keys.PK.S[0].prefix), ['FLAG#', 'KILLSWITCH#']);
+});
+
+test('can create a demo table with a NEW_AND_OLD_IMAGES stream', () => {
+  const demo = synth({ createDemoTable: true, tableStreamArn: undefined }).template;
+  demo.hasResourceProperties('AWS::DynamoDB::Table', {
+    KeySchema: [{ AttributeName: 'PK', KeyType: 'HASH' }, { AttributeName: 'SK', KeyType: 'RANGE' }],
+    StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+  });
+});
+
+test('attaching without a stream ARN is refused with a clear message', () => {
+  assert.throws(() => synth({ tableStreamArn: undefined }), /tableStreamArn/);
+});
+
+test('functions run the bootstraps with the variables the Rust config reads', () => {
+  const rust = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'shared', 'src', 'config.rs'), 'utf8');
+  const required = [...rust.matchAll(/vars\.required\("([A-Z_]+)"\)|arn\("([A-Z_]+)"\)/g)].map((m) => m[1] ?? m[2]);
+  assert.ok(required.includes('FLAGTRAIL_AUDIT_LOG_GROUP') && required.includes('FLAGTRAIL_ALERT_TOPIC_ARN'));
+  const fns = resources(t, 'AWS::Lambda::Function');
+  assert.equal(fns.length, 2);
+  for (const [id, fn] of fns) {
+    const p = fn.Properties;
+    assert.equal(p.Runtime, 'provided.al2023');
+    assert.equal(p.Handler, 'bootstrap');
+    assert.deepEqual(p.Architectures, ['x86_64']);
+    assert.ok(p.MemorySize >= 128 && p.Timeout >= 30, `${id}: sized for a full batch`);
+    const vars = Object.keys(p.Environment.Variables);
+    const mine = id.startsWith('Audit') ? ['FLAGTRAIL_AUDIT_LOG_GROUP'] : ['FLAGTRAIL_ALERT_TOPIC_ARN', 'FLAGTRAIL_INVALIDATION_TOPIC_ARN'];
+    for (const v of mine) assert.ok(vars.includes(v) && required.includes(v), `${id} sets ${v}`);
+    for (const v of vars.filter((v) => v.startsWith('FLAGTRAIL_'))) assert.ok(rust.includes(`"${v}"`), `${v} is read by the Rust code`);
+  }
+  const arm = synth({ architecture: 'arm64' }).template;
+  arm.hasResourceProperties('AWS::Lambda::Function', { Architectures: ['arm64'] });
+});
+
+test('the audit log group is encrypted, retained, and kept a year by default', () => {
+  t.hasResource('AWS::Logs::LogGroup', {
+    DeletionPolicy: 'Retain',
+    Properties: { LogGroupName: '/flagtrail/prod/audit', RetentionInDays: 365, KmsKeyId: Match.anyValue() },
+  });
+  assert.equal(JSON.stringify(t.toJSON()).includes('DataProtectionPolicy'), false);
+  const dp = synth({ dataProtection: true }).template;
+  dp.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/flagtrail/prod/audit', DataProtectionPolicy: Match.anyValue() });
+  t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+});
+
+test('topics are encrypted; e-mail gets only what pages; Slack is optional', () => {
+  for (const [, topic] of resources(t, 'AWS::SNS::Topic')) assert.ok(topic.Properties.KmsMasterKeyId, 'encrypted');
+  t.resourceCountIs('AWS::SNS::Subscription', 0);
+  t.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
+  const opt = synth({ alertEmail: 'oncall@example.com', slack: { workspaceId: 'T0123', channelId: 'C0456' } }).template;
+  opt.hasResourceProperties('AWS::SNS::Subscription', {
+    Protocol: 'email',
+    Endpoint: 'oncall@example.com',
+    FilterPolicy: { severity: ['critical', 'high'] },
+  });
+  opt.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', { SlackWorkspaceId: 'T0123', SlackChannelId: 'C0456' });
+});
+
+test('failure queues are encrypted', () => {
+  const queues = resources(t, 'AWS::SQS::Queue');
+  assert.equal(queues.length, 2);
+  for (const [, q] of queues) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+});
+
+test('alarms page through the alert topic', () => {
+  const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+  const names = alarms.map((a) => a.AlarmName).sort();
+  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'AuditFailureQueueDepth', 'NotifyFailureQueueDepth']) {
+    assert.ok(names.includes(`flagtrail-prod-${n}`), `alarm ${n}`);
+  }
+  const prod = alarms.find((a) => a.AlarmName === 'flagtrail-prod-ProductionFlagChange');
+  assert.equal(prod.MetricName, 'ProductionFlagChange');
+  assert.equal(prod.Namespace, 'Flagtrail');
+  assert.equal(prod.Threshold, 0);
+  assert.equal(prod.ComparisonOperator, 'GreaterThanThreshold');
+  assert.equal(prod.Dimensions, undefined, 'the dimensionless series the functions emit');
+  for (const a of alarms) assert.ok(a.AlarmActions[0].Ref.startsWith('AlertTopic'), `${a.AlarmName} notifies the alert topic`);
+});
+
+test('saved queries and a dashboard exist for the audit log group', () => {
+  t.resourceCountIs('AWS::Logs::QueryDefinition', 6);
+  t.hasResourceProperties('AWS::Logs::QueryDefinition', { Name: 'flagtrail/prod/kill-switch-activations' });
+  t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  const body = JSON.stringify(t.findResources('AWS::CloudWatch::Dashboard'));
+  for (const w of ['Changes per environment', 'Production changes', 'Kill switches', 'Pipeline health', 'Invalidation lag']) assert.ok(body.includes(w), w);
+});
+
+/** Every Action of every policy document in a template (IAM, key, topic and queue policies). */
+function statements(template: any): Array<{ where: string; action: string[]; resource: unknown[] }> {
+  const out: Array<{ where: string; action: string[]; resource: unknown[] }> = [];
+  const walk = (node: any, where: string) => {
+    if (Array.isArray(node)) return node.forEach((n) => walk(n, where));
+    if (node && typeof node === 'object') {
+      // Deny statements (enforceSSL's "deny everything over plain HTTP") restrict, they grant nothing.
+      if (node.Effect === 'Allow' && (node.Action || node.NotAction)) {
+        const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+        out.push({ where, action: arr(node.Action ?? node.NotAction), resource: arr(node.Resource) });
+      }
+      for (const [k, v] of Object.entries(node)) walk(v, `${where}/${k}`);
+    }
+  };
+  walk(template.Resources, '');
+  return out;
+}
+
+test('no wildcard actions anywhere, and wildcard resources only where AWS offers nothing narrower', () => {
+  for (const extra of [{}, { alertEmail: 'a@example.com', dataProtection: true, createDemoTable: true, tableStreamArn: undefined }]) {
+    const template = synth(extra).template.toJSON();
+    const all = statements(template);
+    assert.ok(all.length > 10);
+    for (const s of all) for (const a of s.action) assert.ok(!a.includes('*'), `wildcard action ${a} at ${s.where}`);
+    const identity = all.filter((s) => s.where.includes('PolicyDocument') && !s.where.includes('KeyPolicy'));
+    for (const s of identity) {
+      if (!s.resource.includes('*')) continue;
+      const allowed = s.action.every((a) => ['dynamodb:ListStreams', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'].includes(a));
+      assert.ok(allowed, `wildcard resource for ${s.action} at ${s.where}`);
+    }
+  }
+});
+
+test('cdk-nag AwsSolutions passes with every acknowledgement justified, and would fail otherwise', () => {
+  const { app } = synth({ alertEmail: 'a@example.com', slack: { workspaceId: 'T1', channelId: 'C1' } }, true);
+  assert.doesNotThrow(() => app.synth());
+  // The same checks on a stack with one unacknowledged finding must fail the synthesis.
+  const bad = new App();
+  const stack = new FlagtrailStack(bad, 'Bad', { stage: 'dev', tableName: 't', createDemoTable: true, assetDir: assetDir() });
+  new sqs.Queue(stack, 'PlainQueue');
+  Validations.of(bad).addPlugins(new AwsSolutionsChecks(bad));
+  let report = '';
+  assert.throws(() => bad.synth(), (e: Error) => {
+    report = fs.readFileSync(/found in: (\S+)/.exec(e.message)![1], 'utf8');
+    return true;
+  });
+  assert.ok(report.includes('PlainQueue') && report.includes('AwsSolutions-SQS'), 'the finding names the unacknowledged queue');
+});
