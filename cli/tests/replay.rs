@@ -27,8 +27,13 @@ fn a_bad_file_is_named_and_the_others_still_processed() {
     assert!(stderr.contains("b-bad.json") && stderr.contains("EOF while parsing"), "{stderr}");
     assert!(stderr.contains("c-not-an-event.json") && stderr.contains("missing field `Records`"), "{stderr}");
     let audit = std::fs::read_to_string(out.join("audit.jsonl")).unwrap();
-    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(input.join("a-good.json")).unwrap()).unwrap();
-    assert_eq!(audit.lines().count(), good["Records"].as_array().unwrap().len(), "every record of the good file is audited");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(input.join("a-good.json")).unwrap()).unwrap();
+    assert_eq!(
+        audit.lines().count(),
+        good["Records"].as_array().unwrap().len(),
+        "every record of the good file is audited"
+    );
     for f in ["alerts.jsonl", "invalidations.jsonl", "metrics.jsonl"] {
         assert!(!std::fs::read_to_string(out.join(f)).unwrap().is_empty(), "{f}");
     }

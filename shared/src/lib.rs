@@ -8,6 +8,7 @@ pub mod aws;
 pub mod batch;
 pub mod change;
 pub mod config;
+pub mod consumer;
 pub mod derive;
 pub mod error;
 pub mod esm;

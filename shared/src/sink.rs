@@ -267,10 +267,10 @@ mod tests {
 
     #[test]
     fn log_batches_respect_bytes_with_overhead() {
-        // 1,048,576 / (1000 + 26) = 1021.98 → 1021 events per call.
+        // 1,048,576 / (1000 + 26) = 1022.0: 1022 events (1,048,572 bytes) fit, a 1023rd does not.
         let events: Vec<_> = (0..3000).map(|i| ev(i, 1000)).collect();
         let plan = plan_log_batches(&events);
-        assert_eq!(plan[0], 0..1021);
+        assert_eq!(plan[0], 0..1022);
         assert!(plan.iter().all(|r| r.clone().map(|i| events[i].cost()).sum::<usize>() <= LOG_BATCH_BYTES));
         assert_eq!(plan.iter().map(|r| r.len()).sum::<usize>(), 3000);
     }
@@ -284,7 +284,10 @@ mod tests {
         let events = vec![ev(0, 1), ev(day, 1), ev(day + 1, 1), ev(10, 1)];
         let plan = plan_log_batches(&events);
         assert_eq!(plan, vec![0..2, 2..4]);
+        // day + 1 and 5 are within a day of each other; 0 is not within a day of day + 1.
         let events = vec![ev(day + 1, 1), ev(5, 1), ev(0, 1)];
+        assert_eq!(plan_log_batches(&events), vec![0..2, 2..3]);
+        let events = vec![ev(day + 10, 1), ev(5, 1), ev(0, 1)];
         assert_eq!(plan_log_batches(&events), vec![0..1, 1..3]);
     }
 
