@@ -141,3 +141,53 @@ pub async fn drain_queue(
         }
     }
 }
+
+pub mod fault;
+
+/// Writes a realistic sequence of `rounds` × 4 changes (flag create/update, override, kill switch
+/// flip) spread over a few flags, through the DynamoDB API.
+pub async fn write_changes(sdk: &aws_config::SdkConfig, table: &str, rounds: usize) {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    for i in 0..rounds {
+        let pk = format!("FLAG#prod#flag-{}", i % 3);
+        let items = [
+            stamped(
+                &[
+                    ("PK", s(&pk)),
+                    ("SK", s("METADATA")),
+                    ("owner", s("team-a")),
+                    ("rolloutPercentage", AttributeValue::N((i * 10).to_string())),
+                ],
+                "alice@example.com",
+                &format!("req-{i}-a"),
+                i as u32,
+            ),
+            stamped(
+                &[("PK", s(&pk)), ("SK", s(&format!("TENANT#t{i}"))), ("enabled", AttributeValue::Bool(true))],
+                "bob@example.com",
+                &format!("req-{i}-b"),
+                1,
+            ),
+            stamped(
+                &[
+                    ("PK", s(&pk)),
+                    ("SK", s("KILLSWITCH")),
+                    ("enabled", AttributeValue::Bool(i % 2 == 0)),
+                    ("reason", s("drill")),
+                ],
+                "carol@example.com",
+                &format!("req-{i}-c"),
+                i as u32,
+            ),
+            stamped(
+                &[("PK", s("KILLSWITCH#dev")), ("SK", s("GLOBAL")), ("enabled", AttributeValue::Bool(i % 2 == 0))],
+                "dave@example.com",
+                &format!("req-{i}-d"),
+                i as u32,
+            ),
+        ];
+        for it in items {
+            ddb.put_item().table_name(table).set_item(Some(it)).send().await.expect("PutItem");
+        }
+    }
+}
