@@ -19,6 +19,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build the Lambda binaries (the Runtime API tests drive them)"
 cargo build --workspace --bins --locked
 
+echo "== cargo deny (licenses, sources, bans)"
+command -v cargo-deny >/dev/null || cargo install cargo-deny --version 0.20.2 --locked --quiet
+cargo deny --log-level error check licenses sources bans
+
 echo "== cargo test"
 cargo test --workspace --locked
 

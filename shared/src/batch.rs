@@ -59,7 +59,9 @@ pub fn decode_entry(raw: &str, config: &CoreConfig) -> Entry {
     match result {
         Ok(c) => Entry::Change(Box::new(c)),
         Err(e) => {
-            tracing::warn!(error = %e, "quarantining undecodable stream record");
+            // Kind and location only: parser messages can quote attribute values, which may be
+            // secrets; the full message goes to the (protected) audit trail's quarantine record.
+            tracing::warn!(kind = e.kind(), at = e.path(), bytes = raw.len(), "quarantining undecodable stream record");
             Entry::Quarantined(Box::new(QuarantineRecord::new(raw, &e)))
         }
     }

@@ -31,6 +31,16 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Where in the record the problem is (never a value).
+    pub fn path(&self) -> &str {
+        match self {
+            DecodeError::Malformed { path, .. } => path,
+            DecodeError::Missing(field) => field,
+            DecodeError::UnknownEventName(_) => "eventName",
+            DecodeError::TooLarge { .. } => "",
+        }
+    }
+
     /// A stable machine-readable kind for the quarantine record.
     pub fn kind(&self) -> &'static str {
         match self {
