@@ -172,35 +172,6 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
     Ok(n)
 }
 
-async fn read_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Vec<(Value, HashMap<String, String>)>> {
-    let mut out = Vec::new();
-    loop {
-        let r = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await?;
-        let msgs = r.messages();
-        if msgs.is_empty() {
-            break;
-        }
-        for m in msgs {
-            let body: Value = serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null);
-            let attrs = m
-                .message_attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect())
-                .unwrap_or_default();
-            out.push((body, attrs));
-            if let Some(h) = m.receipt_handle() {
-                sqs.delete_message().queue_url(url).receipt_handle(h).send().await?;
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Runs the demo; fails if any change is missing from the audit trail.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let sdk = sdk_config().await;
@@ -243,18 +214,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\n== 4. what auditors see (CloudWatch Logs, {})", stack.log_group);
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
     let t3 = Instant::now();
-    let mut audit_records = Vec::new();
-    let mut token = None;
-    loop {
-        let r = logs.filter_log_events().log_group_name(&stack.log_group).set_next_token(token).send().await?;
-        for e in r.events() {
-            audit_records.push(serde_json::from_str::<Value>(e.message().unwrap_or("{}"))?);
-        }
-        token = r.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+    let audit_records = stack::read_audit_log(&logs, &stack.log_group).await?;
     for r in &audit_records {
         let target = match (r["flagKey"].as_str(), r["tenantId"].as_str()) {
             (Some(f), Some(t)) => format!("{f}/{t}"),
@@ -282,8 +242,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     println!("\n== 5. what on-call sees (alert topic → SQS; Chatbot custom-notification bodies)");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let oncall = read_queue(&sqs, &stack.queues["alerts-oncall"]).await?;
-    let all_alerts = read_queue(&sqs, &stack.queues["alerts-all"]).await?;
+    let oncall = stack::read_queue(&sqs, &stack.queues["alerts-oncall"]).await?;
+    let all_alerts = stack::read_queue(&sqs, &stack.queues["alerts-all"]).await?;
     for (body, attrs) in &all_alerts {
         println!(
             "  [{}] {}{}",
@@ -298,8 +258,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     println!("\n== 6. what evaluation services see (invalidation topic → SQS)");
-    let invalidations = read_queue(&sqs, &stack.queues["invalidations-all"]).await?;
-    let prod_only = read_queue(&sqs, &stack.queues["invalidations-prod"]).await?;
+    let invalidations = stack::read_queue(&sqs, &stack.queues["invalidations-all"]).await?;
+    let prod_only = stack::read_queue(&sqs, &stack.queues["invalidations-prod"]).await?;
     for (body, _) in &invalidations {
         println!(
             "  scope={:<11} env={:<5} flag={:<12} tenant={:<10} version={} ({})",

@@ -160,6 +160,8 @@ fn tally(totals: &mut BTreeMap<String, usize>, audit: &Metrics, notify: &Metrics
         ("quarantined", audit.get("RecordsQuarantined")),
         ("alerts", notify.get("AlertsPublished")),
         ("invalidations", notify.get("InvalidationsPublished")),
+        ("PutLogEvents calls", audit.get("PutLogEventsCalls")),
+        ("PublishBatch calls", notify.get("AlertPublishCalls") + notify.get("InvalidationPublishCalls")),
     ] {
         *totals.entry(name.to_owned()).or_default() += m as usize;
     }

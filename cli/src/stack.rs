@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
@@ -160,4 +162,50 @@ pub async fn run(args: StackArgs) -> anyhow::Result<()> {
         None => print!("{lines}"),
     }
     Ok(())
+}
+
+/// Every audit record in a log group (FilterLogEvents over all streams), parsed.
+pub async fn read_audit_log(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let r = logs.filter_log_events().log_group_name(group).set_next_token(token).send().await?;
+        for e in r.events() {
+            out.push(serde_json::from_str(e.message().unwrap_or("{}"))?);
+        }
+        token = r.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Drains a queue: (body, string attributes) of every message, deleting what it read.
+pub async fn read_queue(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> anyhow::Result<Vec<(Value, BTreeMap<String, String>)>> {
+    let mut out = Vec::new();
+    loop {
+        let r = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await?;
+        if r.messages().is_empty() {
+            return Ok(out);
+        }
+        for m in r.messages() {
+            let attrs = m
+                .message_attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect())
+                .unwrap_or_default();
+            out.push((serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null), attrs));
+            if let Some(h) = m.receipt_handle() {
+                sqs.delete_message().queue_url(url).receipt_handle(h).send().await?;
+            }
+        }
+    }
 }

@@ -100,17 +100,7 @@ pub fn stamped(
 
 /// All messages of a log group, parsed.
 pub async fn audit_records(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let r =
-            logs.filter_log_events().log_group_name(group).set_next_token(token).send().await.expect("FilterLogEvents");
-        out.extend(r.events().iter().map(|e| serde_json::from_str(e.message().unwrap()).unwrap()));
-        token = r.next_token().map(str::to_owned);
-        if token.is_none() {
-            return out;
-        }
-    }
+    stack::read_audit_log(logs, group).await.expect("FilterLogEvents")
 }
 
 /// Drains a queue: (body, attributes) of every message.
@@ -118,28 +108,27 @@ pub async fn drain_queue(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
 ) -> Vec<(serde_json::Value, std::collections::BTreeMap<String, String>)> {
-    let mut out = Vec::new();
-    loop {
-        let r = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        if r.messages().is_empty() {
-            return out;
-        }
-        for m in r.messages() {
-            let attrs = m
-                .message_attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect())
-                .unwrap_or_default();
-            out.push((serde_json::from_str(m.body().unwrap()).unwrap(), attrs));
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
-        }
-    }
+    stack::read_queue(sqs, url).await.expect("ReceiveMessage")
+}
+
+/// Every record of the (single-shard) stream, from TRIM_HORIZON.
+pub async fn stream_records(
+    sdk: &aws_config::SdkConfig,
+    stream_arn: &str,
+) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    let d = streams.describe_stream().stream_arn(stream_arn).send().await.unwrap();
+    let shard = d.stream_description().unwrap().shards()[0].shard_id().unwrap().to_owned();
+    let it = streams
+        .get_shard_iterator()
+        .stream_arn(stream_arn)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
+    let r = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
+    r.records().to_vec()
 }
 
 pub mod fault;

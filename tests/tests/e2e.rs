@@ -84,19 +84,8 @@ impl Env {
 
     /// (eventID, sequence number) of every record in the stream, in order.
     async fn stream_records(&self) -> Vec<(String, String)> {
-        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
-        let d = streams.describe_stream().stream_arn(&self.stack.stream_arn).send().await.unwrap();
-        let shard = d.stream_description().unwrap().shards()[0].shard_id().unwrap().to_owned();
-        let it = streams
-            .get_shard_iterator()
-            .stream_arn(&self.stack.stream_arn)
-            .shard_id(shard)
-            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-            .send()
+        flagtrail_e2e::stream_records(&self.sdk, &self.stack.stream_arn)
             .await
-            .unwrap();
-        let r = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-        r.records()
             .iter()
             .map(|r| (r.event_id().unwrap().to_owned(), r.dynamodb().unwrap().sequence_number().unwrap().to_owned()))
             .collect()

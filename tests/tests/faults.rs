@@ -14,7 +14,7 @@ use flagtrail::esm::{drain, lambda_event, Consumer, MappingOptions};
 use flagtrail::sink::LocalTopic;
 use flagtrail::{AuditPipeline, CoreConfig, Invocation, NotifyPipeline, Outcome, StreamEvent};
 use flagtrail_e2e::fault::{Fault, FaultProxy, Protocol};
-use flagtrail_e2e::{audit_records, drain_queue, stack, write_changes, Moto};
+use flagtrail_e2e::{audit_records, drain_queue, stack, stream_records, write_changes, Moto};
 use serde_json::Value;
 
 const BUDGET: Duration = Duration::from_secs(10);
@@ -98,18 +98,7 @@ async fn run(sink: Sink, fault: Fault, requests: usize) -> String {
 
     // What must arrive: the pure core over the same records.
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let desc = streams.describe_stream().stream_arn(&stack.stream_arn).send().await.unwrap();
-    let shard = desc.stream_description().unwrap().shards()[0].shard_id().unwrap().to_owned();
-    let it = streams
-        .get_shard_iterator()
-        .stream_arn(&stack.stream_arn)
-        .shard_id(shard)
-        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let recs = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-    let records = recs.records().to_vec();
+    let records = stream_records(&sdk, &stack.stream_arn).await;
     let event = StreamEvent::from_json(&lambda_event(&records, &stack.stream_arn).to_string()).unwrap();
     let expect = NotifyPipeline {
         config: CoreConfig::default(),

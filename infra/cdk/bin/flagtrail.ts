@@ -2,6 +2,7 @@
 // One stack per stage: `cdk synth -c stage=prod -c tableName=feature-flags-prod -c tableStreamArn=arn:…`.
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FlagtrailStack } from '../lib/flagtrail-stack';
 
@@ -20,6 +21,7 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   createDemoTable: ctx('createDemoTable') === 'true',
   assetDir: ctx('assetDir') ?? path.join(__dirname, '..', '..', '..', 'target', 'lambda'),
   architecture: ctx('architecture') === 'arm64' ? 'arm64' : 'x86_64',
+  auditRetention: ctx('auditRetentionDays') ? (Number(ctx('auditRetentionDays')) as RetentionDays) : undefined,
   productionEnvironments: list('productionEnvironments'),
   redactAttributes: list('redactAttributes'),
   dataProtection: ctx('dataProtection') === 'true',

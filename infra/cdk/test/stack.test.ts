@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FlagtrailStack, FlagtrailProps } from '../lib/flagtrail-stack';
@@ -106,6 +107,7 @@ test('the audit log group is encrypted, retained, and kept a year by default', (
     Properties: { LogGroupName: '/flagtrail/prod/audit', RetentionInDays: 365, KmsKeyId: Match.anyValue() },
   });
   assert.equal(JSON.stringify(t.toJSON()).includes('DataProtectionPolicy'), false);
+  synth({ auditRetention: logs.RetentionDays.FIVE_YEARS }).template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/flagtrail/prod/audit', RetentionInDays: 1827 });
   const dp = synth({ dataProtection: true }).template;
   dp.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/flagtrail/prod/audit', DataProtectionPolicy: Match.anyValue() });
   t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
