@@ -483,9 +483,10 @@ impl QuarantineRecord {
         }
     }
 
-    /// The stream sequence number, if the record still told it.
+    /// The stream sequence number, if the record still told a valid one (only those can be
+    /// reported to Lambda as a batch item failure).
     pub fn sequence_number(&self) -> Option<&str> {
-        self.sequence_number.as_deref()
+        self.sequence_number.as_deref().filter(|s| crate::change::is_sequence_number(s))
     }
 
     /// What was wrong with the record.

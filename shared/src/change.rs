@@ -235,6 +235,13 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
     let ddb = w.dynamodb.ok_or(DecodeError::Missing("dynamodb"))?;
     let sequence_number =
         ddb.sequence_number.filter(|s| !s.is_empty()).ok_or(DecodeError::Missing("dynamodb.SequenceNumber"))?;
+    // Lambda resumes from it and consumers order invalidations by it: it must be a decimal number.
+    if !is_sequence_number(&sequence_number) {
+        return Err(DecodeError::Malformed {
+            path: "dynamodb.SequenceNumber".into(),
+            message: "not a decimal sequence number".into(),
+        });
+    }
     let (old, new) = (ddb.old_image, ddb.new_image);
     let mut missing = Vec::new();
     // Keys are authoritative; without them, an image still holds the key attributes, and with
@@ -295,6 +302,11 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
         event_source_arn: w.event_source_arn,
         region: w.aws_region,
     })
+}
+
+/// Stream sequence numbers are decimal digits (up to 40 of them).
+pub(crate) fn is_sequence_number(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn key_subset(image: &Item) -> Item {

@@ -55,6 +55,11 @@ fn cases() -> Vec<(&'static str, Value, Outcome)> {
             Outcome::Quarantine("missing_field"),
         ),
         (
+            "SequenceNumber not decimal",
+            json!({ "eventID": "h", "eventName": "INSERT", "dynamodb": { "Keys": keys(), "SequenceNumber": "P\u{45e6f}q" } }),
+            Outcome::Quarantine("malformed"),
+        ),
+        (
             "unknown eventName",
             json!({ "eventID": "h", "eventName": "UPSERT", "dynamodb": { "Keys": keys(), "SequenceNumber": "1" } }),
             Outcome::Quarantine("unknown_event_name"),
