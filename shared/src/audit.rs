@@ -310,19 +310,10 @@ pub struct AuditRecord<'a> {
     missing: &'a [&'static str],
     redacted_fields: Vec<&'a str>,
     changed_fields: Vec<&'a str>,
-    keys: Changeless<'a>,
+    keys: RedactedItem<'a>,
     changes: Option<Changes<'a>>,
-    before: Option<Changeless<'a>>,
-    after: Option<Changeless<'a>>,
-}
-
-/// An item serialized with redaction.
-struct Changeless<'a>(RedactedItem<'a>);
-
-impl Serialize for Changeless<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(ser)
-    }
+    before: Option<RedactedItem<'a>>,
+    after: Option<RedactedItem<'a>>,
 }
 
 /// The scope a change applies to, as written in `scope`.
@@ -350,7 +341,7 @@ impl<'a> AuditRecord<'a> {
         changes: Option<&'a BTreeMap<&'a str, FieldChange<'a>>>,
         config: &'a CoreConfig,
     ) -> Self {
-        let item = |i: &'a Item| Changeless(RedactedItem { item: i, config });
+        let item = |i: &'a Item| RedactedItem { item: i, config };
         let mut redacted_fields: Vec<&str> = Vec::new();
         if !config.redacted_attributes.is_empty() {
             for img in [&change.old, &change.new].into_iter().flatten() {
