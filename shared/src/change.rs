@@ -279,7 +279,8 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
     let actor = if ttl_expiry {
         Actor { id: "dynamodb.amazonaws.com".into(), kind: ActorKind::Service }
     } else {
-        match stamp("updatedBy") {
+        // An empty stamp names nobody.
+        match stamp("updatedBy").filter(|s| !s.trim().is_empty()) {
             Some(id) => Actor { id, kind: ActorKind::User },
             None => Actor { id: "unknown".into(), kind: ActorKind::Unknown },
         }

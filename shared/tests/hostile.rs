@@ -245,3 +245,12 @@ fn an_oversized_raw_record_is_quarantined_with_its_hash_and_keys() {
     assert_eq!(q["sequenceNumber"], "1");
     assert_eq!(q["raw"].as_str().map(str::len), Some(q["rawBytes"].as_u64().unwrap() as usize), "≤ 256 KB: kept whole");
 }
+
+#[test]
+fn an_empty_updated_by_names_nobody() {
+    // Found by the mutation fuzzer: an empty stamp made an audit record with an empty actor.
+    let r = support::run(&json!({ "Records": [with_image(json!({ "updatedBy": { "S": " " } }))] }).to_string());
+    let a: Value = serde_json::from_str(&r.audit[0]).unwrap();
+    support::assert_valid(&r.audit[0]);
+    assert_eq!((a["actor"].as_str(), a["actorType"].as_str()), (Some("unknown"), Some("unknown")));
+}

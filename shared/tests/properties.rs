@@ -9,6 +9,21 @@ use flagtrail::CoreConfig;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// A fixed seed keeps CI deterministic; `PROPTEST_RNG_SEED` and `PROPTEST_CASES` override it for
+/// long fuzzing runs with fresh inputs.
+fn config(cases: u32) -> ProptestConfig {
+    let from_env = ProptestConfig::default();
+    ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() { from_env.cases } else { cases },
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            from_env.rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(0x5eed_f1a9)
+        },
+        ..from_env
+    }
+}
+
 /// Decimal text as DynamoDB may send it: up to 38 significant digits, optional fraction/exponent.
 fn decimal() -> impl Strategy<Value = String> {
     ("-?", "[1-9][0-9]{0,37}", proptest::option::of("[0-9]{1,10}"), proptest::option::of(-30i32..30)).prop_map(
@@ -64,7 +79,7 @@ fn record(name: &str, keys: Value, old: Option<Value>, new: Option<Value>) -> St
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    #![proptest_config(config(256))]
 
     #[test]
     fn the_diff_of_an_item_with_itself_is_empty(item in typed_item()) {
@@ -207,7 +222,7 @@ fn corpus_records() -> &'static [Value] {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+    #![proptest_config(config(512))]
 
     /// The fuzz target (cargo fuzz needs a nightly toolchain, which this machine cannot fetch): real
     /// records, structurally mutated, through decoding and every derivation. Run it longer with
