@@ -72,4 +72,5 @@ proc.kill()
 for i, kind, secs, body in sorted(responses):
     print(f"{files[i]}: {kind} in {secs * 1000:.0f} ms: {body[:200]}")
 print(f"peak RSS {peak / 1024:.1f} MiB")
-sys.exit(0 if len(responses) == len(events) and all(k == "response" for _, k, _, _ in responses) else 1)
+ok = len(responses) == len(events) and all(k == "response" and '"batchItemFailures":[]' in b for _, k, _, b in responses)
+sys.exit(0 if ok else 1)

@@ -33,7 +33,13 @@ for f in audit alerts invalidations metrics; do test -s "$out/$f.jsonl" || { ech
 rm -rf "$out"
 
 echo "== Lambda packaging (cargo lambda build --release, GLIBC <= 2.34)"
-if [ "${FLAGTRAIL_SKIP_PACKAGE:-}" = "1" ]; then echo "skipped (FLAGTRAIL_SKIP_PACKAGE=1)"; else scripts/package.sh; fi
+if [ "${FLAGTRAIL_SKIP_PACKAGE:-}" = "1" ]; then
+  echo "skipped (FLAGTRAIL_SKIP_PACKAGE=1)"
+else
+  scripts/package.sh
+  echo "== the packaged bootstraps through the Runtime API, against moto"
+  scripts/smoke-bootstraps.sh
+fi
 
 echo "== CDK app: typecheck, node --test, cdk-nag, synth, cfn-lint"
 scripts/cdk.sh
