@@ -4,7 +4,7 @@
 demo:        ## the pipeline end to end on local defaults (moto), no AWS account
 	scripts/demo.sh
 
-test:        ## every test: fmt, clippy -D warnings, unit/property/golden/end-to-end tests
+test:        ## every test: fmt, clippy, cargo deny, unit/property/golden/end-to-end, packaging, CDK checks
 	scripts/test.sh
 
 package:     ## bootstrap zips of both Lambdas for provided.al2023, GLIBC checked
