@@ -16,6 +16,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== layering (pure core: no tokio/aws-sdk/hyper; no devtools in the Lambdas)"
+scripts/check-layers.sh
+
 echo "== build the Lambda binaries (the Runtime API tests drive them)"
 cargo build --workspace --bins --locked
 

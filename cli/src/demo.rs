@@ -9,12 +9,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::Value;
 
-use flagtrail::aws::{sdk_config, CloudWatchLog, SnsTopic};
-use flagtrail::config::CoreConfig;
-use flagtrail::esm::{drain, Consumer, MappingOptions};
-use flagtrail::{AuditPipeline, NotifyPipeline};
-
-use crate::stack::{self, StackArgs};
+use flagtrail_core::metrics::Counter;
+use flagtrail_devtools::mapping::{drain, MappingOptions};
+use flagtrail_devtools::stack::{self, StackArgs};
+use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
+use flagtrail_runtime::pipeline::now_ms;
+use flagtrail_runtime::{AuditConfig, NotifyConfig, Pipeline, SdkSettings};
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -53,7 +53,7 @@ struct FlagItem<'a> {
 fn stamp(who: &str, step: u32, version: u64) -> Stamp<'_> {
     Stamp {
         updated_by: who,
-        updated_at: flagtrail::audit::rfc3339_ms(time::OffsetDateTime::now_utc()),
+        updated_at: flagtrail_core::audit::rfc3339_ms(time::OffsetDateTime::now_utc()),
         request_id: format!("req-demo-{step:02}"),
         version,
     }
@@ -174,7 +174,7 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
 
 /// Runs the demo; fails if any change is missing from the audit trail.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let sdk = sdk_config().await;
+    let sdk = SdkSettings::default().load().await;
     let t0 = Instant::now();
     println!("== 1. local stack (table + stream, audit log group, topics, queues)");
     let stack = stack::create(&sdk, &args.stack).await?;
@@ -187,19 +187,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let t_changes = t1.elapsed();
 
     println!("\n== 3. pipeline: both consumers over the stream (as two event source mappings)");
-    let config = CoreConfig::default();
-    let audit = AuditPipeline {
-        config: config.clone(),
-        log: CloudWatchLog::new(aws_sdk_cloudwatchlogs::Client::new(&sdk), stack.log_group.clone(), "audit/".into()),
-    };
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let notify = NotifyPipeline {
-        config,
-        alerts: SnsTopic::new(sns.clone(), stack.alert_topic_arn.clone(), "alert topic"),
-        invalidations: SnsTopic::new(sns, stack.invalidation_topic_arn.clone(), "invalidation topic"),
-    };
+    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
+    let notify = notify_pipeline(&sdk, &NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn));
     let t2 = Instant::now();
-    let consumers: [&dyn Consumer; 2] = [&audit, &notify];
+    let consumers: [&dyn Pipeline; 2] = [&audit, &notify];
     let opts = MappingOptions {
         stop_after_idle_polls: Some(2),
         poll_interval: std::time::Duration::from_millis(100),
@@ -207,8 +198,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let stats = drain(&aws_sdk_dynamodbstreams::Client::new(&sdk), &stack.stream_arn, &consumers, &opts).await?;
     let t_pipeline = t2.elapsed();
-    let metric = |consumer: &str, name: &str| {
-        stats.metrics.get(consumer).into_iter().flatten().map(|m| m.get(name)).sum::<u64>()
+    let metric = |consumer: &str, counter: Counter| {
+        stats.metrics.get(consumer).into_iter().flatten().map(|m| m.get(counter)).sum::<u64>()
     };
 
     println!("\n== 4. what auditors see (CloudWatch Logs, {})", stack.log_group);
@@ -276,7 +267,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\n== 7. metrics (EMF documents the functions print to stdout)");
     for (name, ms) in &stats.metrics {
         for m in ms {
-            for doc in m.to_emf("Flagtrail", name, flagtrail::pipeline::now_ms()) {
+            for doc in m.to_emf("Flagtrail", name, now_ms()) {
                 let v: Value = serde_json::from_str(&doc)?;
                 let names: Vec<String> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                     .as_array()
@@ -302,9 +293,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  invalidations:          {} ({} to the prod-only subscriber)", invalidations.len(), prod_only.len());
     println!(
         "  API calls:              PutLogEvents {}, PublishBatch alerts {}, PublishBatch invalidations {}",
-        metric("audit", "PutLogEventsCalls"),
-        metric("notify", "AlertPublishCalls"),
-        metric("notify", "InvalidationPublishCalls")
+        metric("audit", Counter::PutLogEventsCalls),
+        metric("notify", Counter::AlertPublishCalls),
+        metric("notify", Counter::InvalidationPublishCalls)
     );
     println!(
         "  wall time:              stack {:.0?}, changes {:.0?}, pipeline {:.0?}, read-back {:.0?}",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Writes a generated event to `out` or stdout.
 pub fn run(count: usize, out: Option<&Path>, small: bool, seed: u64) -> anyhow::Result<()> {
-    let text = serde_json::to_string(&flagtrail::sample::event(count, small, seed))?;
+    let text = serde_json::to_string(&flagtrail_devtools::sample::event(count, small, seed))?;
     match out {
         Some(p) => std::fs::write(p, text)?,
         None => std::io::stdout().write_all(text.as_bytes())?,

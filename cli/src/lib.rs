@@ -3,5 +3,4 @@
 pub mod demo;
 pub mod gen;
 pub mod replay;
-pub mod stack;
 pub mod tail;

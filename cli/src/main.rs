@@ -1,6 +1,7 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{demo, gen, replay, stack, tail};
+use flagtrail_cli::{demo, gen, replay, tail};
+use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
 

@@ -4,15 +4,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use flagtrail::audit::action_of;
-use flagtrail::aws::{sdk_config, CloudWatchLog, SnsTopic};
-use flagtrail::batch::{decode_batch, Entry};
-use flagtrail::config::{AuditConfig, NotifyConfig, Vars};
-use flagtrail::derive::{alerts, invalidation};
-use flagtrail::esm::Consumer;
-use flagtrail::metrics::Metrics;
-use flagtrail::sink::{LocalLog, LocalTopic};
-use flagtrail::{AuditPipeline, CoreConfig, Invocation, NotifyPipeline, StreamEvent};
+use flagtrail_core::audit::action_of;
+use flagtrail_core::event::{decode_batch, Entry};
+use flagtrail_core::metrics::{Counter, Metrics};
+use flagtrail_core::notify::{alerts, invalidation};
+use flagtrail_core::{CoreConfig, StreamEvent};
+use flagtrail_runtime::build::{audit_pipeline, local_pipelines, notify_pipeline};
+use flagtrail_runtime::config::env_vars;
+use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Pipeline, SdkSettings};
 
 /// Expands directories into their `*.json` files, sorted, so runs are reproducible.
 pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -44,37 +43,19 @@ pub enum Target<'a> {
 /// Runs both pipelines over every file; returns false if any file was not a stream event or any
 /// output could not be made durable.
 pub async fn run(paths: &[PathBuf], target: Target<'_>, quiet: bool) -> anyhow::Result<bool> {
-    let vars = Vars::from_env();
+    let vars = env_vars();
     let config = CoreConfig::from_vars(&vars)?;
     match target {
         Target::Local(out) => {
-            let (log, alert_topic, inval_topic) = match out {
-                Some(dir) => {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                    (
-                        LocalLog::to_file(dir.join("audit.jsonl"))?,
-                        LocalTopic::to_file(dir.join("alerts.jsonl"))?,
-                        LocalTopic::to_file(dir.join("invalidations.jsonl"))?,
-                    )
-                }
-                None => Default::default(),
-            };
-            let audit = AuditPipeline { config: config.clone(), log };
-            let notify = NotifyPipeline { config: config.clone(), alerts: alert_topic, invalidations: inval_topic };
+            let (audit, notify) = local_pipelines(&config, out).with_context(|| {
+                format!("creating the outputs in {}", out.map_or("-".into(), |d| d.display().to_string()))
+            })?;
             replay(paths, &config, [&audit, &notify], out, quiet).await
         }
         Target::Aws => {
             let (a, n) = (AuditConfig::from_vars(&vars)?, NotifyConfig::from_vars(&vars)?);
-            let sdk = sdk_config().await;
-            let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-            let audit =
-                AuditPipeline { config: config.clone(), log: CloudWatchLog::new(logs, a.log_group, a.stream_prefix) };
-            let sns = aws_sdk_sns::Client::new(&sdk);
-            let notify = NotifyPipeline {
-                config: config.clone(),
-                alerts: SnsTopic::new(sns.clone(), n.alert_topic_arn, "alert topic"),
-                invalidations: SnsTopic::new(sns, n.invalidation_topic_arn, "invalidation topic"),
-            };
+            let sdk = SdkSettings::default().load().await;
+            let (audit, notify) = (audit_pipeline(&sdk, &a), notify_pipeline(&sdk, &n));
             replay(paths, &config, [&audit, &notify], None, quiet).await
         }
     }
@@ -83,7 +64,7 @@ pub async fn run(paths: &[PathBuf], target: Target<'_>, quiet: bool) -> anyhow::
 async fn replay(
     paths: &[PathBuf],
     config: &CoreConfig,
-    [audit, notify]: [&dyn Consumer; 2],
+    [audit, notify]: [&dyn Pipeline; 2],
     out: Option<&Path>,
     quiet: bool,
 ) -> anyhow::Result<bool> {
@@ -156,12 +137,12 @@ async fn replay(
 
 fn tally(totals: &mut BTreeMap<String, usize>, audit: &Metrics, notify: &Metrics) {
     for (name, m) in [
-        ("audit records", audit.get("RecordsProcessed")),
-        ("quarantined", audit.get("RecordsQuarantined")),
-        ("alerts", notify.get("AlertsPublished")),
-        ("invalidations", notify.get("InvalidationsPublished")),
-        ("PutLogEvents calls", audit.get("PutLogEventsCalls")),
-        ("PublishBatch calls", notify.get("AlertPublishCalls") + notify.get("InvalidationPublishCalls")),
+        ("audit records", audit.get(Counter::RecordsProcessed)),
+        ("quarantined", audit.get(Counter::RecordsQuarantined)),
+        ("alerts", notify.get(Counter::AlertsPublished)),
+        ("invalidations", notify.get(Counter::InvalidationsPublished)),
+        ("PutLogEvents calls", audit.get(Counter::PutLogEventsCalls)),
+        ("PublishBatch calls", notify.get(Counter::AlertPublishCalls) + notify.get(Counter::InvalidationPublishCalls)),
     ] {
         *totals.entry(name.to_owned()).or_default() += m as usize;
     }

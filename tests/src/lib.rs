@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use flagtrail_cli::stack::{self, Stack, StackArgs};
+use flagtrail_devtools::stack::{self, Stack, StackArgs};
+use flagtrail_runtime::SdkSettings;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -46,16 +47,14 @@ impl Moto {
         Moto { child, endpoint }
     }
 
-    /// SDK configuration pointing at this server with dummy credentials (no IMDS probing).
+    /// The production SDK settings pointing at this server with dummy credentials (no IMDS probing).
+    pub fn settings(&self) -> SdkSettings {
+        SdkSettings::local(&self.endpoint)
+    }
+
+    /// SDK configuration from [`Moto::settings`].
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        let creds = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "e2e");
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-            .load()
-            .await
+        self.settings().load().await
     }
 }
 

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use flagtrail::aws::{CloudWatchLog, SnsTopic};
-use flagtrail::esm::{drain, Consumer, DrainStats, MappingOptions};
-use flagtrail::{AuditPipeline, CoreConfig, Invocation, NotifyPipeline, Outcome, StreamEvent};
+use flagtrail_core::StreamEvent;
+use flagtrail_devtools::mapping::{drain, DrainStats, MappingOptions};
 use flagtrail_e2e::{audit_records, drain_queue, s, stack, stamped, Moto};
+use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
+use flagtrail_runtime::sink::{CloudWatchLog, SnsTopic};
+use flagtrail_runtime::{AuditConfig, AuditPipeline, Invocation, NotifyConfig, NotifyPipeline, Outcome, Pipeline};
 use serde_json::Value;
 
 fn opts() -> MappingOptions {
@@ -26,7 +28,7 @@ fn opts() -> MappingOptions {
 struct Env {
     _moto: Moto,
     sdk: aws_config::SdkConfig,
-    stack: flagtrail_cli::stack::Stack,
+    stack: flagtrail_devtools::stack::Stack,
 }
 
 async fn env() -> Env {
@@ -38,21 +40,11 @@ async fn env() -> Env {
 
 impl Env {
     fn audit(&self) -> AuditPipeline<CloudWatchLog> {
-        let log = CloudWatchLog::new(
-            aws_sdk_cloudwatchlogs::Client::new(&self.sdk),
-            self.stack.log_group.clone(),
-            "audit/".into(),
-        );
-        AuditPipeline { config: CoreConfig::default(), log }
+        audit_pipeline(&self.sdk, &AuditConfig::new(&self.stack.log_group))
     }
 
     fn notify(&self) -> NotifyPipeline<SnsTopic, SnsTopic> {
-        let sns = aws_sdk_sns::Client::new(&self.sdk);
-        NotifyPipeline {
-            config: CoreConfig::default(),
-            alerts: SnsTopic::new(sns.clone(), self.stack.alert_topic_arn.clone(), "alert topic"),
-            invalidations: SnsTopic::new(sns, self.stack.invalidation_topic_arn.clone(), "invalidation topic"),
-        }
+        notify_pipeline(&self.sdk, &NotifyConfig::new(&self.stack.alert_topic_arn, &self.stack.invalidation_topic_arn))
     }
 
     async fn put(&self, item: std::collections::HashMap<String, AttributeValue>) {
@@ -76,7 +68,7 @@ impl Env {
             .expect("DeleteItem");
     }
 
-    async fn run(&self, consumers: &[&dyn Consumer]) -> DrainStats {
+    async fn run(&self, consumers: &[&dyn Pipeline]) -> DrainStats {
         drain(&aws_sdk_dynamodbstreams::Client::new(&self.sdk), &self.stack.stream_arn, consumers, &opts())
             .await
             .expect("drain")
@@ -235,7 +227,7 @@ struct ClearsAfterFirst<'a, C, F> {
 }
 
 #[async_trait]
-impl<C: Consumer, F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync> Consumer
+impl<C: Pipeline, F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync> Pipeline
     for ClearsAfterFirst<'_, C, F>
 {
     fn name(&self) -> &'static str {
@@ -288,7 +280,7 @@ async fn a_deleted_alert_topic_fails_the_batch_and_the_retry_delivers_every_aler
     let notify = env.notify();
     let (sdk, stack_args) = (
         env.sdk.clone(),
-        flagtrail_cli::stack::StackArgs {
+        flagtrail_devtools::stack::StackArgs {
             table: env.stack.table.clone(),
             log_group: env.stack.log_group.clone(),
             prefix: "flagtrail".into(),
@@ -302,7 +294,7 @@ async fn a_deleted_alert_topic_fails_the_batch_and_the_retry_delivers_every_aler
             let (sdk, args) = (sdk.clone(), stack_args.clone());
             // Re-creating the stack brings the topic back under the same ARN, with its subscriptions.
             Box::pin(async move {
-                flagtrail_cli::stack::create(&sdk, &args).await.unwrap();
+                flagtrail_devtools::stack::create(&sdk, &args).await.unwrap();
             }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         },
     };

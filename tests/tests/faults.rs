@@ -9,24 +9,24 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use flagtrail::aws::{CloudWatchLog, SnsTopic};
-use flagtrail::esm::{drain, lambda_event, Consumer, MappingOptions};
-use flagtrail::sink::LocalTopic;
-use flagtrail::{AuditPipeline, CoreConfig, Invocation, NotifyPipeline, Outcome, StreamEvent};
+use flagtrail_core::{CoreConfig, StreamEvent};
+use flagtrail_devtools::mapping::{drain, lambda_event, MappingOptions};
 use flagtrail_e2e::fault::{Fault, FaultProxy, Protocol};
 use flagtrail_e2e::{audit_records, drain_queue, stack, stream_records, write_changes, Moto};
+use flagtrail_runtime::build::{audit_pipeline, local_pipelines, notify_pipeline};
+use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Outcome, Pipeline, SdkSettings};
 use serde_json::Value;
 
 const BUDGET: Duration = Duration::from_secs(10);
 
 /// Times every invocation of the wrapped consumer.
 struct Timed<'a> {
-    inner: &'a dyn Consumer,
+    inner: &'a dyn Pipeline,
     longest: Mutex<Duration>,
 }
 
 #[async_trait]
-impl Consumer for Timed<'_> {
+impl Pipeline for Timed<'_> {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -39,28 +39,16 @@ impl Consumer for Timed<'_> {
     }
 }
 
-/// SDK settings for the sink behind the proxy: the production retry policy with short timeouts,
-/// so a slow response exhausts an attempt in a second.
-async fn sink_sdk(endpoint: &str) -> aws_config::SdkConfig {
-    let creds = aws_sdk_sns::config::Credentials::new("test", "test", None, None, "faults");
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(20)),
-        )
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(1))
-                .operation_timeout(Duration::from_secs(4))
-                .build(),
-        )
-        .load()
-        .await
+/// SDK settings for the sink behind the proxy: the production retry policy (through the one
+/// builder) with short timeouts, so a slow response exhausts an attempt in a second.
+fn sink_settings(endpoint: &str) -> SdkSettings {
+    SdkSettings {
+        initial_backoff: Duration::from_millis(20),
+        connect_timeout: Duration::from_secs(1),
+        attempt_timeout: Duration::from_secs(1),
+        operation_timeout: Duration::from_secs(4),
+        ..SdkSettings::local(endpoint)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -76,35 +64,19 @@ async fn run(sink: Sink, fault: Fault, requests: usize) -> String {
     write_changes(&sdk, &stack.table, 4).await;
     let proxy =
         FaultProxy::start(&moto.endpoint, if matches!(sink, Sink::Logs) { Protocol::Json } else { Protocol::Query });
-    let faulty = sink_sdk(&proxy.endpoint).await;
+    let faulty = sink_settings(&proxy.endpoint).load().await;
     let (logs_sdk, sns_sdk) = match sink {
         Sink::Logs => (&faulty, &sdk),
         Sink::Sns => (&sdk, &faulty),
     };
-    let audit = AuditPipeline {
-        config: CoreConfig::default(),
-        log: CloudWatchLog::new(
-            aws_sdk_cloudwatchlogs::Client::new(logs_sdk),
-            stack.log_group.clone(),
-            "audit/".into(),
-        ),
-    };
-    let sns = aws_sdk_sns::Client::new(sns_sdk);
-    let notify = NotifyPipeline {
-        config: CoreConfig::default(),
-        alerts: SnsTopic::new(sns.clone(), stack.alert_topic_arn.clone(), "alert topic"),
-        invalidations: SnsTopic::new(sns, stack.invalidation_topic_arn.clone(), "invalidation topic"),
-    };
+    let audit = audit_pipeline(logs_sdk, &AuditConfig::new(&stack.log_group));
+    let notify = notify_pipeline(sns_sdk, &NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn));
 
     // What must arrive: the pure core over the same records.
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let records = stream_records(&sdk, &stack.stream_arn).await;
     let event = StreamEvent::from_json(&lambda_event(&records, &stack.stream_arn).to_string()).unwrap();
-    let expect = NotifyPipeline {
-        config: CoreConfig::default(),
-        alerts: LocalTopic::default(),
-        invalidations: LocalTopic::default(),
-    };
+    let (_, expect) = local_pipelines(&CoreConfig::default(), None).unwrap();
     expect.handle(&event, Invocation::unbounded()).await;
     let id_of = |body: &str| {
         serde_json::from_str::<Value>(body).unwrap()["eventId"]

@@ -1,0 +1,78 @@
+//! What the `audit` function computes from a batch before any I/O: one log event per record (or
+//! linked parts of an oversized one), the record each came from, and the metric counts.
+
+use super::action::action_of;
+use super::diff::diff;
+use super::part::split_oversized;
+use super::record::{changed_at, AuditRecord};
+use crate::config::CoreConfig;
+use crate::delivery::{LogEvent, Outbox};
+use crate::event::{decode_entry, Entry, StreamEvent};
+use crate::metrics::{Counter, Metrics};
+
+/// CloudWatch Logs rejects events older than 14 days or more than 2 hours ahead (PutLogEvents);
+/// an hour of margin each way.
+pub const MAX_EVENT_AGE_MS: i64 = 14 * 24 * 3600 * 1000 - 3600 * 1000;
+/// See [`MAX_EVENT_AGE_MS`].
+pub const MAX_EVENT_AHEAD_MS: i64 = 3600 * 1000;
+
+/// The audit outputs of one batch.
+#[derive(Debug, Default)]
+pub struct AuditPlan {
+    /// Log events in shard order, each covering the record it came from.
+    pub events: Outbox<LogEvent>,
+    /// Each record's sequence number, when it has a valid one.
+    pub sequence_numbers: Vec<Option<String>>,
+    /// Counts of what the batch held.
+    pub metrics: Metrics,
+}
+
+/// Plans the audit outputs of `event`; `now_ms` is the invocation's clock (timestamps are clamped
+/// around it into what PutLogEvents accepts; the record keeps the true time in `changedAt`).
+pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64) -> AuditPlan {
+    let n = event.records.len();
+    let mut out = AuditPlan {
+        events: Outbox::with_capacity(n),
+        sequence_numbers: Vec::with_capacity(n),
+        metrics: Metrics::default(),
+    };
+    let mut last_ts = None;
+    // One record at a time: a decoded change lives only until its audit JSON is written, so a
+    // 6 MB batch never holds all decoded images at once.
+    for (idx, raw) in event.records.iter().enumerate() {
+        let entry = decode_entry(raw.get(), config);
+        out.sequence_numbers.push(entry.sequence_number().map(str::to_owned));
+        let (json, event_id, ts) = match &entry {
+            Entry::Change(c) => {
+                let changes = diff(c);
+                let record = AuditRecord::new(c, changes.as_ref(), config);
+                let production = config.is_production(c.key.environment.as_deref());
+                out.metrics.change(c.key.environment.as_deref(), action_of(c), production);
+                if c.ttl_expiry {
+                    out.metrics.count(Counter::TtlDeletions, 1);
+                }
+                (
+                    record.to_json(),
+                    c.event_id.as_str(),
+                    changed_at(c).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
+                )
+            }
+            Entry::Quarantined(q) => {
+                out.metrics.count(Counter::RecordsQuarantined, 1);
+                (q.to_json(), q.event_id.as_str(), None)
+            }
+        };
+        // A record without a time sits beside its predecessor, so sorting keeps shard order.
+        let ts = ts.or(last_ts).unwrap_or(now_ms).clamp(now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_AHEAD_MS);
+        last_ts = Some(ts);
+        let parts = split_oversized(json, event_id, entry.sequence_number());
+        if parts.len() > 1 {
+            out.metrics.count(Counter::RecordsSplit, 1);
+        }
+        for message in parts {
+            out.events.push(LogEvent { timestamp_ms: ts, message }, vec![idx]);
+        }
+    }
+    out.metrics.count(Counter::RecordsProcessed, n as u64);
+    out
+}

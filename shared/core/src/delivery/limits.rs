@@ -1,0 +1,19 @@
+//! The services' documented limits that every plan is cut to.
+//!
+//! PutLogEvents: <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html>;
+//! PublishBatch: <https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>.
+
+/// PutLogEvents: bytes per call, counting 26 bytes of overhead per event.
+pub const LOG_BATCH_BYTES: usize = 1_048_576;
+/// PutLogEvents: per-event overhead counted against the batch size.
+pub const LOG_EVENT_OVERHEAD: usize = 26;
+/// PutLogEvents: events per call.
+pub const LOG_BATCH_EVENTS: usize = 10_000;
+/// PutLogEvents: largest single event message.
+pub const LOG_EVENT_BYTES: usize = LOG_BATCH_BYTES - LOG_EVENT_OVERHEAD;
+/// PutLogEvents: events of one call span at most 24 hours.
+pub const LOG_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// SNS PublishBatch: entries per call.
+pub const SNS_BATCH_ENTRIES: usize = 10;
+/// SNS: bytes per message, and per PublishBatch call, attributes included.
+pub const SNS_BATCH_BYTES: usize = 262_144;

@@ -1,0 +1,255 @@
+//! Alerts: kill-switch flips for on-call and flag-creation notices for teams, as AWS Chatbot
+//! custom notifications.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{action_of, changed_at, rfc3339_ms, Action, KillSwitchState};
+use crate::change::Change;
+use crate::config::CoreConfig;
+use crate::key::ItemKind;
+use crate::value::AttributeValue;
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Global kill switch in production: page now.
+    Critical,
+    /// A flag kill switch in production.
+    High,
+    /// Kill switches outside production.
+    Warning,
+    /// Team notifications (a flag was created).
+    Info,
+}
+
+impl Severity {
+    /// The name used in message attributes and subjects.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// An alert for on-call or a team, published to the alert topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    /// The stream eventID this alert comes from (dedupe key).
+    pub event_id: String,
+    /// `KillSwitch` or `FlagCreated`.
+    pub event_type: &'static str,
+    /// How urgent.
+    pub severity: Severity,
+    /// The environment.
+    pub environment: String,
+    /// One-line title (also the SNS subject, ≤ 100 chars).
+    pub title: String,
+    /// Markdown description.
+    pub description: String,
+    /// Message attributes for SNS filter policies (≤ 10: raw-delivery SQS drops more).
+    pub attributes: BTreeMap<&'static str, String>,
+    /// The AWS Chatbot custom-notification body.
+    pub body: serde_json::Value,
+}
+
+/// The alerts a change calls for: kill-switch flips (severity by environment) and flag creation.
+pub fn alerts(change: &Change, config: &CoreConfig) -> Vec<Alert> {
+    let Some(env) = change.key.environment.as_deref() else { return Vec::new() };
+    let production = config.is_production(Some(env));
+    let action = action_of(change);
+    match change.key.kind {
+        ItemKind::FlagKillSwitch | ItemKind::GlobalKillSwitch => {
+            let state = KillSwitchState::of(change);
+            if !state.alerts() {
+                return Vec::new();
+            }
+            vec![kill_switch_alert(change, env, production, action, state)]
+        }
+        ItemKind::Flag if action == Action::CreateFlag => vec![flag_created_alert(change, env)],
+        _ => Vec::new(),
+    }
+}
+
+fn kill_switch_alert(change: &Change, env: &str, production: bool, action: Action, state: KillSwitchState) -> Alert {
+    let global = change.key.kind == ItemKind::GlobalKillSwitch;
+    let severity = match (global, production) {
+        (true, true) => Severity::Critical,
+        (false, true) => Severity::High,
+        _ => Severity::Warning,
+    };
+    let target = match &change.key.flag_key {
+        Some(f) if !global => format!("flag `{f}`"),
+        _ => format!("ALL flags in `{env}`"),
+    };
+    let what = match state.after {
+        Some(true) => "ENABLED",
+        Some(false) => "DISABLED",
+        None => "CHANGED (state not in stream)",
+    };
+    let scope = if global { "Global kill switch" } else { "Kill switch" };
+    let title = clip(
+        &format!(
+            "[{}] {scope} {what} in {env}: {}",
+            severity.as_str().to_uppercase(),
+            change.key.flag_key.as_deref().unwrap_or("all flags")
+        ),
+        100,
+    );
+    let reason = change.attr_text("reason").unwrap_or("(no reason given)");
+    let description = format!(
+        "{scope} *{what}* for {target}.\n*Reason:* {}\n*By:* `{}`  *Request:* `{}`\n*At:* {}  *Event:* `{}`",
+        md_escape(reason),
+        md_escape(&change.actor.id),
+        md_escape(change.request_id.as_deref().unwrap_or("-")),
+        changed_at(change).map(rfc3339_ms).unwrap_or_else(|| "-".into()),
+        change.event_id,
+    );
+    let mut attributes = base_attributes(change, "KillSwitch", severity, env, action);
+    attributes.insert("scope", if global { "global".into() } else { "flag".into() });
+    let next_steps = vec![
+        format!("Audit trail: filter `eventId = \"{}\"` in the audit log group", change.event_id),
+        "Confirm with the flag owner whether the switch should stay as it is".to_owned(),
+    ];
+    let body = chatbot_body(change, "KillSwitch", &title, &description, next_steps, severity, env);
+    Alert {
+        event_id: change.event_id.clone(),
+        event_type: "KillSwitch",
+        severity,
+        environment: env.to_owned(),
+        title,
+        description,
+        attributes,
+        body,
+    }
+}
+
+fn flag_created_alert(change: &Change, env: &str) -> Alert {
+    let flag = change.key.flag_key.as_deref().unwrap_or("?");
+    let owner = change.attr_text("owner").unwrap_or("unknown");
+    let teams = teams_of(change);
+    let title = clip(&format!("New flag `{flag}` in {env}"), 100);
+    let description = format!(
+        "Flag `{}` was created in `{env}` by `{}`.\n*Owner:* {}  *Teams:* {}\n*Description:* {}\n*Enabled by default:* {}",
+        md_escape(flag),
+        md_escape(&change.actor.id),
+        md_escape(owner),
+        if teams.is_empty() { "-".to_owned() } else { md_escape(&teams.join(", ")) },
+        md_escape(change.attr_text("description").unwrap_or("-")),
+        change.attr("defaultEnabled").and_then(AttributeValue::as_bool).map_or("-", |b| if b { "yes" } else { "no" }),
+    );
+    let mut attributes = base_attributes(change, "FlagCreated", Severity::Info, env, Action::CreateFlag);
+    attributes.insert("owner", clip(owner, 256));
+    if !teams.is_empty() {
+        attributes.insert("teams", clip(&teams.join(","), 256));
+    }
+    let body = chatbot_body(change, "FlagCreated", &title, &description, Vec::new(), Severity::Info, env);
+    Alert {
+        event_id: change.event_id.clone(),
+        event_type: "FlagCreated",
+        severity: Severity::Info,
+        environment: env.to_owned(),
+        title,
+        description,
+        attributes,
+        body,
+    }
+}
+
+fn teams_of(change: &Change) -> Vec<String> {
+    match change.attr("teams") {
+        Some(AttributeValue::Ss(s)) => {
+            let mut v = s.clone();
+            v.sort();
+            v
+        }
+        Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().map(str::to_owned)).collect(),
+        Some(AttributeValue::S(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn base_attributes(
+    change: &Change,
+    event_type: &str,
+    severity: Severity,
+    env: &str,
+    action: Action,
+) -> BTreeMap<&'static str, String> {
+    let mut a = BTreeMap::new();
+    a.insert("eventType", event_type.to_owned());
+    a.insert("severity", severity.as_str().to_owned());
+    a.insert("environment", env.to_owned());
+    a.insert("action", action.as_str().to_owned());
+    a.insert("eventId", change.event_id.clone());
+    if let Some(f) = &change.key.flag_key {
+        a.insert("flagKey", clip(f, 256));
+    }
+    a
+}
+
+/// The AWS Chatbot custom-notification format (version 1.0, source "custom").
+fn chatbot_body(
+    change: &Change,
+    event_type: &str,
+    title: &str,
+    description: &str,
+    next_steps: Vec<String>,
+    severity: Severity,
+    env: &str,
+) -> serde_json::Value {
+    // additionalContext is a string → string map: absent values are left out, not null.
+    let mut context = serde_json::Map::new();
+    for (k, v) in [
+        ("environment", Some(env)),
+        ("flagKey", change.key.flag_key.as_deref()),
+        ("actor", Some(change.actor.id.as_str())),
+        ("requestId", change.request_id.as_deref()),
+        ("eventId", Some(change.event_id.as_str())),
+    ] {
+        if let Some(v) = v {
+            context.insert(k.to_owned(), json!(v));
+        }
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": change.event_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": description,
+            "nextSteps": next_steps,
+            "keywords": [event_type, env, severity.as_str()],
+        },
+        "metadata": {
+            "threadId": format!("flagtrail/{}/{}", env, change.key.flag_key.as_deref().unwrap_or("global")),
+            "summary": title,
+            "eventType": event_type,
+            "additionalContext": context,
+        },
+    })
+}
+
+/// Neutralises user-supplied text for Slack markdown: no control characters, and no `<…>` so it
+/// cannot form links or mentions (`<@U…>`, `<!here>`).
+fn md_escape(s: &str) -> String {
+    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    clip(&s.replace('<', "‹").replace('>', "›").replace('`', "'"), 1000)
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

@@ -1,0 +1,12 @@
+//! Alerts and cache invalidations: pure functions of a [`crate::change::Change`] following the
+//! brief's table, their SNS messages, and the plan of messages for a batch.
+
+mod alert;
+mod invalidation;
+mod message;
+mod plan;
+
+pub use alert::{alerts, Alert, Severity};
+pub use invalidation::{coalesce, invalidation, sequence_cmp, Coalesced, Invalidation, Scope, NON_EVALUATION_FIELDS};
+pub use message::{alert_message, invalidation_message, Message};
+pub use plan::{plan, NotifyPlan};

@@ -1,0 +1,49 @@
+//! What the `notify` function computes from a batch before any I/O: alert and invalidation
+//! messages (invalidations coalesced per cache key), the records each came from, metric counts.
+
+use super::alert::alerts;
+use super::invalidation::{coalesce, invalidation, Invalidation};
+use super::message::{alert_message, invalidation_message, Message};
+use crate::config::CoreConfig;
+use crate::delivery::Outbox;
+use crate::event::{decode_entry, Entry, StreamEvent};
+use crate::metrics::{Counter, Metrics};
+
+/// The notify outputs of one batch.
+#[derive(Debug, Default)]
+pub struct NotifyPlan {
+    /// Alert messages, in shard order.
+    pub alerts: Outbox<Message>,
+    /// Invalidation messages after coalescing, in shard order of the last change per key.
+    pub invalidations: Outbox<Message>,
+    /// Each record's sequence number, when it has a valid one.
+    pub sequence_numbers: Vec<Option<String>>,
+    /// Counts of what the batch held.
+    pub metrics: Metrics,
+}
+
+/// Plans the notify outputs of `event`.
+pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
+    let mut out = NotifyPlan { sequence_numbers: Vec::with_capacity(event.records.len()), ..Default::default() };
+    let mut invalidations: Vec<(usize, Invalidation)> = Vec::new();
+    for (idx, raw) in event.records.iter().enumerate() {
+        let entry = decode_entry(raw.get(), config);
+        out.sequence_numbers.push(entry.sequence_number().map(str::to_owned));
+        let Entry::Change(c) = entry else { continue };
+        for a in alerts(&c, config) {
+            out.alerts.push(alert_message(&a), vec![idx]);
+        }
+        if let Some(i) = invalidation(&c) {
+            invalidations.push((idx, i));
+        }
+    }
+    let coalesced = coalesce(invalidations);
+    out.metrics.count(Counter::InvalidationsCoalesced, coalesced.dropped as u64);
+    for (covers, i) in coalesced.kept {
+        out.invalidations.push(invalidation_message(&i), covers);
+    }
+    out.metrics.count(Counter::AlertsPublished, out.alerts.len() as u64);
+    out.metrics.count(Counter::InvalidationsPublished, out.invalidations.len() as u64);
+    out.metrics.count(Counter::RecordsProcessed, out.sequence_numbers.len() as u64);
+    out
+}

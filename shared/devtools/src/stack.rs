@@ -1,0 +1,220 @@
+//! The local stack's resources on the AWS stand-in: the flag table with a NEW_AND_OLD_IMAGES stream,
+//! the audit log group, both topics, and SQS queues subscribed the way real consumers would be.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    StreamViewType,
+};
+
+/// Names of the local resources.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StackArgs {
+    /// Table name.
+    #[arg(long, default_value = "feature-flags-demo")]
+    pub table: String,
+    /// Audit log group.
+    #[arg(long, default_value = "/flagtrail/audit")]
+    pub log_group: String,
+    /// Prefix of topic and queue names.
+    #[arg(long, default_value = "flagtrail")]
+    pub prefix: String,
+    /// Write `export NAME=value` lines for the pipeline's variables to this file.
+    #[arg(long)]
+    pub env_file: Option<std::path::PathBuf>,
+}
+
+/// What was created.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// Table name.
+    pub table: String,
+    /// The table's stream.
+    pub stream_arn: String,
+    /// Audit log group.
+    pub log_group: String,
+    /// Alert topic.
+    pub alert_topic_arn: String,
+    /// Invalidation topic.
+    pub invalidation_topic_arn: String,
+    /// Queue name → URL: `alerts-all`, `alerts-oncall` (critical/high only), `invalidations-all`,
+    /// `invalidations-prod` (environment = prod only).
+    pub queues: BTreeMap<&'static str, String>,
+}
+
+impl Stack {
+    /// The variables the Lambdas (and `flagtrail tail`) read, for these resources.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("FLAGTRAIL_TABLE", self.table.clone()),
+            ("FLAGTRAIL_AUDIT_LOG_GROUP", self.log_group.clone()),
+            ("FLAGTRAIL_ALERT_TOPIC_ARN", self.alert_topic_arn.clone()),
+            ("FLAGTRAIL_INVALIDATION_TOPIC_ARN", self.invalidation_topic_arn.clone()),
+        ]
+    }
+}
+
+/// Creates every resource (idempotent on the stand-in: creating twice returns the same ones).
+pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Result<Stack> {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let exists = ddb.describe_table().table_name(&args.table).send().await.is_ok();
+    if !exists {
+        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        ddb.create_table()
+            .table_name(&args.table)
+            .key_schema(key("PK", KeyType::Hash)?)
+            .key_schema(key("SK", KeyType::Range)?)
+            .attribute_definitions(attr("PK")?)
+            .attribute_definitions(attr("SK")?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("creating the flag table")?;
+    }
+    let stream_arn = stream_arn(&ddb, &args.table).await?;
+
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    if let Err(e) = logs.create_log_group().log_group_name(&args.log_group).send().await {
+        if !e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) {
+            return Err(e).context("creating the audit log group");
+        }
+    }
+
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = |name: String| {
+        let sns = sns.clone();
+        async move { sns.create_topic().name(name).send().await.map(|t| t.topic_arn().unwrap_or_default().to_owned()) }
+    };
+    let alert_topic_arn = topic(format!("{}-alerts", args.prefix)).await.context("creating the alert topic")?;
+    let invalidation_topic_arn =
+        topic(format!("{}-invalidations", args.prefix)).await.context("creating the invalidation topic")?;
+
+    let mut queues = BTreeMap::new();
+    let subscriptions: [(&'static str, &str, Option<&str>); 4] = [
+        ("alerts-all", &alert_topic_arn, None),
+        ("alerts-oncall", &alert_topic_arn, Some(r#"{"severity":["critical","high"]}"#)),
+        ("invalidations-all", &invalidation_topic_arn, None),
+        ("invalidations-prod", &invalidation_topic_arn, Some(r#"{"environment":["prod"]}"#)),
+    ];
+    for (name, topic_arn, filter) in subscriptions {
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-{name}", args.prefix))
+            .send()
+            .await?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        let queue_arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
+        let mut sub = sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true");
+        if let Some(f) = filter {
+            sub = sub.attributes("FilterPolicy", f);
+        }
+        sub.send().await.with_context(|| format!("subscribing queue {name}"))?;
+        queues.insert(name, url);
+    }
+    Ok(Stack {
+        table: args.table.clone(),
+        stream_arn,
+        log_group: args.log_group.clone(),
+        alert_topic_arn,
+        invalidation_topic_arn,
+        queues,
+    })
+}
+
+/// `flagtrail local-stack`: create, then print (or write) the variables.
+pub async fn run(args: StackArgs) -> anyhow::Result<()> {
+    let sdk = flagtrail_runtime::SdkSettings::default().load().await;
+    let stack = create(&sdk, &args).await?;
+    let lines: String = stack.env().iter().map(|(k, v)| format!("export {k}={v}\n")).collect();
+    match &args.env_file {
+        Some(p) => std::fs::write(p, &lines)?,
+        None => print!("{lines}"),
+    }
+    Ok(())
+}
+
+/// Every audit record in a log group (FilterLogEvents over all streams), parsed.
+pub async fn read_audit_log(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let r = logs.filter_log_events().log_group_name(group).set_next_token(token).send().await?;
+        for e in r.events() {
+            out.push(serde_json::from_str(e.message().unwrap_or("{}"))?);
+        }
+        token = r.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Drains a queue: (body, string attributes) of every message, deleting what it read.
+pub async fn read_queue(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> anyhow::Result<Vec<(Value, BTreeMap<String, String>)>> {
+    let mut out = Vec::new();
+    loop {
+        let r = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await?;
+        if r.messages().is_empty() {
+            return Ok(out);
+        }
+        for m in r.messages() {
+            let attrs = m
+                .message_attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect())
+                .unwrap_or_default();
+            out.push((serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null), attrs));
+            if let Some(h) = m.receipt_handle() {
+                sqs.delete_message().queue_url(url).receipt_handle(h).send().await?;
+            }
+        }
+    }
+}
+
+/// The table's latest stream ARN.
+pub async fn stream_arn(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<String> {
+    let t = ddb.describe_table().table_name(table).send().await?;
+    t.table()
+        .and_then(|t| t.latest_stream_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("table {table} has no stream: enable NEW_AND_OLD_IMAGES"))
+}

@@ -1,0 +1,53 @@
+//! Configuration → components: the one place pipelines are wired to their sinks, used by the
+//! Lambda mains, the CLI and the tests alike.
+
+use std::path::Path;
+
+use aws_config::SdkConfig;
+use flagtrail_core::CoreConfig;
+
+use crate::config::{AuditConfig, NotifyConfig};
+use crate::pipeline::{AuditPipeline, NotifyPipeline};
+use crate::sink::{CloudWatchLog, LocalLog, LocalTopic, SnsTopic};
+
+/// The audit pipeline writing to the configured CloudWatch Logs group.
+pub fn audit_pipeline(sdk: &SdkConfig, config: &AuditConfig) -> AuditPipeline<CloudWatchLog> {
+    let client = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    AuditPipeline {
+        config: config.core.clone(),
+        log: CloudWatchLog::new(client, config.log_group.clone(), config.stream_prefix.clone()),
+    }
+}
+
+/// The notify pipeline publishing to the configured topics.
+pub fn notify_pipeline(sdk: &SdkConfig, config: &NotifyConfig) -> NotifyPipeline<SnsTopic, SnsTopic> {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    NotifyPipeline {
+        config: config.core.clone(),
+        alerts: SnsTopic::new(sns.clone(), config.alert_topic_arn.clone(), "alert topic"),
+        invalidations: SnsTopic::new(sns, config.invalidation_topic_arn.clone(), "invalidation topic"),
+    }
+}
+
+/// Both pipelines on local sinks: in memory, or JSON lines (audit.jsonl, alerts.jsonl,
+/// invalidations.jsonl) in `dir`.
+pub fn local_pipelines(
+    config: &CoreConfig,
+    dir: Option<&Path>,
+) -> std::io::Result<(AuditPipeline<LocalLog>, NotifyPipeline<LocalTopic, LocalTopic>)> {
+    let (log, alerts, invalidations) = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            (
+                LocalLog::to_file(dir.join("audit.jsonl"))?,
+                LocalTopic::to_file(dir.join("alerts.jsonl"))?,
+                LocalTopic::to_file(dir.join("invalidations.jsonl"))?,
+            )
+        }
+        None => Default::default(),
+    };
+    Ok((
+        AuditPipeline { config: config.clone(), log },
+        NotifyPipeline { config: config.clone(), alerts, invalidations },
+    ))
+}

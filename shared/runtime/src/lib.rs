@@ -1,0 +1,16 @@
+//! flagtrail's runtime: the sinks behind their traits (CloudWatch Logs, SNS, local files), the SDK
+//! settings, the two pipelines that send what the core plans, the one builder that wires them, and
+//! the Lambda `serve` loop.
+
+pub mod build;
+pub mod config;
+pub mod pipeline;
+pub mod sdk;
+pub mod serve;
+pub mod sink;
+
+pub use config::{AuditConfig, NotifyConfig};
+pub use pipeline::{AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};
+pub use sdk::SdkSettings;
+pub use serve::{init_tracing, serve};
+pub use sink::SinkError;

@@ -1,0 +1,125 @@
+//! The AWS SDK's retry and timeout settings, in one place for every client (see
+//! docs/reliability.md), and the sorting of SDK errors into transient and permanent.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::sink::SinkError;
+
+/// How every client retries and times out, and where it connects.
+///
+/// Production defaults: adaptive retry mode with 3 attempts; each attempt ≤ 5 s and an operation
+/// ≤ 12 s, so a call gives up well inside a Lambda timeout of 30 s+ and the record is reported for
+/// redelivery instead. Tests shorten the timeouts through this type, never by building their own
+/// SDK configuration.
+#[derive(Debug, Clone)]
+pub struct SdkSettings {
+    /// Attempts per operation, the first included.
+    pub max_attempts: u32,
+    /// First retry backoff (the SDK adds jitter and grows it).
+    pub initial_backoff: Duration,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// One attempt's timeout.
+    pub attempt_timeout: Duration,
+    /// The whole operation's timeout, retries included.
+    pub operation_timeout: Duration,
+    /// A fixed endpoint (a local stand-in); `None` leaves it to the SDK (`AWS_ENDPOINT_URL` too).
+    pub endpoint_url: Option<String>,
+    /// Dummy static credentials and a fixed region for a local stand-in; `None` uses the default
+    /// provider chains.
+    pub local: Option<LocalAccount>,
+}
+
+/// Credentials and region for a local stand-in (moto), which accepts any.
+#[derive(Debug, Clone)]
+pub struct LocalAccount {
+    /// Region name.
+    pub region: String,
+}
+
+impl Default for SdkSettings {
+    fn default() -> Self {
+        SdkSettings {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            connect_timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(12),
+            endpoint_url: None,
+            local: None,
+        }
+    }
+}
+
+impl SdkSettings {
+    /// The production settings pointed at a local stand-in on `endpoint` (dummy credentials,
+    /// us-east-1).
+    pub fn local(endpoint: &str) -> Self {
+        SdkSettings {
+            endpoint_url: Some(endpoint.to_owned()),
+            local: Some(LocalAccount { region: "us-east-1".into() }),
+            ..Default::default()
+        }
+    }
+
+    /// Loads the SDK configuration every client of the process is built from.
+    pub async fn load(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::adaptive().with_max_attempts(self.max_attempts).with_initial_backoff(self.initial_backoff),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .operation_attempt_timeout(self.attempt_timeout)
+                    .operation_timeout(self.operation_timeout)
+                    .build(),
+            );
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(local) = &self.local {
+            let creds = aws_sdk_sns::config::Credentials::new("test", "test", None, None, "flagtrail-local");
+            loader = loader.region(Region::new(local.region.clone())).credentials_provider(creds);
+        }
+        loader.load().await
+    }
+}
+
+/// Sorts an SDK error into transient (retry later) or permanent (needs an operator).
+pub fn classify<E>(sink: &'static str, err: &SdkError<E, Response>) -> SinkError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().unwrap_or("");
+    let message = format!("{} ({})", aws_smithy_types::error::display::DisplayErrorContext(err), code);
+    let transient = match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => {
+            status.is_some_and(|s| s >= 500 || s == 429)
+                || code.contains("Throttl")
+                || matches!(
+                    code,
+                    "ServiceUnavailable"
+                        | "InternalFailure"
+                        | "InternalError"
+                        | "RequestLimitExceeded"
+                        | "TooManyRequestsException"
+                        | "KMSThrottling"
+                )
+        }
+    };
+    if transient {
+        SinkError::Transient { sink, message }
+    } else {
+        SinkError::Permanent { sink, message }
+    }
+}

@@ -1,0 +1,46 @@
+//! Running a pipeline as a Lambda function: the Runtime API loop, the partial batch response, and
+//! EMF metrics on stdout.
+
+use std::io::Write;
+
+use aws_lambda_events::streams::DynamoDbEventResponse;
+use flagtrail_core::metrics::Metrics;
+use flagtrail_core::{BatchResponse, StreamEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+use crate::pipeline::{now_ms, Invocation, Pipeline};
+
+/// Initialises logging the way the Lambda runtime recommends (JSON when the function's log format
+/// is JSON).
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// Serves `pipeline` until the runtime stops the process: each batch → outputs, EMF metrics, and
+/// the partial batch response.
+pub async fn serve<P: Pipeline>(pipeline: P, metrics_namespace: &str) -> Result<(), Error> {
+    let pipeline = &pipeline;
+    run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
+        let outcome = pipeline.handle(&event.payload, Invocation::with_deadline_ms(event.context.deadline)).await;
+        emit_metrics(&outcome.metrics, metrics_namespace, pipeline.name());
+        Ok::<DynamoDbEventResponse, Error>(lambda_response(&outcome.response))
+    }))
+    .await
+}
+
+/// The same response as `aws_lambda_events`' type (built through serde: it is non-exhaustive).
+pub fn lambda_response(response: &BatchResponse) -> DynamoDbEventResponse {
+    serde_json::to_value(response).and_then(serde_json::from_value).unwrap_or_default()
+}
+
+/// Prints the EMF documents to stdout, one line each, bypassing the tracing formatter (CloudWatch
+/// only extracts metrics from lines that are exactly an EMF document).
+pub fn emit_metrics(metrics: &Metrics, namespace: &str, function: &str) {
+    let docs = metrics.to_emf(namespace, function, now_ms());
+    let mut out = std::io::stdout().lock();
+    for d in docs {
+        // A closed stdout must not fail the batch: the outputs are already durable.
+        let _ = writeln!(out, "{d}");
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,214 @@
+//! Partial-batch bookkeeping: which sequence number a failing sink makes the pipeline report, that
+//! everything before it is durable, and that a redelivery from there completes the trail.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use flagtrail_core::delivery::LogEvent;
+use flagtrail_core::metrics::Counter;
+use flagtrail_core::notify::Message;
+use flagtrail_core::{CoreConfig, StreamEvent};
+use flagtrail_runtime::sink::{LocalLog, LocalTopic, LogSink, TopicSink};
+use flagtrail_runtime::{AuditPipeline, Invocation, NotifyPipeline, SinkError};
+use serde_json::Value;
+
+/// Fails the calls whose (1-based) numbers are listed, passes the rest to an in-memory sink.
+struct Flaky<S> {
+    inner: S,
+    fail_calls: Vec<usize>,
+    calls: Mutex<usize>,
+}
+
+impl<S> Flaky<S> {
+    fn new(inner: S, fail_calls: &[usize]) -> Self {
+        Flaky { inner, fail_calls: fail_calls.to_vec(), calls: Mutex::new(0) }
+    }
+    fn should_fail(&self) -> bool {
+        let mut c = self.calls.lock().unwrap();
+        *c += 1;
+        self.fail_calls.contains(&c)
+    }
+}
+
+#[async_trait]
+impl LogSink for Flaky<LocalLog> {
+    async fn put(&self, events: &[LogEvent]) -> Result<(), SinkError> {
+        if self.should_fail() {
+            return Err(SinkError::Transient { sink: "test log", message: "ThrottlingException".into() });
+        }
+        self.inner.put(events).await
+    }
+}
+
+/// Reports the listed entry positions of every call as failed (PublishBatch's HTTP-200 failures).
+struct PartialTopic {
+    inner: LocalTopic,
+    failed_entries: Vec<usize>,
+}
+
+#[async_trait]
+impl TopicSink for PartialTopic {
+    async fn publish(&self, messages: &[Message]) -> Result<Vec<usize>, SinkError> {
+        let ok: Vec<Message> = messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.failed_entries.contains(i))
+            .map(|(_, m)| m.clone())
+            .collect();
+        self.inner.publish(&ok).await?;
+        Ok(self.failed_entries.iter().copied().filter(|&i| i < messages.len()).collect())
+    }
+}
+
+fn inv() -> Invocation {
+    Invocation { now_ms: support::NOW_MS, deadline: None }
+}
+
+fn records(event: &Value) -> Vec<Value> {
+    event["Records"].as_array().unwrap().clone()
+}
+
+fn event_of(records: &[Value]) -> StreamEvent {
+    StreamEvent::from_json(&serde_json::json!({ "Records": records }).to_string()).unwrap()
+}
+
+fn ids(log: &LocalLog) -> Vec<String> {
+    log.events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.message).unwrap()["eventId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_completes_the_trail() {
+    // 3,000 realistic records make several 1 MB PutLogEvents calls.
+    let generated = flagtrail_devtools::sample::event(3000, false, 11);
+    let recs = records(&generated);
+    let audit = AuditPipeline { config: CoreConfig::default(), log: Flaky::new(LocalLog::default(), &[2]) };
+    let out = audit.handle(&event_of(&recs), inv()).await;
+    let calls = out.metrics.get(Counter::PutLogEventsCalls);
+    assert!(calls >= 2, "the batch needs several calls, made {calls}");
+    let resume = out.response.resume_from().expect("a failure is reported").to_owned();
+    let pos = recs
+        .iter()
+        .position(|r| r["dynamodb"]["SequenceNumber"] == resume.as_str())
+        .expect("a sequence number of the batch");
+    let durable = ids(&audit.log.inner);
+    // Everything before the reported record is durable, nothing after the failed call was written.
+    let expected: Vec<String> = recs[..pos].iter().map(|r| r["eventID"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(BTreeSet::from_iter(durable.iter().cloned()), BTreeSet::from_iter(expected.iter().cloned()));
+    assert!(pos > 0 && pos < recs.len());
+
+    // Lambda redelivers from the reported record: the trail is then complete, without duplicates here.
+    let retry = audit.handle(&event_of(&recs[pos..]), inv()).await;
+    assert!(retry.response.batch_item_failures.is_empty());
+    let all: BTreeSet<String> = ids(&audit.log.inner).into_iter().collect();
+    let want: BTreeSet<String> = recs.iter().map(|r| r["eventID"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(all, want);
+    assert_eq!(ids(&audit.log.inner).len(), recs.len());
+}
+
+#[tokio::test]
+async fn api_calls_are_the_minimum_the_limits_allow() {
+    let generated = flagtrail_devtools::sample::event(10_000, true, 5);
+    let event = event_of(&records(&generated));
+    let audit = AuditPipeline { config: CoreConfig::default(), log: LocalLog::default() };
+    let out = audit.handle(&event, inv()).await;
+    let bytes: usize = audit.log.events.lock().unwrap().iter().map(|e| e.message.len() + 26).sum();
+    let calls = out.metrics.get(Counter::PutLogEventsCalls) as usize;
+    // The time span of the generated batch is 10,000 s, under 24 h: only bytes and counts cut batches.
+    assert_eq!(calls, bytes.div_ceil(1_048_576).max(10_000usize.div_ceil(10_000)), "{bytes} bytes in {calls} calls");
+    let notify = NotifyPipeline {
+        config: CoreConfig::default(),
+        alerts: LocalTopic::default(),
+        invalidations: LocalTopic::default(),
+    };
+    let out = notify.handle(&event, inv()).await;
+    let sent = notify.invalidations.messages.lock().unwrap().len();
+    assert_eq!(out.metrics.get(Counter::InvalidationPublishCalls) as usize, sent.div_ceil(10));
+    let alerts = notify.alerts.messages.lock().unwrap().len();
+    assert_eq!(out.metrics.get(Counter::AlertPublishCalls) as usize, alerts.div_ceil(10));
+}
+
+#[tokio::test]
+async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
+    let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
+    let recs = records(&serde_json::from_str(&text).unwrap());
+    // Entry 0 of the invalidation batch is the coalesced flag invalidation covering the INSERT (record 0),
+    // the MODIFY (1) and the REMOVE (6) of the same flag, plus the kill switch (5) of that flag.
+    let notify = NotifyPipeline {
+        config: CoreConfig::default(),
+        alerts: LocalTopic::default(),
+        invalidations: PartialTopic { inner: LocalTopic::default(), failed_entries: vec![3] },
+    };
+    let out = notify.handle(&event_of(&recs), inv()).await;
+    let published: Vec<Value> = notify
+        .invalidations
+        .inner
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(out.metrics.get(Counter::InvalidationsCoalesced), 3, "4 changes of one flag key became 1 message");
+    let failed_seq = out.response.resume_from().unwrap();
+    assert_eq!(published.len(), 3);
+    // Entry 3 is the flag-level invalidation: its earliest record is record 0.
+    assert_eq!(failed_seq, recs[0]["dynamodb"]["SequenceNumber"].as_str().unwrap());
+    // The kept flag-level message carries the newest version of its key.
+    let notify2 = NotifyPipeline {
+        config: CoreConfig::default(),
+        alerts: LocalTopic::default(),
+        invalidations: LocalTopic::default(),
+    };
+    notify2.handle(&event_of(&recs), inv()).await;
+    let msgs = notify2.invalidations.messages.lock().unwrap();
+    let flag_msg: Value =
+        msgs.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()).find(|v| v["scope"] == "flag").unwrap();
+    assert_eq!(flag_msg["version"], recs[6]["dynamodb"]["SequenceNumber"]);
+    assert_eq!(flag_msg["action"], "DELETE_FLAG");
+}
+
+#[tokio::test]
+async fn an_exhausted_time_budget_leaves_the_rest_for_redelivery() {
+    let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
+    let event = StreamEvent::from_json(&text).unwrap();
+    let audit = AuditPipeline { config: CoreConfig::default(), log: LocalLog::default() };
+    let late = Invocation { now_ms: support::NOW_MS, deadline: Some(Instant::now() + Duration::from_millis(10)) };
+    let out = audit.handle(&event, late).await;
+    assert_eq!(*audit.log.calls.lock().unwrap(), 0, "no call is started without time to finish it");
+    let first: Value = serde_json::from_str(event.records[0].get()).unwrap();
+    assert_eq!(out.response.resume_from(), first["dynamodb"]["SequenceNumber"].as_str());
+}
+
+#[test]
+fn an_oversized_record_is_split_into_linked_parts_not_dropped() {
+    // A 400 KB item with a 400 KB old image: the audit record (images + changes) is over 1 MB.
+    let big = "x".repeat(390_000);
+    let big2 = "y".repeat(390_000);
+    let img = |v: &str| serde_json::json!({ "PK": {"S": "FLAG#prod#huge"}, "SK": {"S": "METADATA"}, "payload": {"S": v}, "updatedBy": {"S": "zoe"} });
+    let rec = serde_json::json!({ "eventID": "big-1", "eventName": "MODIFY", "dynamodb": {
+        "Keys": {"PK": {"S": "FLAG#prod#huge"}, "SK": {"S": "METADATA"}}, "OldImage": img(&big), "NewImage": img(&big2),
+        "SequenceNumber": "777", "ApproximateCreationDateTime": 1_795_392_000 } });
+    let r = support::run(&serde_json::json!({ "Records": [rec] }).to_string());
+    assert!(r.audit.len() >= 2, "split into parts");
+    let mut joined = String::new();
+    for line in &r.audit {
+        support::assert_valid(line);
+        assert!(line.len() <= flagtrail_core::delivery::LOG_EVENT_BYTES);
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["recordType"], "part");
+        assert_eq!(v["eventId"], "big-1");
+        joined.push_str(v["chunk"].as_str().unwrap());
+    }
+    let whole: Value = serde_json::from_str(&joined).unwrap();
+    assert_eq!(whole["changes"]["payload"]["after"].as_str().unwrap().len(), 390_000);
+    support::assert_valid(&joined);
+}
