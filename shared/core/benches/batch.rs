@@ -29,7 +29,7 @@ fn baseline(text: &str) -> usize {
 /// What the `audit` function computes from a batch, without I/O: decode, audit JSON, metrics.
 fn audit(text: &str, config: &CoreConfig) -> usize {
     let event = StreamEvent::from_json(text).expect("event");
-    let plan = audit::plan(&event, config, 0);
+    let plan = audit::plan(&event, config, 0, audit::max_event_age_ms(None));
     plan.events.items.iter().map(|e| e.message.len()).sum::<usize>()
         + plan.metrics.to_emf("Flagtrail", "bench", 0).len()
 }

@@ -33,6 +33,10 @@ pub enum Counter {
     InvalidationPublishCalls,
     /// Invalidation messages planned.
     InvalidationsPublished,
+    /// Messages SNS refused as the sender's fault, re-published in degraded form.
+    MessagesDegraded,
+    /// Log events CloudWatch Logs accepted the call for but did not write (`rejectedLogEventsInfo`).
+    LogEventsRejected,
 }
 
 impl Counter {
@@ -50,6 +54,8 @@ impl Counter {
             Counter::AlertsPublished => "AlertsPublished",
             Counter::InvalidationPublishCalls => "InvalidationPublishCalls",
             Counter::InvalidationsPublished => "InvalidationsPublished",
+            Counter::MessagesDegraded => "MessagesDegraded",
+            Counter::LogEventsRejected => "LogEventsRejected",
         }
     }
 }

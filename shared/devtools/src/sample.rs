@@ -125,3 +125,59 @@ pub fn event(count: usize, small: bool, seed: u64) -> Value {
     }
     json!({ "Records": records })
 }
+
+/// Changes whose alerts and invalidations test the SNS rules: a kill switch on a 120-character
+/// flag key, one on a Japanese key, one on a key with a space, reasons with control characters and
+/// line breaks, a flag created with an empty owner and a blank team, and one with a 120-character
+/// key. Every one of them must end published (see `flagtrail_core::delivery::rules`).
+pub fn hostile_notifications() -> Value {
+    let long = format!("flag-{}", "x".repeat(115));
+    let stamp = |m: &mut Value, who: &str, req: &str| {
+        let extra = json!({"updatedBy": s(who), "updatedAt": s("2026-11-22T10:00:00.000Z"), "requestId": s(req), "version": n(1)});
+        m.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+    };
+    let kill_switch = |env: &str, key: &str, reason: &str, i: u32| {
+        let keys = json!({"PK": s(&format!("FLAG#{env}#{key}")), "SK": s("KILLSWITCH")});
+        let mut img = keys.clone();
+        img["enabled"] = json!({"BOOL": true});
+        img["reason"] = s(reason);
+        stamp(&mut img, "carol@example.com", &format!("req-hostile-{i}"));
+        ("INSERT", keys, img)
+    };
+    let flag = |env: &str, key: &str, owner: &str, teams: Value, i: u32| {
+        let keys = json!({"PK": s(&format!("FLAG#{env}#{key}")), "SK": s("METADATA")});
+        let mut img = keys.clone();
+        img["flagKey"] = s(key);
+        img["owner"] = s(owner);
+        img["teams"] = teams;
+        img["defaultEnabled"] = json!({"BOOL": false});
+        stamp(&mut img, "alice@example.com", &format!("req-hostile-{i}"));
+        ("INSERT", keys, img)
+    };
+    let changes = [
+        kill_switch("prod", &long, "Elevated error rate", 1),
+        kill_switch("prod", "チェックアウト-新規", "決済プロバイダ障害", 2),
+        kill_switch("prod", "has space/and\u{7f}del", "\u{1}line one\nline two\r\n\tend", 3),
+        kill_switch("staging", "reason-with-breaks", "first\nsecond\u{1b}[31m red", 4),
+        flag("prod", "owner-blank", "", json!({"L": [s("")]}), 5),
+        flag("dev", "owner-newline", "team\nlead", json!({"SS": ["a", " "]}), 6),
+        flag("prod", &long, "payments", json!({"L": [s("payments")]}), 7),
+    ];
+    let records: Vec<Value> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, keys, img))| {
+            json!({
+                "eventID": format!("hostile-{i:02}"), "eventName": name, "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1_795_392_000 + i as u64, "Keys": keys, "NewImage": img,
+                    "SequenceNumber": format!("{}", 700_000_000_000_000_000_000u128 + i as u128), "SizeBytes": 300,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags/stream/2026-11-01T00:00:00.000",
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}

@@ -16,6 +16,7 @@ pub fn audit_pipeline(sdk: &SdkConfig, config: &AuditConfig) -> AuditPipeline<Cl
     AuditPipeline {
         config: config.core.clone(),
         log: CloudWatchLog::new(client, config.log_group.clone(), config.stream_prefix.clone()),
+        retention_days: config.retention_days,
     }
 }
 
@@ -47,7 +48,7 @@ pub fn local_pipelines(
         None => Default::default(),
     };
     Ok((
-        AuditPipeline { config: config.clone(), log },
+        AuditPipeline { config: config.clone(), log, retention_days: None },
         NotifyPipeline { config: config.clone(), alerts, invalidations },
     ))
 }

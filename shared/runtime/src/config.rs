@@ -18,6 +18,9 @@ pub struct AuditConfig {
     pub stream_prefix: String,
     /// `FLAGTRAIL_METRICS_NAMESPACE` (default `Flagtrail`).
     pub metrics_namespace: String,
+    /// `FLAGTRAIL_AUDIT_RETENTION_DAYS` (optional): the audit group's retention; events are kept
+    /// inside it, since CloudWatch Logs rejects older ones.
+    pub retention_days: Option<u32>,
 }
 
 impl AuditConfig {
@@ -28,6 +31,7 @@ impl AuditConfig {
             log_group: log_group.into(),
             stream_prefix: "audit/".into(),
             metrics_namespace: "Flagtrail".into(),
+            retention_days: None,
         }
     }
 
@@ -43,6 +47,12 @@ impl AuditConfig {
             log_group: vars.required("FLAGTRAIL_AUDIT_LOG_GROUP")?,
             stream_prefix: vars.optional("FLAGTRAIL_AUDIT_STREAM_PREFIX").unwrap_or_else(|| "audit/".into()),
             metrics_namespace: vars.optional("FLAGTRAIL_METRICS_NAMESPACE").unwrap_or_else(|| "Flagtrail".into()),
+            retention_days: vars
+                .number("FLAGTRAIL_AUDIT_RETENTION_DAYS")?
+                .map(|d| {
+                    u32::try_from(d).map_err(|_| ConfigError::new("FLAGTRAIL_AUDIT_RETENTION_DAYS", "is too large"))
+                })
+                .transpose()?,
         })
     }
 }

@@ -12,7 +12,7 @@ use flagtrail_core::delivery::LogEvent;
 use flagtrail_core::metrics::Counter;
 use flagtrail_core::notify::Message;
 use flagtrail_core::{CoreConfig, StreamEvent};
-use flagtrail_runtime::sink::{LocalLog, LocalTopic, LogSink, TopicSink};
+use flagtrail_runtime::sink::{EntryFailure, LocalLog, LocalTopic, LogSink, TopicSink};
 use flagtrail_runtime::{AuditPipeline, Invocation, NotifyPipeline, SinkError};
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ impl<S> Flaky<S> {
 
 #[async_trait]
 impl LogSink for Flaky<LocalLog> {
-    async fn put(&self, events: &[LogEvent]) -> Result<(), SinkError> {
+    async fn put(&self, events: &[LogEvent]) -> Result<Vec<usize>, SinkError> {
         if self.should_fail() {
             return Err(SinkError::Transient { sink: "test log", message: "ThrottlingException".into() });
         }
@@ -52,7 +52,7 @@ struct PartialTopic {
 
 #[async_trait]
 impl TopicSink for PartialTopic {
-    async fn publish(&self, messages: &[Message]) -> Result<Vec<usize>, SinkError> {
+    async fn publish(&self, messages: &[Message]) -> Result<Vec<EntryFailure>, SinkError> {
         let ok: Vec<Message> = messages
             .iter()
             .enumerate()
@@ -60,7 +60,12 @@ impl TopicSink for PartialTopic {
             .map(|(_, m)| m.clone())
             .collect();
         self.inner.publish(&ok).await?;
-        Ok(self.failed_entries.iter().copied().filter(|&i| i < messages.len()).collect())
+        Ok(self
+            .failed_entries
+            .iter()
+            .filter(|&&i| i < messages.len())
+            .map(|&index| EntryFailure { index, sender_fault: false, reason: "InternalError".into() })
+            .collect())
     }
 }
 
@@ -90,7 +95,11 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
     // 3,000 realistic records make several 1 MB PutLogEvents calls.
     let generated = flagtrail_devtools::sample::event(3000, false, 11);
     let recs = records(&generated);
-    let audit = AuditPipeline { config: CoreConfig::default(), log: Flaky::new(LocalLog::default(), &[2]) };
+    let audit = AuditPipeline {
+        config: CoreConfig::default(),
+        log: Flaky::new(support::local_log(), &[2]),
+        retention_days: None,
+    };
     let out = audit.handle(&event_of(&recs), inv()).await;
     let calls = out.metrics.get(Counter::PutLogEventsCalls);
     assert!(calls >= 2, "the batch needs several calls, made {calls}");
@@ -118,7 +127,7 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
 async fn api_calls_are_the_minimum_the_limits_allow() {
     let generated = flagtrail_devtools::sample::event(10_000, true, 5);
     let event = event_of(&records(&generated));
-    let audit = AuditPipeline { config: CoreConfig::default(), log: LocalLog::default() };
+    let audit = AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None };
     let out = audit.handle(&event, inv()).await;
     let bytes: usize = audit.log.events.lock().unwrap().iter().map(|e| e.message.len() + 26).sum();
     let calls = out.metrics.get(Counter::PutLogEventsCalls) as usize;
@@ -180,7 +189,7 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
 async fn an_exhausted_time_budget_leaves_the_rest_for_redelivery() {
     let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
     let event = StreamEvent::from_json(&text).unwrap();
-    let audit = AuditPipeline { config: CoreConfig::default(), log: LocalLog::default() };
+    let audit = AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None };
     let late = Invocation { now_ms: support::NOW_MS, deadline: Some(Instant::now() + Duration::from_millis(10)) };
     let out = audit.handle(&event, late).await;
     assert_eq!(*audit.log.calls.lock().unwrap(), 0, "no call is started without time to finish it");

@@ -6,15 +6,21 @@ use super::diff::diff;
 use super::part::split_oversized;
 use super::record::{changed_at, AuditRecord};
 use crate::config::CoreConfig;
+use crate::delivery::rules::{LOG_MAX_AGE_MS, LOG_MAX_AHEAD_MS};
 use crate::delivery::{LogEvent, Outbox};
 use crate::event::{decode_entry, Entry, StreamEvent};
 use crate::metrics::{Counter, Metrics};
 
-/// CloudWatch Logs rejects events older than 14 days or more than 2 hours ahead (PutLogEvents);
-/// an hour of margin each way.
-pub const MAX_EVENT_AGE_MS: i64 = 14 * 24 * 3600 * 1000 - 3600 * 1000;
-/// See [`MAX_EVENT_AGE_MS`].
-pub const MAX_EVENT_AHEAD_MS: i64 = 3600 * 1000;
+/// How far ahead of now an event's timestamp may be: PutLogEvents rejects more than 2 hours
+/// ahead; an hour of margin.
+pub const MAX_EVENT_AHEAD_MS: i64 = LOG_MAX_AHEAD_MS - 3600 * 1000;
+
+/// How old an event's timestamp may be for a log group keeping events `retention_days`:
+/// PutLogEvents rejects events older than 14 days or than the group's retention; an hour of margin.
+pub fn max_event_age_ms(retention_days: Option<u32>) -> i64 {
+    let limit = retention_days.map_or(LOG_MAX_AGE_MS, |d| LOG_MAX_AGE_MS.min(i64::from(d) * 24 * 3600 * 1000));
+    (limit - 3600 * 1000).max(0)
+}
 
 /// The audit outputs of one batch.
 #[derive(Debug, Default)]
@@ -27,9 +33,10 @@ pub struct AuditPlan {
     pub metrics: Metrics,
 }
 
-/// Plans the audit outputs of `event`; `now_ms` is the invocation's clock (timestamps are clamped
-/// around it into what PutLogEvents accepts; the record keeps the true time in `changedAt`).
-pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64) -> AuditPlan {
+/// Plans the audit outputs of `event`; `now_ms` is the invocation's clock: event timestamps are
+/// clamped into `[now - max_age_ms, now + MAX_EVENT_AHEAD_MS]` (see [`max_event_age_ms`]), what
+/// PutLogEvents writes; the record keeps the true time in `changedAt`.
+pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i64) -> AuditPlan {
     let n = event.records.len();
     let mut out = AuditPlan {
         events: Outbox::with_capacity(n),
@@ -63,7 +70,7 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64) -> AuditPlan 
             }
         };
         // A record without a time sits beside its predecessor, so sorting keeps shard order.
-        let ts = ts.or(last_ts).unwrap_or(now_ms).clamp(now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_AHEAD_MS);
+        let ts = ts.or(last_ts).unwrap_or(now_ms).clamp(now_ms - max_age_ms, now_ms + MAX_EVENT_AHEAD_MS);
         last_ts = Some(ts);
         let parts = split_oversized(json, event_id, entry.sequence_number());
         if parts.len() > 1 {

@@ -6,6 +6,7 @@ mod limits;
 mod log_event;
 mod outbox;
 mod plan;
+pub mod rules;
 
 pub use ledger::{BatchItemFailure, BatchResponse, Ledger};
 pub use limits::*;

@@ -163,8 +163,9 @@ fn flag_created_alert(change: &Change, env: &str) -> Alert {
     }
 }
 
+/// The flag's teams; blank names are no team (an empty attribute value is refused by SNS).
 fn teams_of(change: &Change) -> Vec<String> {
-    match change.attr("teams") {
+    let teams = match change.attr("teams") {
         Some(AttributeValue::Ss(s)) => {
             let mut v = s.clone();
             v.sort();
@@ -173,7 +174,8 @@ fn teams_of(change: &Change) -> Vec<String> {
         Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().map(str::to_owned)).collect(),
         Some(AttributeValue::S(s)) => vec![s.clone()],
         _ => Vec::new(),
-    }
+    };
+    teams.into_iter().filter(|t| !t.trim().is_empty()).collect()
 }
 
 fn base_attributes(

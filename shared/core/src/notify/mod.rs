@@ -8,5 +8,5 @@ mod plan;
 
 pub use alert::{alerts, Alert, Severity};
 pub use invalidation::{coalesce, invalidation, sequence_cmp, Coalesced, Invalidation, Scope, NON_EVALUATION_FIELDS};
-pub use message::{alert_message, invalidation_message, Message};
+pub use message::{alert_message, attribute_value, fifo_group_id, invalidation_message, sns_subject, Message};
 pub use plan::{plan, NotifyPlan};

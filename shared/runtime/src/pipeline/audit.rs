@@ -1,7 +1,9 @@
 //! The audit consumer: every record → one audit record (or quarantine record) in the log sink.
 
 use async_trait::async_trait;
-use flagtrail_core::delivery::{plan_log_batches, Ledger};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flagtrail_core::delivery::{plan_log_batches, Ledger, LogEvent};
 use flagtrail_core::metrics::Counter;
 use flagtrail_core::{audit, CoreConfig, StreamEvent};
 
@@ -15,27 +17,41 @@ pub struct AuditPipeline<L> {
     pub config: CoreConfig,
     /// Where audit records go.
     pub log: L,
+    /// The log group's retention, if shorter than CloudWatch Logs' 14-day window: timestamps are
+    /// clamped inside it, since older events would be rejected.
+    pub retention_days: Option<u32>,
 }
 
 impl<L: LogSink> AuditPipeline<L> {
     /// Handles one batch.
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
-        let mut plan = audit::plan(event, &self.config, inv.now_ms);
+        let max_age = audit::max_event_age_ms(self.retention_days);
+        let mut plan = audit::plan(event, &self.config, inv.now_ms, max_age);
         let mut out = Outcome::default();
         let mut ledger = Ledger::default();
         let items = &plan.events.items;
+        let rejected = &AtomicU64::new(0);
+        let calls = plan_log_batches(items);
         let calls =
-            deliver(&plan.events, plan_log_batches(items), &inv, &mut ledger, &mut out.errors, |range| async move {
-                let mut batch = items[range].to_vec();
-                batch.sort_by_key(|e| e.timestamp_ms); // stable: keeps shard order within a millisecond
-                self.log.put(&batch).await.map(|_| Vec::new())
+            deliver(&plan.events, calls, &inv, &mut ledger, &mut out.errors, unordered, |mut positions| async move {
+                positions.sort_by_key(|&i| items[i].timestamp_ms); // stable: keeps shard order within a millisecond
+                let batch: Vec<LogEvent> = positions.iter().map(|&i| items[i].clone()).collect();
+                let not_written = self.log.put(&batch).await?;
+                rejected.fetch_add(not_written.len() as u64, Ordering::Relaxed);
+                Ok(not_written.into_iter().map(|p| positions[p]).collect())
             })
             .await;
+        plan.metrics.count(Counter::LogEventsRejected, rejected.load(Ordering::Relaxed));
         plan.metrics.count(Counter::PutLogEventsCalls, calls as u64);
         out.response = ledger.finish(&plan.sequence_numbers, &mut plan.metrics);
         out.metrics = plan.metrics;
         out
     }
+}
+
+/// Audit records have no order across calls to keep: each is its own item, sorted by time.
+fn unordered(_: &LogEvent) -> Option<&str> {
+    None
 }
 
 #[async_trait]

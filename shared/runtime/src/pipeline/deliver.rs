@@ -1,59 +1,85 @@
 //! Sending planned calls in order, with the partial-failure bookkeeping: one loop for every sink.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::ops::Range;
+use std::time::Duration;
 
 use flagtrail_core::delivery::{Ledger, Outbox};
 
 use super::Invocation;
 use crate::sink::SinkError;
 
-/// Sends `calls` (ranges of `outbox`) in order, marking the records behind every failed item in
-/// the ledger; after a failed call (or when time is up) nothing more is sent: those records will
-/// come again. Returns the number of calls made.
-pub(crate) async fn deliver<T, F, Fut>(
+/// Sends `calls` (ranges of `outbox`) in order; `send` gets the outbox positions to send and
+/// returns those that were not made durable. Marks the records behind every failed output in the
+/// ledger. After a failed call, or when the invocation's time is up, nothing more is sent: those
+/// records come again. Each call is cut off at the invocation's deadline (less the margin to
+/// answer Lambda), so no call outlives the invocation.
+///
+/// `order_key` names outputs that must not overtake each other (a FIFO group, a cache key): once
+/// one fails, the later outputs of its key are held back for the redelivery instead of being sent
+/// ahead of it. Returns the number of calls made.
+pub(crate) async fn deliver<T, K, F, Fut>(
     outbox: &Outbox<T>,
     calls: Vec<Range<usize>>,
     inv: &Invocation,
     ledger: &mut Ledger,
     errors: &mut Vec<SinkError>,
+    order_key: K,
     mut send: F,
 ) -> usize
 where
-    F: FnMut(Range<usize>) -> Fut,
+    K: Fn(&T) -> Option<&str>,
+    F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<usize>, SinkError>>,
 {
+    let mut held: HashSet<&str> = HashSet::new();
     let mut made = 0;
     for (n, range) in calls.iter().enumerate() {
-        let failed_from = if inv.out_of_time() {
-            errors.push(SinkError::Transient {
+        let (now, later): (Vec<usize>, Vec<usize>) =
+            range.clone().partition(|&i| order_key(&outbox.items[i]).is_none_or(|k| !held.contains(k)));
+        for i in later {
+            outbox.fail(i, ledger);
+        }
+        if now.is_empty() {
+            continue;
+        }
+        let budget = inv.call_budget();
+        let result = if budget == Some(Duration::ZERO) {
+            Err(SinkError::Transient {
                 sink: "invocation",
                 message: "out of time; remaining records left for retry".into(),
-            });
-            Some(range.start)
+            })
         } else {
             made += 1;
-            match send(range.clone()).await {
-                Ok(failed) => {
-                    for i in failed {
-                        outbox.fail(range.start + i, ledger);
-                    }
-                    None
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "sink call failed");
-                    errors.push(e);
-                    Some(range.start)
-                }
+            let call = send(now.clone());
+            match budget {
+                None => call.await,
+                Some(b) => tokio::time::timeout(b, call).await.unwrap_or_else(|_| {
+                    Err(SinkError::Transient {
+                        sink: "invocation",
+                        message: format!("sink call cut off after {b:?} at the invocation's deadline"),
+                    })
+                }),
             }
         };
-        if let Some(from) = failed_from {
-            for later in &calls[n..] {
-                for i in later.clone().filter(|&i| i >= from) {
+        match result {
+            Ok(failed) => {
+                for i in failed {
                     outbox.fail(i, ledger);
+                    if let Some(k) = order_key(&outbox.items[i]) {
+                        held.insert(k);
+                    }
                 }
             }
-            break;
+            Err(e) => {
+                tracing::error!(error = %e, "sink call failed");
+                errors.push(e);
+                for i in calls[n..].iter().flat_map(Clone::clone) {
+                    outbox.fail(i, ledger);
+                }
+                break;
+            }
         }
     }
     made

@@ -70,8 +70,10 @@ impl Invocation {
         Invocation { now_ms: now, deadline: Some(Instant::now() + Duration::from_millis(remaining)) }
     }
 
-    pub(crate) fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
+    /// Time a sink call may still take, keeping [`DEADLINE_MARGIN`] to answer Lambda; `None`
+    /// without a deadline, zero when out of time.
+    pub fn call_budget(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()).saturating_sub(DEADLINE_MARGIN))
     }
 }
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
+use flagtrail_core::delivery::rules::RejectedEvents;
 use flagtrail_core::delivery::LogEvent;
 
 use super::{LogSink, SinkError};
@@ -46,7 +47,8 @@ impl CloudWatchLog {
         &self,
         stream: &str,
         events: &[LogEvent],
-    ) -> Result<(), SdkError<aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsError, Response>> {
+    ) -> Result<Vec<usize>, SdkError<aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsError, Response>>
+    {
         let input: Vec<InputLogEvent> = events
             .iter()
             .map(|e| {
@@ -65,32 +67,40 @@ impl CloudWatchLog {
             .set_log_events(Some(input))
             .send()
             .await?;
-        if let Some(r) = out.rejected_log_events_info() {
-            // The pipeline clamps timestamps, so this means a clock problem: say so loudly.
-            tracing::error!(?r, "CloudWatch Logs rejected some audit events");
-        }
-        Ok(())
+        let Some(r) = out.rejected_log_events_info() else { return Ok(Vec::new()) };
+        // HTTP 200, yet these events were not written. The pipeline clamps timestamps into the
+        // group's window, so this means a clock or retention misconfiguration: say so loudly.
+        tracing::error!(?r, "CloudWatch Logs rejected some audit events; they will be retried");
+        let index = |i: Option<i32>| i.and_then(|i| usize::try_from(i).ok());
+        let rejected = RejectedEvents {
+            too_old_end: index(r.too_old_log_event_end_index()),
+            // Documented only as "the expired log events": read as inclusive, so at worst one
+            // written event is reported too and comes again as a duplicate (same eventId).
+            expired_end: index(r.expired_log_event_end_index()).map(|i| i + 1),
+            too_new_start: index(r.too_new_log_event_start_index()),
+        };
+        Ok(rejected.positions(events.len()))
     }
 }
 
 #[async_trait]
 impl LogSink for CloudWatchLog {
-    async fn put(&self, events: &[LogEvent]) -> Result<(), SinkError> {
-        let Some(first) = events.first() else { return Ok(()) };
+    async fn put(&self, events: &[LogEvent]) -> Result<Vec<usize>, SinkError> {
+        let Some(first) = events.first() else { return Ok(Vec::new()) };
         let stream = self.stream_for(first.timestamp_ms);
         let known = self.known_streams.lock().map(|k| k.contains(&stream)).unwrap_or(false);
-        match self.put_once(&stream, events).await {
-            Ok(()) => {}
+        let rejected = match self.put_once(&stream, events).await {
+            Ok(rejected) => rejected,
             Err(e) if !known && e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
                 tracing::info!(stream, "creating audit log stream");
                 self.create_stream(&stream).await?;
-                self.put_once(&stream, events).await.map_err(|e| classify("cloudwatch logs", &e))?;
+                self.put_once(&stream, events).await.map_err(|e| classify("cloudwatch logs", &e))?
             }
             Err(e) => return Err(classify("cloudwatch logs", &e)),
-        }
+        };
         if let Ok(mut k) = self.known_streams.lock() {
             k.insert(stream);
         }
-        Ok(())
+        Ok(rejected)
     }
 }

@@ -19,14 +19,27 @@ pub use sns::SnsTopic;
 /// Where audit records go (CloudWatch Logs in Lambda, a file locally).
 #[async_trait]
 pub trait LogSink: Send + Sync {
-    /// Writes one batch that already fits PutLogEvents' limits, in chronological order.
-    async fn put(&self, events: &[LogEvent]) -> Result<(), SinkError>;
+    /// Writes one batch that already fits PutLogEvents' limits, in chronological order; returns the
+    /// positions of the events the service accepted the call for but did not write
+    /// (`rejectedLogEventsInfo`, HTTP 200): those are not durable.
+    async fn put(&self, events: &[LogEvent]) -> Result<Vec<usize>, SinkError>;
+}
+
+/// One entry of a PublishBatch call that was not published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFailure {
+    /// Position in the call.
+    pub index: usize,
+    /// SNS says the entry itself was at fault (`SenderFault`): sending it again as-is will fail again.
+    pub sender_fault: bool,
+    /// The service's code and message.
+    pub reason: String,
 }
 
 /// Where alerts and invalidations go (an SNS topic in Lambda, a file locally).
 #[async_trait]
 pub trait TopicSink: Send + Sync {
-    /// Publishes one batch that already fits PublishBatch's limits; returns the positions of the
-    /// entries that failed (PublishBatch reports those with HTTP 200).
-    async fn publish(&self, messages: &[Message]) -> Result<Vec<usize>, SinkError>;
+    /// Publishes one batch that already fits PublishBatch's limits; returns the entries that
+    /// failed (PublishBatch reports those with HTTP 200).
+    async fn publish(&self, messages: &[Message]) -> Result<Vec<EntryFailure>, SinkError>;
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use flagtrail_core::notify::Message;
 
-use super::{SinkError, TopicSink};
+use super::{EntryFailure, SinkError, TopicSink};
 use crate::sdk::classify;
 
 /// An SNS topic, published to with PublishBatch; FIFO topics get group and deduplication ids.
@@ -25,7 +25,7 @@ impl SnsTopic {
 
 #[async_trait]
 impl TopicSink for SnsTopic {
-    async fn publish(&self, messages: &[Message]) -> Result<Vec<usize>, SinkError> {
+    async fn publish(&self, messages: &[Message]) -> Result<Vec<EntryFailure>, SinkError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -59,7 +59,7 @@ impl TopicSink for SnsTopic {
             .send()
             .await
             .map_err(|e| classify(self.sink, &e))?;
-        let failed: Vec<usize> = out
+        let failed: Vec<EntryFailure> = out
             .failed()
             .iter()
             .filter_map(|f| {
@@ -70,7 +70,11 @@ impl TopicSink for SnsTopic {
                     sender_fault = f.sender_fault(),
                     "PublishBatch entry failed"
                 );
-                f.id().parse().ok()
+                Some(EntryFailure {
+                    index: f.id().parse().ok()?,
+                    sender_fault: f.sender_fault(),
+                    reason: format!("{}: {}", f.code(), f.message().unwrap_or("")),
+                })
             })
             .collect();
         Ok(failed)

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use flagtrail_core::notify::Message;
 use flagtrail_core::{CoreConfig, StreamEvent};
 use flagtrail_runtime::build::local_pipelines;
+use flagtrail_runtime::sink::LocalLog;
 use flagtrail_runtime::{Invocation, Outcome};
 
 /// 2026-11-23T12:00:00Z, half a day after the corpus' changes: a fixed "now" for deterministic output.
@@ -43,7 +44,8 @@ pub struct Run {
 /// Runs both pipelines over `text` with in-memory sinks.
 pub fn run_with(text: &str, config: CoreConfig) -> Run {
     let event = StreamEvent::from_json(text).expect("a stream event");
-    let (audit, notify) = local_pipelines(&config, None).expect("in-memory sinks");
+    let (mut audit, notify) = local_pipelines(&config, None).expect("in-memory sinks");
+    audit.log = local_log();
     let inv = Invocation { now_ms: NOW_MS, deadline: None };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let audit_outcome = rt.block_on(audit.handle(&event, inv));
@@ -55,6 +57,14 @@ pub fn run_with(text: &str, config: CoreConfig) -> Run {
         audit_outcome,
         notify_outcome,
     }
+}
+
+/// An in-memory log sink whose clock is [`NOW_MS`], so its too-old/too-new rules give the same
+/// answer on any day.
+pub fn local_log() -> LocalLog {
+    let mut log = LocalLog::default();
+    log.clock_ms = Some(NOW_MS);
+    log
 }
 
 /// Runs with the default configuration.
