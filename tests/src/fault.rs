@@ -133,13 +133,13 @@ fn take_fault_if(state: &Mutex<State>, fault: Fault) -> bool {
     is && take_fault(state).is_some()
 }
 
-fn query_error(code: &str, message: &str) -> String {
+pub(crate) fn query_error(code: &str, message: &str) -> String {
     format!(
         r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>"#
     )
 }
 
-fn respond(
+pub(crate) fn respond(
     client: &mut TcpStream,
     status: &str,
     body: &str,
@@ -155,7 +155,7 @@ fn respond(
 }
 
 /// Reads one HTTP/1.1 message (head lines, body by Content-Length); `None` at EOF.
-fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<String>, Vec<u8>)>> {
+pub(crate) fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<String>, Vec<u8>)>> {
     let mut head = Vec::new();
     loop {
         let mut line = String::new();
@@ -180,7 +180,7 @@ fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<(Vec<String
 
 /// Sends the request upstream on a fresh connection and returns the response re-framed for a
 /// kept-alive client connection.
-fn forward(upstream: &str, head: &[String], body: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) fn forward(upstream: &str, head: &[String], body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut up = TcpStream::connect(upstream)?;
     up.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut req = String::new();

@@ -131,6 +131,7 @@ pub async fn stream_records(
 }
 
 pub mod fault;
+pub mod strict;
 
 /// Writes a realistic sequence of `rounds` × 4 changes (flag create/update, override, kill switch
 /// flip) spread over a few flags, through the DynamoDB API.

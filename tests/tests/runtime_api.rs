@@ -251,3 +251,49 @@ async fn a_missing_variable_fails_init_naming_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The release-shaped binaries against a stand-in that refuses what SNS and CloudWatch Logs refuse:
+/// 120-character and Japanese flag keys, empty owner/teams, control characters and line breaks in
+/// reasons — every alert published, every batch answered with no failure, nothing refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_inputs_through_the_binaries_on_a_strict_stand_in() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let strict = flagtrail_e2e::strict::StrictProxy::start(&moto.endpoint, Some(1));
+    let hostile = flagtrail_devtools::sample::hostile_notifications().to_string();
+    let (notify_api, audit_api) = (RuntimeApi::start(vec![hostile.clone()]), RuntimeApi::start(vec![hostile]));
+    let endpoint = ("AWS_ENDPOINT_URL", strict.endpoint.clone());
+    let (_n, _, _) = launch(
+        "notify",
+        &notify_api,
+        &moto,
+        &[
+            ("FLAGTRAIL_ALERT_TOPIC_ARN", stack.alert_topic_arn.clone()),
+            ("FLAGTRAIL_INVALIDATION_TOPIC_ARN", stack.invalidation_topic_arn.clone()),
+            endpoint.clone(),
+        ],
+    );
+    let (_a, _, _) = launch(
+        "audit",
+        &audit_api,
+        &moto,
+        &[
+            ("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone()),
+            ("FLAGTRAIL_AUDIT_RETENTION_DAYS", "1".into()),
+            endpoint,
+        ],
+    );
+    wait_for(&notify_api, 1);
+    wait_for(&audit_api, 1);
+    for api in [&notify_api, &audit_api] {
+        let posted = api.posted.lock().unwrap();
+        assert!(posted.errors.is_empty(), "{:?}", posted.errors);
+        assert_eq!(posted.responses[0].1, serde_json::json!({ "batchItemFailures": [] }));
+    }
+    assert_eq!(strict.refused(), Vec::<String>::new(), "nothing AWS would refuse was sent");
+    let alerts = drain_queue(&aws_sdk_sqs::Client::new(&sdk), &stack.queues["alerts-all"]).await;
+    assert_eq!(alerts.len(), 7, "every alert reached its subscriber");
+    let records = audit_records(&aws_sdk_cloudwatchlogs::Client::new(&sdk), &stack.log_group).await;
+    assert_eq!(records.len(), 7, "records of two days ago are kept inside the group's one-day retention");
+}

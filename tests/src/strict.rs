@@ -1,0 +1,237 @@
+//! A strict stand-in in front of moto: it refuses what real SNS and CloudWatch Logs refuse
+//! (moto refuses none of it), using the same rules as the local sinks
+//! (`flagtrail_core::delivery::rules`), and forwards the rest. What the binaries send through it
+//! is what AWS would accept.
+//!
+//! PublishBatch: a call SNS refuses whole gets its error; a call with any entry SNS would fail is
+//! refused whole with `InvalidParameter` (stricter than SNS, which fails only those entries).
+//! PutLogEvents: a call CloudWatch Logs refuses gets `InvalidParameterException`; events it would
+//! reject (too old, too new, expired) are not forwarded and come back in `rejectedLogEventsInfo`.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use flagtrail_core::delivery::rules::{check_log_batch, check_publish_batch};
+use flagtrail_core::delivery::LogEvent;
+use flagtrail_core::notify::Message;
+use serde_json::{json, Value};
+
+use crate::fault::{forward, query_error, read_message, respond, Protocol};
+
+/// The proxy; it runs until the test process ends.
+pub struct StrictProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    refused: Arc<Mutex<Vec<String>>>,
+}
+
+impl StrictProxy {
+    /// Starts a proxy in front of `upstream` (`http://127.0.0.1:PORT`), for a log group keeping
+    /// events `retention_days`.
+    pub fn start(upstream: &str, retention_days: Option<u32>) -> StrictProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let r = refused.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (r, up) = (r.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &up, retention_days, &r);
+                });
+            }
+        });
+        StrictProxy { endpoint, refused }
+    }
+
+    /// What was refused so far, one line per refusal.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    retention_days: Option<u32>,
+    refused: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    loop {
+        let Some((head, body)) = read_message(&mut reader)? else { return Ok(()) };
+        let target = head.iter().find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.eq_ignore_ascii_case("x-amz-target").then(|| v.trim().to_owned())
+        });
+        let response = if target.as_deref() == Some("Logs_20140328.PutLogEvents") {
+            put_log_events(upstream, &head, &body, retention_days, refused)?
+        } else if body.starts_with(b"Action=PublishBatch") {
+            publish_batch(upstream, &head, &body, refused)?
+        } else {
+            Verdict::Forward(body)
+        };
+        match response {
+            Verdict::Forward(body) => client.write_all(&forward(upstream, &with_length(&head, body.len()), &body)?)?,
+            Verdict::Refuse { status, body, error_type, protocol } => {
+                respond(&mut client, status, &body, error_type, protocol)?
+            }
+            Verdict::Answer(bytes) => client.write_all(&bytes)?,
+        }
+    }
+}
+
+enum Verdict {
+    Forward(Vec<u8>),
+    Refuse { status: &'static str, body: String, error_type: &'static str, protocol: Protocol },
+    Answer(Vec<u8>),
+}
+
+fn with_length(head: &[String], len: usize) -> Vec<String> {
+    head.iter()
+        .map(|h| {
+            if h.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {len}")
+            } else {
+                h.clone()
+            }
+        })
+        .collect()
+}
+
+fn publish_batch(_up: &str, _head: &[String], body: &[u8], refused: &Mutex<Vec<String>>) -> std::io::Result<Verdict> {
+    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let topic = form.iter().find(|(k, _)| k == "TopicArn").map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut entries: BTreeMap<usize, Message> = BTreeMap::new();
+    let mut attrs: BTreeMap<(usize, usize), (String, String)> = BTreeMap::new();
+    for (k, v) in &form {
+        let Some(rest) = k.strip_prefix("PublishBatchRequestEntries.member.") else { continue };
+        let Some((n, field)) = rest.split_once('.') else { continue };
+        let Ok(n) = n.parse::<usize>() else { continue };
+        let m = entries.entry(n).or_insert_with(|| Message {
+            subject: None,
+            body: String::new(),
+            attributes: BTreeMap::new(),
+            group_id: String::new(),
+            dedup_id: String::new(),
+        });
+        match field {
+            "Message" => m.body = v.clone(),
+            "Subject" => m.subject = Some(v.clone()),
+            "MessageGroupId" => m.group_id = v.clone(),
+            "MessageDeduplicationId" => m.dedup_id = v.clone(),
+            f => {
+                if let Some(a) = f.strip_prefix("MessageAttributes.entry.") {
+                    if let Some((i, part)) = a.split_once('.') {
+                        let slot = attrs.entry((n, i.parse().unwrap_or(0))).or_default();
+                        match part {
+                            "Name" => slot.0 = v.clone(),
+                            "Value.StringValue" => slot.1 = v.clone(),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for ((n, _), (name, value)) in attrs {
+        if let Some(m) = entries.get_mut(&n) {
+            m.attributes.insert(name, value);
+        }
+    }
+    let messages: Vec<Message> = entries.into_values().collect();
+    let refusal = match check_publish_batch(&messages, topic.ends_with(".fifo")) {
+        Err(v) => Some(("BatchRequestTooLong", v.to_string())),
+        Ok(failed) if !failed.is_empty() => Some((
+            "InvalidParameter",
+            failed.iter().map(|(i, v)| format!("entry {i}: {v}")).collect::<Vec<_>>().join("; "),
+        )),
+        Ok(_) => None,
+    };
+    Ok(match refusal {
+        Some((code, message)) => {
+            refused.lock().unwrap().push(format!("PublishBatch {code}: {message}"));
+            Verdict::Refuse {
+                status: "400 Bad Request",
+                body: query_error(code, &message),
+                error_type: code,
+                protocol: Protocol::Query,
+            }
+        }
+        None => Verdict::Forward(body.to_vec()),
+    })
+}
+
+fn put_log_events(
+    upstream: &str,
+    head: &[String],
+    body: &[u8],
+    retention_days: Option<u32>,
+    refused: &Mutex<Vec<String>>,
+) -> std::io::Result<Verdict> {
+    let Ok(mut request) = serde_json::from_slice::<Value>(body) else { return Ok(Verdict::Forward(body.to_vec())) };
+    let events: Vec<LogEvent> = request["logEvents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| LogEvent {
+            timestamp_ms: e["timestamp"].as_i64().unwrap_or(0),
+            message: e["message"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let rejected = match check_log_batch(&events, now, retention_days) {
+        Err(v) => {
+            refused.lock().unwrap().push(format!("PutLogEvents: {v}"));
+            let body = json!({"__type": "InvalidParameterException", "message": v.to_string()}).to_string();
+            return Ok(Verdict::Refuse {
+                status: "400 Bad Request",
+                body,
+                error_type: "InvalidParameterException",
+                protocol: Protocol::Json,
+            });
+        }
+        Ok(r) if r.is_empty() => return Ok(Verdict::Forward(body.to_vec())),
+        Ok(r) => r,
+    };
+    let drop = rejected.positions(events.len());
+    refused.lock().unwrap().push(format!("PutLogEvents: rejected events {drop:?}"));
+    let kept: Vec<Value> = request["logEvents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, e)| e.clone())
+        .collect();
+    let mut info = serde_json::Map::new();
+    if let Some(i) = rejected.too_old_end {
+        info.insert("tooOldLogEventEndIndex".into(), json!(i));
+    }
+    if let Some(i) = rejected.expired_end {
+        info.insert("expiredLogEventEndIndex".into(), json!(i - 1));
+    }
+    if let Some(i) = rejected.too_new_start {
+        info.insert("tooNewLogEventStartIndex".into(), json!(i));
+    }
+    let answer = |extra: String| {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: strict\r\nContent-Length: {}\r\n\r\n{extra}",
+            extra.len()
+        )
+        .into_bytes()
+    };
+    let result = json!({ "rejectedLogEventsInfo": info }).to_string();
+    if kept.is_empty() {
+        return Ok(Verdict::Answer(answer(result)));
+    }
+    request["logEvents"] = Value::Array(kept);
+    let forwarded = serde_json::to_vec(&request).unwrap_or_default();
+    let upstream_answer = forward(upstream, &with_length(head, forwarded.len()), &forwarded)?;
+    // moto accepted the kept events; answer with what AWS would say about the whole call.
+    let ok = upstream_answer.starts_with(b"HTTP/1.1 200");
+    Ok(if ok { Verdict::Answer(answer(result)) } else { Verdict::Answer(upstream_answer) })
+}
