@@ -2,5 +2,6 @@
 
 pub mod demo;
 pub mod gen;
+pub mod redrive;
 pub mod replay;
 pub mod tail;

@@ -1,6 +1,6 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{demo, gen, replay, tail};
+use flagtrail_cli::{demo, gen, redrive, replay, tail};
 use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
@@ -53,6 +53,9 @@ enum Command {
     },
     /// Poll a DynamoDB stream like Lambda's event source mapping and run both pipelines on it.
     Tail(tail::TailArgs),
+    /// Run records Lambda discarded (its S3 on-failure destination, or a folder) through a pipeline
+    /// into the real sinks, marking each object done once all its records are durable.
+    Redrive(redrive::RedriveArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
     LocalStack(stack::StackArgs),
     /// The end-to-end demo against the local stand-in: real changes, pipeline, what each user sees.
@@ -77,6 +80,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::GenEvents { records, out, small, seed } => gen::run(records, out.as_deref(), small, seed)?,
         Command::Tail(args) => tail::run(args).await?,
+        Command::Redrive(args) => {
+            if !redrive::run(args).await? {
+                std::process::exit(1);
+            }
+        }
         Command::LocalStack(args) => stack::run(args).await?,
         Command::Demo(args) => demo::run(args).await?,
     }

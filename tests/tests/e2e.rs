@@ -20,7 +20,7 @@ fn opts() -> MappingOptions {
         stop_after_idle_polls: Some(2),
         poll_interval: Duration::from_millis(50),
         retry_backoff: Duration::from_millis(50),
-        max_retries: 5,
+        max_retries: Some(5),
         ..Default::default()
     }
 }

@@ -97,7 +97,7 @@ async fn run(sink: Sink, fault: Fault, requests: usize) -> String {
         stop_after_idle_polls: Some(2),
         poll_interval: Duration::from_millis(50),
         retry_backoff: Duration::from_millis(50),
-        max_retries: 5,
+        max_retries: Some(5),
         invocation_timeout: BUDGET,
         ..Default::default()
     };

@@ -10,6 +10,7 @@ pub mod change;
 pub mod config;
 pub mod delivery;
 pub mod event;
+pub mod failure;
 pub mod key;
 pub mod metrics;
 pub mod notify;

@@ -1,0 +1,151 @@
+//! `flagtrail redrive`: runs records Lambda discarded (the S3 on-failure destination, or a folder of
+//! the same invocation records) through the pipeline they came from, into the real sinks.
+//!
+//! Idempotent: audit records carry the stream eventId (a record written twice is a duplicate an
+//! auditor can identify), alerts and invalidations keep their dedup ids and versions; an object is
+//! marked done only once every record in it is durable, and done objects are not read again.
+
+use std::path::PathBuf;
+
+use flagtrail_core::failure::FailureRecord;
+use flagtrail_devtools::failure_store::{DirStore, FailureStore, S3Store, StoreError};
+use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
+use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Pipeline, SdkSettings};
+
+/// Which pipeline to run the records through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Function {
+    /// Audit records into FLAGTRAIL_AUDIT_LOG_GROUP.
+    Audit,
+    /// Alerts and invalidations to FLAGTRAIL_ALERT_TOPIC_ARN / FLAGTRAIL_INVALIDATION_TOPIC_ARN.
+    Notify,
+}
+
+/// Options of `flagtrail redrive`; sinks come from the same variables the Lambdas read.
+#[derive(clap::Args, Debug)]
+pub struct RedriveArgs {
+    /// The pipeline the records are run through.
+    #[arg(long, value_enum)]
+    pub function: Function,
+    /// The S3 bucket of the mappings' on-failure destination.
+    #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+    pub bucket: Option<String>,
+    /// A local folder of invocation records (as the stream-mapping stand-in writes them).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Only records discarded by this function (the name in `requestContext.functionArn`).
+    #[arg(long)]
+    pub only_function: Option<String>,
+    /// List what would be redriven; send nothing and mark nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// What happened to one invocation record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Every record is durable; the object is marked done.
+    Redriven(usize),
+    /// Dry run: this many records would be redriven.
+    WouldRedrive(usize),
+    /// Discarded by another function (`--only-function`).
+    OtherFunction(String),
+    /// Not redriven; the object stays pending.
+    Failed(String),
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Redriven {
+    /// The object's key.
+    pub key: String,
+    /// What happened.
+    pub fate: Fate,
+}
+
+/// Redrives every pending invocation record of `store` through `pipeline`.
+pub async fn redrive(
+    store: &dyn FailureStore,
+    pipeline: &dyn Pipeline,
+    only_function: Option<&str>,
+    dry_run: bool,
+) -> Result<Vec<Redriven>, StoreError> {
+    let mut report = Vec::new();
+    for key in store.pending().await? {
+        let text = store.get(&key).await?;
+        let fate = match FailureRecord::from_json(&text) {
+            Err(e) => Fate::Failed(e.to_string()),
+            Ok(r) if only_function.is_some_and(|f| f != r.function_name()) => {
+                Fate::OtherFunction(r.function_name().to_owned())
+            }
+            Ok(r) => match r.event() {
+                Err(e) => Fate::Failed(e.to_string()),
+                Ok(event) if dry_run => Fate::WouldRedrive(event.records.len()),
+                Ok(event) => {
+                    let out = pipeline.handle(&event, Invocation::unbounded()).await;
+                    match out.response.resume_from() {
+                        None => {
+                            store.mark_done(&key).await?;
+                            Fate::Redriven(event.records.len())
+                        }
+                        Some(seq) => Fate::Failed(format!(
+                            "not durable from sequence number {seq}: {}",
+                            out.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                        )),
+                    }
+                }
+            },
+        };
+        report.push(Redriven { key, fate });
+    }
+    Ok(report)
+}
+
+/// Runs the command; false when any record could not be redriven.
+pub async fn run(args: RedriveArgs) -> anyhow::Result<bool> {
+    let sdk = SdkSettings::default().load().await;
+    let store: Box<dyn FailureStore> = match (&args.bucket, &args.dir) {
+        (Some(bucket), _) => {
+            // A local stand-in (AWS_ENDPOINT_URL) serves buckets by path, not by host name.
+            let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+            let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(path_style).build();
+            Box::new(S3Store { client: aws_sdk_s3::Client::from_conf(conf), bucket: bucket.clone() })
+        }
+        (None, Some(dir)) => Box::new(DirStore(dir.clone())),
+        (None, None) => anyhow::bail!("give --bucket or --dir"),
+    };
+    let pipeline: Box<dyn Pipeline> = match args.function {
+        Function::Audit => Box::new(audit_pipeline(&sdk, &AuditConfig::from_env()?)),
+        Function::Notify => Box::new(notify_pipeline(&sdk, &NotifyConfig::from_env()?)),
+    };
+    let report = redrive(store.as_ref(), pipeline.as_ref(), args.only_function.as_deref(), args.dry_run).await?;
+    let mut ok = true;
+    let (mut objects, mut records) = (0, 0);
+    for r in &report {
+        let line = match &r.fate {
+            Fate::Redriven(n) => {
+                objects += 1;
+                records += n;
+                format!("redriven   {n:>5} record(s)")
+            }
+            Fate::WouldRedrive(n) => {
+                objects += 1;
+                records += n;
+                format!("would redrive {n:>5} record(s)")
+            }
+            Fate::OtherFunction(f) => format!("skipped    (discarded by {f})"),
+            Fate::Failed(why) => {
+                ok = false;
+                format!("FAILED     {why}")
+            }
+        };
+        println!("{}  {line}", r.key);
+    }
+    let verb = if args.dry_run { "would redrive" } else { "redriven" };
+    println!(
+        "{} pending object(s) in {}; {verb}: {objects} object(s), {records} record(s)",
+        report.len(),
+        store.name()
+    );
+    Ok(ok)
+}

@@ -1,0 +1,216 @@
+//! Nothing lost after Lambda gives up: a sink fails for longer than the retries, the stream-mapping
+//! stand-in discards the batch to the S3 on-failure destination with its records (as Lambda does
+//! for an S3 destination), the sink is repaired, `flagtrail redrive` makes every record durable,
+//! and a second redrive adds nothing. Also the stand-in's own Lambda behaviours: filter criteria,
+//! bisect on a function error (timeout), record age.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flagtrail_cli::redrive::{redrive, Fate};
+use flagtrail_core::failure::FailureRecord;
+use flagtrail_core::StreamEvent;
+use flagtrail_devtools::failure_store::{DirStore, FailureStore, S3Store};
+use flagtrail_devtools::mapping::{drain_mappings, notify_filter, DrainStats, Mapping, MappingOptions};
+use flagtrail_devtools::stack::{Stack, StackArgs};
+use flagtrail_e2e::{audit_records, drain_queue, s, stack, stream_records, write_changes, Moto};
+use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
+use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Outcome, Pipeline};
+
+fn opts() -> MappingOptions {
+    MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        retry_backoff: Duration::from_millis(10),
+        max_retries: Some(2),
+        ..Default::default()
+    }
+}
+
+struct Env {
+    _moto: Moto,
+    sdk: aws_config::SdkConfig,
+    stack: Stack,
+    store: S3Store,
+}
+
+async fn env() -> Env {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    s3.create_bucket().bucket("flagtrail-failures").send().await.expect("CreateBucket");
+    Env { _moto: moto, sdk, stack, store: S3Store { client: s3, bucket: "flagtrail-failures".into() } }
+}
+
+impl Env {
+    async fn drain(&self, pipeline: &dyn Pipeline, options: MappingOptions) -> DrainStats {
+        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
+        let mapping = Mapping { pipeline, options, on_failure: Some(&self.store) };
+        drain_mappings(&streams, &self.stack.stream_arn, &[mapping]).await.expect("drain")
+    }
+
+    async fn stream_ids(&self) -> BTreeSet<String> {
+        stream_records(&self.sdk, &self.stack.stream_arn)
+            .await
+            .iter()
+            .map(|r| r.event_id().unwrap().to_owned())
+            .collect()
+    }
+
+    /// eventIds inside the payloads of the destination's pending objects.
+    async fn discarded_ids(&self) -> BTreeSet<String> {
+        let mut ids = BTreeSet::new();
+        for key in self.store.pending().await.unwrap() {
+            let record = FailureRecord::from_json(&self.store.get(&key).await.unwrap()).unwrap();
+            let event: StreamEvent = record.event().unwrap();
+            for raw in &event.records {
+                let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+                ids.insert(v["eventID"].as_str().unwrap().to_owned());
+            }
+            assert_eq!(record.request_context.condition, "RetryAttemptsExhausted");
+            assert_eq!(record.batch_info.batch_size as usize, event.records.len());
+        }
+        ids
+    }
+}
+
+fn redriven(report: &[flagtrail_cli::redrive::Redriven]) -> usize {
+    report
+        .iter()
+        .map(|r| match &r.fate {
+            Fate::Redriven(n) => *n,
+            other => panic!("{}: {other:?}", r.key),
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_discarded_after_retries_are_redriven_into_the_trail() {
+    let env = env().await;
+    write_changes(&env.sdk, &env.stack.table, 3).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
+    logs.delete_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+    let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
+
+    let stats = env.drain(&audit, opts()).await;
+    let ids = env.stream_ids().await;
+    assert_eq!(stats.discarded["audit"], ids.len(), "every record discarded after the retries");
+    assert_eq!(env.discarded_ids().await, ids, "the destination holds every record, not only metadata");
+
+    let dry = redrive(&env.store, &audit, None, true).await.unwrap();
+    assert!(dry.iter().all(|r| matches!(r.fate, Fate::WouldRedrive(_))));
+    assert_eq!(env.store.pending().await.unwrap().len(), dry.len(), "a dry run marks nothing");
+
+    logs.create_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+    let report = redrive(&env.store, &audit, None, false).await.unwrap();
+    assert_eq!(redriven(&report), ids.len());
+    let trail: BTreeSet<String> = audit_records(&logs, &env.stack.log_group)
+        .await
+        .iter()
+        .map(|r| r["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(trail, ids, "every eventId is in the trail");
+
+    let again = redrive(&env.store, &audit, None, false).await.unwrap();
+    assert!(again.is_empty(), "a second redrive finds nothing pending: {again:?}");
+    assert_eq!(audit_records(&logs, &env.stack.log_group).await.len(), ids.len(), "and adds nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_and_invalidations_discarded_after_retries_are_redriven() {
+    let env = env().await;
+    write_changes(&env.sdk, &env.stack.table, 2).await;
+    let sns = aws_sdk_sns::Client::new(&env.sdk);
+    sns.delete_topic().topic_arn(&env.stack.alert_topic_arn).send().await.unwrap();
+    let notify =
+        notify_pipeline(&env.sdk, &NotifyConfig::new(&env.stack.alert_topic_arn, &env.stack.invalidation_topic_arn));
+    let options = MappingOptions { pk_prefixes: Some(notify_filter()), ..opts() };
+
+    let stats = env.drain(&notify, options).await;
+    assert!(stats.discarded["notify"] > 0);
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    // What made it before the discard (invalidations of the calls after the failed one are held).
+    let before_alerts = drain_queue(&sqs, &env.stack.queues["alerts-all"]).await.len();
+    assert_eq!(before_alerts, 0, "the alert topic was gone");
+
+    // Repair: the stack brings the topic back under the same ARN, with its subscriptions.
+    let args = StackArgs {
+        table: env.stack.table.clone(),
+        log_group: env.stack.log_group.clone(),
+        prefix: "flagtrail".into(),
+        env_file: None,
+    };
+    flagtrail_devtools::stack::create(&env.sdk, &args).await.unwrap();
+    let report = redrive(&env.store, &notify, None, false).await.unwrap();
+    assert!(redriven(&report) > 0);
+    let alerts = drain_queue(&sqs, &env.stack.queues["alerts-all"]).await;
+    // 2 rounds: a prod kill switch and a dev global kill switch flip each round, and flag-0/flag-1 are created.
+    let ids: BTreeSet<String> = alerts.iter().map(|(b, _)| b["id"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(alerts.len(), ids.len(), "each alert once");
+    assert!(alerts.len() >= 4, "{alerts:?}");
+    let again = redrive(&env.store, &notify, None, false).await.unwrap();
+    assert!(again.is_empty());
+    assert!(drain_queue(&sqs, &env.stack.queues["alerts-all"]).await.is_empty(), "a second redrive adds nothing");
+}
+
+/// Times out (a function error) on every batch holding the poison record.
+struct TimesOutOn<'a> {
+    inner: &'a dyn Pipeline,
+    poison: String,
+}
+
+#[async_trait]
+impl Pipeline for TimesOutOn<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
+        if event.records.iter().any(|r| r.get().contains(&self.poison)) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        self.inner.handle(event, inv).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stand_in_bisects_on_function_errors_filters_keys_and_discards_old_records() {
+    let env = env().await;
+    write_changes(&env.sdk, &env.stack.table, 2).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&env.sdk);
+    let other = [("PK", s("SESSION#abc")), ("SK", s("x"))].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    ddb.put_item().table_name(&env.stack.table).set_item(Some(other)).send().await.unwrap();
+    let records = stream_records(&env.sdk, &env.stack.stream_arn).await;
+    let poison = records[3].event_id().unwrap().to_owned();
+    let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
+    let timing_out = TimesOutOn { inner: &audit, poison: poison.clone() };
+    let dir = std::env::temp_dir().join(format!("flagtrail-failures-{}", std::process::id()));
+    let local = DirStore(dir.clone());
+    let options = MappingOptions {
+        invocation_timeout: Duration::from_millis(1700),
+        pk_prefixes: Some(notify_filter()),
+        max_retries: Some(1),
+        ..opts()
+    };
+    let streams = aws_sdk_dynamodbstreams::Client::new(&env.sdk);
+    let mapping = Mapping { pipeline: &timing_out, options, on_failure: Some(&local) };
+    let stats = drain_mappings(&streams, &env.stack.stream_arn, &[mapping]).await.unwrap();
+    assert_eq!(stats.filtered["audit"], 1, "the SESSION# item matches no filter");
+    assert!(stats.function_errors["audit"] >= 3, "bisected down to the poison record: {stats:?}");
+    assert_eq!(stats.discarded["audit"], 1, "only the poison record is discarded");
+    let pending = local.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let record = FailureRecord::from_json(&local.get(&pending[0]).await.unwrap()).unwrap();
+    assert!(record.payload.unwrap().contains(&poison));
+    let trail = audit_records(&aws_sdk_cloudwatchlogs::Client::new(&env.sdk), &env.stack.log_group).await;
+    assert_eq!(trail.len(), records.len() - 2, "all but the poison and the filtered record");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Records older than MaximumRecordAgeInSeconds are discarded without an invocation.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let options = MappingOptions { max_record_age: Some(Duration::ZERO), ..opts() };
+    let stats = env.drain(&audit, options).await;
+    assert_eq!(stats.discarded["audit"], records.len());
+    assert_eq!(stats.invocations.get("audit"), None, "no invocation for expired records");
+}
