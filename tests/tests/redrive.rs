@@ -214,3 +214,97 @@ async fn the_stand_in_bisects_on_function_errors_filters_keys_and_discards_old_r
     assert_eq!(stats.discarded["audit"], records.len());
     assert_eq!(stats.invocations.get("audit"), None, "no invocation for expired records");
 }
+
+/// Trail eventIds with their counts.
+async fn trail(env: &Env) -> Vec<String> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
+    audit_records(&logs, &env.stack.log_group).await.iter().map(|r| r["eventId"].as_str().unwrap().to_owned()).collect()
+}
+
+/// One row of the "Lambda gives up" table in docs/faults.md.
+fn row(scenario: &str, records: usize, discarded: usize, redriven: usize, trail: &[String], ids: &BTreeSet<String>) {
+    let distinct: BTreeSet<String> = trail.iter().cloned().collect();
+    let lost = ids.difference(&distinct).count();
+    println!("| {scenario} | {records} | {discarded} | {redriven} | {lost} | {} |", trail.len() - distinct.len());
+    assert_eq!(lost, 0, "{scenario}: records lost");
+}
+
+/// Writes the first half of its first batch, then dies (hangs past the timeout): a function
+/// crash mid-batch. Later invocations run normally.
+struct CrashesOnce<'a> {
+    inner: &'a dyn Pipeline,
+    crashed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Pipeline for CrashesOnce<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
+        if !self.crashed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let half: Vec<&str> = event.records[..event.records.len() / 2].iter().map(|r| r.get()).collect();
+            let partial = StreamEvent::from_json(&format!("{{\"Records\":[{}]}}", half.join(","))).unwrap();
+            self.inner.handle(&partial, inv).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        self.inner.handle(event, inv).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_lambda_gives_up_nothing_is_lost_after_redrive() {
+    println!("| scenario | records | discarded | redriven | lost | duplicates |\n|---|---|---|---|---|---|");
+    // Retries exhausted: the log group is gone for longer than the retries.
+    let env = crate::env().await;
+    write_changes(&env.sdk, &env.stack.table, 3).await;
+    let ids = env.stream_ids().await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
+    logs.delete_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+    let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
+    let stats = env.drain(&audit, opts()).await;
+    logs.create_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+    let n = redriven(&redrive(&env.store, &audit, None, false).await.unwrap());
+    row("retries exhausted (log group deleted)", ids.len(), stats.discarded["audit"], n, &trail(&env).await, &ids);
+
+    // Record age exceeded: the mapping fell behind further than MaximumRecordAgeInSeconds.
+    let env = crate::env().await;
+    write_changes(&env.sdk, &env.stack.table, 3).await;
+    let ids = env.stream_ids().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
+    let stats = env.drain(&audit, MappingOptions { max_record_age: Some(Duration::ZERO), ..opts() }).await;
+    let n = redriven(&redrive(&env.store, &audit, None, false).await.unwrap());
+    row("record age exceeded", ids.len(), stats.discarded["audit"], n, &trail(&env).await, &ids);
+
+    // Invocation timeout: one record makes every invocation holding it time out.
+    let env = crate::env().await;
+    write_changes(&env.sdk, &env.stack.table, 3).await;
+    let ids = env.stream_ids().await;
+    let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
+    let poison = TimesOutOn { inner: &audit, poison: ids.iter().nth(4).unwrap().clone() };
+    let options = MappingOptions { invocation_timeout: Duration::from_millis(1700), max_retries: Some(1), ..opts() };
+    let stats = env.drain(&poison, options).await;
+    let n = redriven(&redrive(&env.store, &audit, None, false).await.unwrap());
+    row(
+        "invocation timeout (bisected to one record)",
+        ids.len(),
+        stats.discarded["audit"],
+        n,
+        &trail(&env).await,
+        &ids,
+    );
+
+    // Function crash mid-batch: half the batch written, then the function dies.
+    let env = crate::env().await;
+    write_changes(&env.sdk, &env.stack.table, 3).await;
+    let ids = env.stream_ids().await;
+    let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
+    let crash = CrashesOnce { inner: &audit, crashed: Default::default() };
+    let options = MappingOptions { invocation_timeout: Duration::from_millis(1700), ..opts() };
+    let stats = env.drain(&crash, options).await;
+    assert_eq!(stats.function_errors["audit"], 1);
+    let trail_ids = trail(&env).await;
+    assert!(trail_ids.len() > ids.len(), "the half written before the crash comes again, as duplicates by eventId");
+    row("function crash mid-batch", ids.len(), stats.discarded.get("audit").copied().unwrap_or(0), 0, &trail_ids, &ids);
+}

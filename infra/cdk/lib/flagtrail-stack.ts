@@ -9,11 +9,10 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AUDITOR_QUERIES } from './queries';
 
@@ -60,6 +59,8 @@ export class FlagtrailStack extends Stack {
   public readonly alertTopic: sns.Topic;
   /** Topic of cache invalidations. */
   public readonly invalidationTopic: sns.Topic;
+  /** On-failure destination of both mappings: the whole invocation record of every discarded batch. */
+  public readonly failureBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: FlagtrailProps) {
     super(scope, id, props);
@@ -121,6 +122,28 @@ export class FlagtrailStack extends Stack {
         : undefined,
     });
 
+    // Lambda discards stream records after the retries or the record age below. An SQS or SNS
+    // destination would get only their shard and sequence range (the stream keeps records 24 h);
+    // an S3 destination gets the whole invocation record, which `flagtrail redrive` replays
+    // (docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html).
+    this.failureBucket = new s3.Bucket(this, 'FailureBucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN, // discarded records outlive the stack
+      // Request metrics on Lambda's prefix: an alarm as soon as one object lands.
+      metrics: [{ id: 'DiscardedBatches', prefix: 'aws/lambda/' }],
+      lifecycleRules: [
+        { id: 'colder-after-a-month', transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) }] },
+        { id: 'old-versions', noncurrentVersionExpiration: Duration.days(365) },
+        { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+    });
+    acknowledge(this.failureBucket, 'AwsSolutions-S1', 'Only the two mappings write here and only the operator reads (docs/security.md); object-level access is in CloudTrail data events where the account enables them.');
+
     this.alertTopic = new sns.Topic(this, 'AlertTopic', { topicName: `flagtrail-${stage}-alerts`, masterKey: key, enforceSSL: true });
     this.invalidationTopic = new sns.Topic(this, 'InvalidationTopic', {
       topicName: `flagtrail-${stage}-invalidations`,
@@ -154,13 +177,21 @@ export class FlagtrailStack extends Stack {
     };
     const arch = props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
+    const retentionDays = props.auditRetention ?? logs.RetentionDays.ONE_YEAR;
     const audit = this.consumer('Audit', {
       stage,
       key,
       arch,
       streamArn,
       code: path.join(props.assetDir, 'audit', 'bootstrap.zip'),
-      environment: { ...common, FLAGTRAIL_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName, FLAGTRAIL_AUDIT_STREAM_PREFIX: 'audit/' },
+      environment: {
+        ...common,
+        FLAGTRAIL_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
+        FLAGTRAIL_AUDIT_STREAM_PREFIX: 'audit/',
+        // CloudWatch Logs rejects events older than the group's retention: the function keeps
+        // timestamps inside it (the record keeps the true time in changedAt).
+        ...(retentionDays === logs.RetentionDays.INFINITE ? {} : { FLAGTRAIL_AUDIT_RETENTION_DAYS: String(retentionDays) }),
+      },
       // Everything is audited: no filter.
       filters: undefined,
     });
@@ -213,8 +244,10 @@ export class FlagtrailStack extends Stack {
     new CfnOutput(this, 'InvalidationTopicArn', { value: this.invalidationTopic.topicArn });
     new CfnOutput(this, 'AuditFunctionName', { value: audit.fn.functionName });
     new CfnOutput(this, 'NotifyFunctionName', { value: notify.fn.functionName });
+    new CfnOutput(this, 'FailureBucketName', { value: this.failureBucket.bucketName });
 
     for (const fn of [audit.fn, notify.fn]) {
+      acknowledge(fn, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.failureBucket.node.defaultChild as s3.CfnBucket)}.Arn>/aws/lambda/*]`, 'Lambda names each invocation record aws/lambda/<mapping>/<shard>/<date>/<time>-<uuid>: the prefix is the narrowest fixed resource.');
       acknowledge(fn, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
       acknowledge(fn, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'AWSLambdaBasicExecutionRole only lets the function write its own logs.');
       acknowledge(fn, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams and X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions: AWS offers nothing narrower.');
@@ -244,15 +277,6 @@ export class FlagtrailStack extends Stack {
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: lambda.Tracing.ACTIVE,
     });
-    // Records that exhaust their retries land here (metadata of the failed batch), encrypted with
-    // SQS-managed keys: a KMS key here would need kms:GenerateDataKey* grants (wildcard actions).
-    const failures = new sqs.Queue(this, `${name}OnFailure`, {
-      queueName: `flagtrail-${o.stage}-${name.toLowerCase()}-failures`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    acknowledge(failures, 'AwsSolutions-SQS3', 'This queue is itself the on-failure destination of the event source mapping.');
     const mapping = new lambda.EventSourceMapping(this, `${name}StreamMapping`, {
       target: fn,
       eventSourceArn: o.streamArn,
@@ -263,7 +287,7 @@ export class FlagtrailStack extends Stack {
       bisectBatchOnError: true,
       retryAttempts: 10,
       maxRecordAge: Duration.hours(6),
-      onFailure: new SqsDlq(failures),
+      onFailure: new S3RecordDestination(this.failureBucket, o.key),
       filters: o.filters,
     });
     fn.addToRolePolicy(
@@ -274,7 +298,7 @@ export class FlagtrailStack extends Stack {
       }),
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListTheStreams', actions: ['dynamodb:ListStreams'], resources: ['*'] }));
-    return { name, fn, failures, mapping };
+    return { name, fn, mapping };
   }
 
   private alarms(stage: string, consumers: Consumer[]): void {
@@ -299,8 +323,19 @@ export class FlagtrailStack extends Stack {
     for (const c of consumers) {
       alarm(`${c.name}Errors`, c.fn.metricErrors({ period: Duration.minutes(1) }), 0, `The ${c.name} function failed.`);
       alarm(`${c.name}IteratorAge`, c.fn.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }), 60_000, `The ${c.name} function is more than a minute behind the stream.`);
-      alarm(`${c.name}FailureQueueDepth`, c.failures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }), 0, `Stream records of ${c.name} exhausted their retries.`);
     }
+    alarm(
+      'DiscardedBatches',
+      new cloudwatch.Metric({
+        namespace: 'AWS/S3',
+        metricName: 'PutRequests',
+        dimensionsMap: { BucketName: this.failureBucket.bucketName, FilterId: 'DiscardedBatches' },
+        statistic: 'Sum',
+        period: Duration.minutes(1),
+      }),
+      0,
+      'Lambda discarded stream records after the retries or the record age; they are in the failure bucket: fix the cause, then run flagtrail redrive (docs/runbook.md).',
+    );
   }
 
   private dashboard(stage: string, consumers: Consumer[]): void {
@@ -337,8 +372,31 @@ export class FlagtrailStack extends Stack {
 interface Consumer {
   name: string;
   fn: lambda.Function;
-  failures: sqs.Queue;
   mapping: lambda.EventSourceMapping;
+}
+
+/**
+ * The S3 on-failure destination with exactly the grants Lambda documents for it: s3:PutObject and
+ * s3:ListBucket, and kms:GenerateDataKey for a KMS-encrypted bucket. (The library's
+ * S3OnFailureDestination grants read/write/delete with wildcard actions: a function could then
+ * erase the records it failed on.)
+ */
+class S3RecordDestination implements lambda.IEventSourceDlq {
+  constructor(private readonly bucket: s3.IBucket, private readonly key: kms.IKey) {}
+
+  bind(_target: lambda.IEventSourceMapping, fn: lambda.IFunction): lambda.DlqDestinationConfig {
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'WriteDiscardedBatches', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects('aws/lambda/*')] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListFailureBucket', actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptDiscardedBatches',
+        actions: ['kms:GenerateDataKey'],
+        resources: [this.key.keyArn],
+        conditions: { StringLike: { 'kms:EncryptionContext:aws:s3:arn': `${this.bucket.bucketArn}*` } },
+      }),
+    );
+    return { destination: this.bucket.bucketArn };
+  }
 }
 
 /** A cdk-nag finding accepted on purpose, with the reason in code. */

@@ -59,7 +59,7 @@ test('attaches to the existing table stream with one mapping per function', () =
     assert.equal(m.BisectBatchOnFunctionError, true);
     assert.ok(m.MaximumRetryAttempts > 0 && m.MaximumRetryAttempts <= 10, 'bounded retries');
     assert.ok(m.MaximumRecordAgeInSeconds > 0 && m.MaximumRecordAgeInSeconds < 24 * 3600, 'a poison batch cannot hold the shard for 24 h');
-    assert.ok(m.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0].startsWith(`${kind}OnFailure`));
+    assert.ok(m.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0].startsWith('FailureBucket'), 'whole records to S3, not metadata to SQS');
     assert.equal(m.BatchSize, 1000);
     assert.equal(m.MaximumBatchingWindowInSeconds, 1);
   }
@@ -81,7 +81,8 @@ test('attaching without a stream ARN is refused with a clear message', () => {
 });
 
 test('functions run the bootstraps with the variables the Rust config reads', () => {
-  const rust = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'shared', 'src', 'config.rs'), 'utf8');
+  const shared = path.join(__dirname, '..', '..', '..', 'shared');
+  const rust = ['runtime', 'core'].map((c) => fs.readFileSync(path.join(shared, c, 'src', 'config.rs'), 'utf8')).join('\n');
   const required = [...rust.matchAll(/vars\.required\("([A-Z_]+)"\)|arn\("([A-Z_]+)"\)/g)].map((m) => m[1] ?? m[2]);
   assert.ok(required.includes('FLAGTRAIL_AUDIT_LOG_GROUP') && required.includes('FLAGTRAIL_ALERT_TOPIC_ARN'));
   const fns = resources(t, 'AWS::Lambda::Function');
@@ -126,16 +127,28 @@ test('topics are encrypted; e-mail gets only what pages; Slack is optional', () 
   opt.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', { SlackWorkspaceId: 'T0123', SlackChannelId: 'C0456' });
 });
 
-test('failure queues are encrypted', () => {
-  const queues = resources(t, 'AWS::SQS::Queue');
-  assert.equal(queues.length, 2);
-  for (const [, q] of queues) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+test('discarded batches land whole in an encrypted, private, versioned, retained bucket', () => {
+  t.resourceCountIs('AWS::SQS::Queue', 0);
+  const [[, bucket]] = resources(t, 'AWS::S3::Bucket');
+  assert.equal(bucket.DeletionPolicy, 'Retain');
+  const p = bucket.Properties;
+  assert.equal(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
+  assert.deepEqual(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  assert.equal(p.VersioningConfiguration.Status, 'Enabled');
+  assert.ok(p.LifecycleConfiguration.Rules.length >= 2);
+  assert.deepEqual(p.MetricsConfigurations, [{ Id: 'DiscardedBatches', Prefix: 'aws/lambda/' }]);
+  const alarm = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties).find((a) => a.AlarmName === 'flagtrail-prod-DiscardedBatches');
+  assert.equal(alarm.Namespace, 'AWS/S3');
+  assert.equal(alarm.MetricName, 'PutRequests');
+  assert.equal(alarm.Threshold, 0);
+  const audit = resources(t, 'AWS::Lambda::Function').find(([id]) => id.startsWith('AuditFunction'))![1];
+  assert.equal(audit.Properties.Environment.Variables.FLAGTRAIL_AUDIT_RETENTION_DAYS, '365');
 });
 
 test('alarms page through the alert topic', () => {
   const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
   const names = alarms.map((a) => a.AlarmName).sort();
-  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'AuditFailureQueueDepth', 'NotifyFailureQueueDepth']) {
+  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'DiscardedBatches']) {
     assert.ok(names.includes(`flagtrail-prod-${n}`), `alarm ${n}`);
   }
   const prod = alarms.find((a) => a.AlarmName === 'flagtrail-prod-ProductionFlagChange');
