@@ -135,4 +135,15 @@ bad = [record("dev", "INSERT", keys_of(meta1), new=copy.deepcopy(meta1), offset=
 bad[1] = copy.deepcopy(bad[1])
 bad[1]["dynamodb"]["NewImage"]["rolloutPercentage"] = {"DECIMAL": "12"}
 write("batch-with-undecodable-record", bad)
+
+# Attribution (docs/delete-stamp.md): the delete stamp, then the delete — both name the deleter;
+# a console edit that kept the old stamp, and a delete without the stamp — both name nobody.
+dk = "legacy-banner"
+d1 = stamp(flag("prod", dk, description=S("Old banner")), "mallory@example.com", "req-del-create", 1, at(41))
+d2 = dict(d1, deletedBy=S("nina@example.com"), deleteRequestId=S("req-del-nina"), deletedAt=S(at(42)), version=N(2))
+write("delete-with-stamp", [record("prod", "MODIFY", keys_of(d1), old=d1, new=d2, offset=2520), record("prod", "REMOVE", keys_of(d2), old=d2, offset=2521)])
+u1 = stamp(flag("prod", "search-ranking", rolloutPercentage=N(30)), "frank@example.com", "req-rank-1", 6, at(43))
+u2 = dict(u1, rolloutPercentage=N(90), version=N(7))
+write("modify-unstamped-prod", [record("prod", "MODIFY", keys_of(u1), old=u1, new=u2, offset=2580)])
+write("remove-unstamped-prod", [record("prod", "REMOVE", keys_of(u2), old=u2, offset=2640)])
 print("wrote", len(os.listdir("events")), "files")

@@ -173,7 +173,7 @@ pub fn describe(entry: &Entry, config: &CoreConfig) -> String {
                 action_of(c).as_str(),
                 c.key.environment.as_deref().unwrap_or("-"),
                 what,
-                c.actor.id,
+                c.attribution.actor.clone().unwrap_or_else(|| format!("({})", c.attribution.source.as_str())),
                 if triggers.is_empty() { "-".to_owned() } else { triggers.join(" ") }
             )
         }

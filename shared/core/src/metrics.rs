@@ -82,14 +82,19 @@ pub struct Metrics {
     production: BTreeMap<String, u64>,
     /// environment → kill-switch activations (switched on).
     kill_switches: BTreeMap<String, u64>,
+    /// environment → changes the record cannot attribute (unstamped writes, deletes without stamp).
+    unattributed: BTreeMap<String, u64>,
     /// Pipeline counter → value.
     pipeline: BTreeMap<Counter, u64>,
 }
 
 impl Metrics {
     /// Counts one audited change.
-    pub fn change(&mut self, environment: Option<&str>, action: Action, production: bool) {
+    pub fn change(&mut self, environment: Option<&str>, action: Action, production: bool, unattributed: bool) {
         let env = environment.unwrap_or("none").to_owned();
+        if unattributed {
+            *self.unattributed.entry(env.clone()).or_default() += 1;
+        }
         if production {
             *self.production.entry(env.clone()).or_default() += 1;
         }
@@ -157,6 +162,16 @@ impl Metrics {
                 }),
             ));
         }
+        for (env, n) in &self.unattributed {
+            // Per environment only: the stack alarms on its production environments.
+            docs.push(doc(
+                json!([["Environment"]]),
+                vec!["UnattributedChanges"],
+                json!({
+                    "Environment": env, "UnattributedChanges": n,
+                }),
+            ));
+        }
         if !self.pipeline.is_empty() {
             let names: Vec<&str> = self.pipeline.keys().map(Counter::as_str).collect();
             let mut fields = serde_json::Map::new();
@@ -177,9 +192,9 @@ mod tests {
     #[test]
     fn emf_documents_carry_values_and_directives() {
         let mut m = Metrics::default();
-        m.change(Some("prod"), Action::KillSwitchEnabled, true);
-        m.change(Some("prod"), Action::KillSwitchEnabled, true);
-        m.change(Some("dev"), Action::UpdateFlag, false);
+        m.change(Some("prod"), Action::KillSwitchEnabled, true, false);
+        m.change(Some("prod"), Action::KillSwitchEnabled, true, false);
+        m.change(Some("dev"), Action::UpdateFlag, false, false);
         m.count(Counter::RecordsProcessed, 3);
         let docs: Vec<serde_json::Value> = m
             .to_emf("Flagtrail", "audit", 1_700_000_000_000)

@@ -151,10 +151,18 @@ fn overrides_invalidate_one_tenant() {
         let a = parse(&r.audit[0]);
         assert_eq!(a["action"], action, "{name}");
         assert_eq!(a["tenantId"], "acme-corp");
-        assert_eq!(a["actor"], "erin@example.com", "{name}: a REMOVE takes the actor from the old image");
         let inv = parse(&r.invalidations[0].body);
         assert_eq!((inv["scope"].as_str(), inv["tenantId"].as_str()), (Some("tenant"), Some("acme-corp")));
-        assert!(r.alerts.is_empty());
+        if name == "override-removed" {
+            // The old image names the last writer, not the deleter: nobody is named, and production pages.
+            assert_eq!((a["actor"].clone(), a["actorSource"].as_str()), (Value::Null, Some("unknown")));
+            assert_eq!(a["lastWriter"]["updatedBy"], "erin@example.com");
+            assert_eq!(r.alerts.len(), 1);
+            assert_eq!(attr(&r.alerts[0], "eventType"), "UnattributedChange");
+        } else {
+            assert_eq!(a["actor"], "erin@example.com", "{name}");
+            assert!(r.alerts.is_empty());
+        }
     }
 }
 
@@ -173,7 +181,8 @@ fn keys_only_records_say_what_is_missing_and_still_alert() {
     let a = parse(&r.audit[0]);
     assert_eq!(a["missing"], serde_json::json!(["old", "new"]));
     assert_eq!(a["changes"], Value::Null);
-    assert_eq!(a["actor"], "unknown");
+    assert_eq!((a["actor"].clone(), a["actorSource"].as_str()), (Value::Null, Some("unknown")));
+    assert_eq!(a["lastWriter"], Value::Null, "KEYS_ONLY: no image, no stamp at all");
     assert_eq!(r.alerts.len(), 1, "a kill switch whose state is unknown still reaches on-call");
     assert_eq!(r.invalidations.len(), 1);
     let a = parse(&only("new-image-only-flag").audit[0]);
@@ -275,4 +284,70 @@ fn events_written_outside_the_project_replay_as_generic_changes() {
         assert!(r.audit_outcome.response.batch_item_failures.is_empty());
     }
     assert_eq!(seen, 3);
+}
+
+#[test]
+fn every_change_is_attributed_truthfully_or_not_at_all() {
+    let source = |name: &str, i: usize| {
+        let a = parse(&only(name).audit[i]);
+        (
+            a["action"].as_str().unwrap().to_owned(),
+            a["actorSource"].as_str().unwrap().to_owned(),
+            a["actor"].clone(),
+            a["requestId"].clone(),
+        )
+    };
+    // The write stamped itself.
+    assert_eq!(
+        source("flag-modify-prod", 0),
+        ("UPDATE_FLAG".into(), "stamp".into(), "bob@example.com".into(), "req-prod-rollout".into())
+    );
+    // The delete stamp, and the delete right after it: both name the deleter, and the stamp-only
+    // MODIFY is its own action, never a content change (no invalidation, no alert).
+    let r = only("delete-with-stamp");
+    assert_eq!(
+        source("delete-with-stamp", 0),
+        ("DELETE_REQUESTED".into(), "deleteStamp".into(), "nina@example.com".into(), "req-del-nina".into())
+    );
+    assert_eq!(
+        source("delete-with-stamp", 1),
+        ("DELETE_FLAG".into(), "deleteStamp".into(), "nina@example.com".into(), "req-del-nina".into())
+    );
+    assert_eq!(r.invalidations.len(), 1, "only the delete invalidates");
+    assert!(parse(&r.invalidations[0].body)["action"] == "DELETE_FLAG");
+    assert!(r.alerts.is_empty(), "an attributed delete does not page");
+    // A MODIFY that kept the previous writer's requestId: nobody is named, the last writer is labelled.
+    let r = only("modify-unstamped-prod");
+    let a = parse(&r.audit[0]);
+    assert_eq!(
+        (a["actor"].clone(), a["actorSource"].as_str(), a["requestId"].clone()),
+        (Value::Null, Some("unstamped"), Value::Null)
+    );
+    assert_eq!(a["lastWriter"], serde_json::json!({"updatedBy": "frank@example.com", "requestId": "req-rank-1"}));
+    assert_eq!(attr(&r.alerts[0], "severity"), "high");
+    assert_eq!(attr(&r.alerts[0], "eventType"), "UnattributedChange");
+    let body = parse(&r.alerts[0].body);
+    assert!(body["content"]["description"].as_str().unwrap().contains("UNATTRIBUTED"));
+    let unattributed: u64 = r
+        .audit_outcome
+        .metrics
+        .to_emf("Flagtrail", "audit", 0)
+        .iter()
+        .map(|d| parse(d))
+        .filter_map(|d| d["UnattributedChanges"].as_u64())
+        .sum();
+    assert_eq!(unattributed, 1, "UnattributedChanges by Environment");
+    // A delete without the stamp.
+    assert_eq!(source("remove-unstamped-prod", 0).1, "unknown");
+    // TTL, and streams that cannot tell.
+    assert_eq!(source("ttl-delete", 0).1, "service");
+    assert_eq!(source("keys-only-killswitch", 0).1, "unknown");
+    assert_eq!(
+        source("new-image-only-flag", 0).1,
+        "unknown",
+        "NEW_IMAGE: was requestId restamped? no old image to tell"
+    );
+    // A kill switch flipped by an unstamped write says so in its own alert (not a second page).
+    let sw = parse(&only("killswitch-flag-on-prod").alerts[0].body);
+    assert!(sw["content"]["description"].as_str().unwrap().contains("*By:* `carol@example.com`"));
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::change::{Change, EventName};
+use crate::change::{is_delete_stamp, Change, EventName};
 use crate::key::ItemKind;
 use crate::value::{AttributeValue, Item};
 
@@ -26,6 +26,9 @@ pub enum Action {
     KillSwitchDisabled,
     /// A kill switch item changed without a known flip (reason edited, or state not in the stream).
     UpdateKillSwitch,
+    /// The writer stamped the item as about to be deleted (`deletedBy`, `deleteRequestId`): the
+    /// delete follows; nothing about the item changed.
+    DeleteRequested,
     /// An item outside the schema was created.
     CreateItem,
     /// An item outside the schema was modified.
@@ -49,6 +52,7 @@ impl Action {
             KillSwitchEnabled => "KILL_SWITCH_ENABLED",
             KillSwitchDisabled => "KILL_SWITCH_DISABLED",
             UpdateKillSwitch => "UPDATE_KILL_SWITCH",
+            DeleteRequested => "DELETE_REQUESTED",
             CreateItem => "CREATE_ITEM",
             UpdateItem => "UPDATE_ITEM",
             DeleteItem => "DELETE_ITEM",
@@ -92,6 +96,9 @@ impl KillSwitchState {
 /// The action a change performed.
 pub fn action_of(change: &Change) -> Action {
     use EventName::*;
+    if is_delete_stamp(change.event_name, change.old.as_ref(), change.new.as_ref()) {
+        return Action::DeleteRequested;
+    }
     match (change.key.kind, change.event_name) {
         (ItemKind::Flag, Insert) => Action::CreateFlag,
         (ItemKind::Flag, Modify) => Action::UpdateFlag,

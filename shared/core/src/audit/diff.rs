@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use crate::change::{Change, EventName};
 use crate::value::{AttributeValue, Item};
 
-/// Attributes every writer stamps; a change of only these is a no-op for evaluation and audit.
-pub const BOOKKEEPING_FIELDS: [&str; 4] = ["updatedBy", "updatedAt", "requestId", "version"];
+/// Attributes writers stamp (every write, and the delete stamp before a delete); a change of only
+/// these is a no-op for evaluation and audit.
+pub const BOOKKEEPING_FIELDS: [&str; 7] =
+    ["updatedBy", "updatedAt", "requestId", "version", "deletedBy", "deleteRequestId", "deletedAt"];
 /// One field's values before and after.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldChange<'a> {

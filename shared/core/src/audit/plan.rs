@@ -54,7 +54,8 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i
                 let changes = diff(c);
                 let record = AuditRecord::new(c, changes.as_ref(), config);
                 let production = config.is_production(c.key.environment.as_deref());
-                out.metrics.change(c.key.environment.as_deref(), action_of(c), production);
+                let unattributed = c.attribution.source.is_unattributed();
+                out.metrics.change(c.key.environment.as_deref(), action_of(c), production, unattributed);
                 if c.ttl_expiry {
                     out.metrics.count(Counter::TtlDeletions, 1);
                 }

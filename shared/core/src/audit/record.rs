@@ -1,4 +1,4 @@
-//! The audit record (schema version 1, see docs/audit-record.md and docs/audit-record.schema.json):
+//! The audit record (schema version 2, see docs/audit-record.md and docs/audit-record.schema.json):
 //! what auditors read in CloudWatch Logs for every change.
 
 use std::collections::BTreeMap;
@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 use super::action::{action_of, Action, KillSwitchState};
 use super::diff::{is_no_op, FieldChange};
 use super::redact::{collect_redacted, Changes, RedactedItem};
-use crate::change::{ActorKind, Change, EventName};
+use crate::change::{ActorKind, ActorSource, Change, EventName, LastWriter};
 use crate::config::CoreConfig;
 use crate::key::ItemKind;
 use crate::value::{AttributeValue, Item};
 
 /// Version of the audit-record schema this code writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Formats a time as RFC 3339 UTC with milliseconds (what Logs Insights parses).
 pub fn rfc3339_ms(t: OffsetDateTime) -> String {
@@ -40,9 +40,11 @@ pub struct AuditRecord<'a> {
     production: bool,
     flag_key: Option<&'a str>,
     tenant_id: Option<&'a str>,
-    actor: &'a str,
+    actor: Option<&'a str>,
     actor_type: ActorKind,
+    actor_source: ActorSource,
     request_id: Option<&'a str>,
+    last_writer: Option<&'a LastWriter>,
     reason: Option<&'a str>,
     changed_at: Option<String>,
     writer_timestamp: Option<&'a str>,
@@ -111,9 +113,11 @@ impl<'a> AuditRecord<'a> {
             production: config.is_production(change.key.environment.as_deref()),
             flag_key: change.key.flag_key.as_deref(),
             tenant_id: change.key.tenant_id.as_deref(),
-            actor: &change.actor.id,
-            actor_type: change.actor.kind,
-            request_id: change.request_id.as_deref(),
+            actor: change.attribution.actor.as_deref(),
+            actor_type: change.attribution.source.into(),
+            actor_source: change.attribution.source,
+            request_id: change.attribution.request_id.as_deref(),
+            last_writer: change.attribution.last_writer.as_ref(),
             reason: change.attr_text("reason"),
             changed_at: changed_at(change).map(rfc3339_ms),
             writer_timestamp: change.attr_text("updatedAt"),
@@ -140,7 +144,7 @@ impl<'a> AuditRecord<'a> {
         // Sized for the two images plus their diff, so the buffer rarely grows.
         let mut buf = Vec::with_capacity(2048);
         serde_json::to_writer(&mut buf, self).map(|_| String::from_utf8(buf).unwrap_or_default()).unwrap_or_else(|e| {
-            format!("{{\"schemaVersion\":1,\"recordType\":\"error\",\"error\":{:?}}}", e.to_string())
+            format!("{{\"schemaVersion\":{SCHEMA_VERSION},\"recordType\":\"error\",\"error\":{:?}}}", e.to_string())
         })
     }
 }

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+mod attribution;
 mod error;
+pub use attribution::{attribute, is_delete_stamp, ActorSource, Attribution, LastWriter, TTL_PRINCIPAL};
 pub use error::DecodeError;
 
 use crate::key::ItemKey;
@@ -26,27 +28,26 @@ pub enum EventName {
     Remove,
 }
 
-/// Who made the change, as far as the record tells.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Actor {
-    /// The writer's `updatedBy`, or `dynamodb.amazonaws.com` for TTL expiry, or `unknown`.
-    pub id: String,
-    /// `user`, `service` (TTL), or `unknown` when no image carries `updatedBy`.
-    #[serde(rename = "type")]
-    pub kind: ActorKind,
-}
-
 /// Whether the actor is a person/writer or the DynamoDB service itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
-    /// A writer that stamped `updatedBy`.
+    /// A writer named by its stamp.
     User,
     /// DynamoDB itself (TTL expiry).
     Service,
-    /// No image names a writer (e.g. KEYS_ONLY streams).
+    /// The record names nobody.
     Unknown,
+}
+
+impl From<ActorSource> for ActorKind {
+    fn from(s: ActorSource) -> Self {
+        match s {
+            ActorSource::Stamp | ActorSource::DeleteStamp => ActorKind::User,
+            ActorSource::Service => ActorKind::Service,
+            ActorSource::Unstamped | ActorSource::Unknown => ActorKind::Unknown,
+        }
+    }
 }
 
 /// One change of the flag table, decoded from a stream record.
@@ -71,10 +72,8 @@ pub struct Change {
     pub stream_view_type: Option<String>,
     /// When DynamoDB applied the write (ms precision); `None` if the record has no time.
     pub approximate_time: Option<OffsetDateTime>,
-    /// Who made it.
-    pub actor: Actor,
-    /// The writer's request id, from the image.
-    pub request_id: Option<String>,
+    /// Who made it, and how we know (see [`attribute`]).
+    pub attribution: Attribution,
     /// True when DynamoDB's TTL deleted the item.
     pub ttl_expiry: bool,
     /// `eventSourceARN` (the stream ARN) if present.
@@ -263,31 +262,9 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
     // TTL deletions are REMOVEs by the service principal; nothing else is attributed to it.
     let ttl_expiry = event_name == EventName::Remove
         && w.user_identity.as_ref().is_some_and(|u| {
-            u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
-                && u.kind.as_deref().is_none_or(|k| k == "Service")
+            u.principal_id.as_deref() == Some(TTL_PRINCIPAL) && u.kind.as_deref().is_none_or(|k| k == "Service")
         });
-    let current = match event_name {
-        EventName::Remove => old.as_ref(),
-        _ => new.as_ref(),
-    };
-    let stamp = |name: &str| {
-        current
-            .and_then(|i| i.get(name))
-            .or_else(|| new.as_ref().and_then(|i| i.get(name)))
-            .or_else(|| old.as_ref().and_then(|i| i.get(name)))
-            .and_then(AttributeValue::as_s)
-            .map(str::to_owned)
-    };
-    let actor = if ttl_expiry {
-        Actor { id: "dynamodb.amazonaws.com".into(), kind: ActorKind::Service }
-    } else {
-        // An empty stamp names nobody.
-        match stamp("updatedBy").filter(|s| !s.trim().is_empty()) {
-            Some(id) => Actor { id, kind: ActorKind::User },
-            None => Actor { id: "unknown".into(), kind: ActorKind::Unknown },
-        }
-    };
-    let request_id = if ttl_expiry { None } else { stamp("requestId") };
+    let attribution = attribute(event_name, old.as_ref(), new.as_ref(), ttl_expiry);
 
     Ok(Change {
         event_id,
@@ -299,8 +276,7 @@ fn from_wire(w: WireRecord) -> Result<Change, DecodeError> {
         missing,
         stream_view_type: ddb.stream_view_type,
         approximate_time: ddb.approximate_creation.as_ref().and_then(WireTime::to_time),
-        actor,
-        request_id,
+        attribution,
         ttl_expiry,
         event_source_arn: w.event_source_arn,
         region: w.aws_region,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::audit::{action_of, changed_at, rfc3339_ms, Action, KillSwitchState};
-use crate::change::Change;
+use crate::change::{ActorSource, Change};
 use crate::config::CoreConfig;
 use crate::key::ItemKind;
 use crate::value::AttributeValue;
@@ -73,9 +73,22 @@ pub fn alerts(change: &Change, config: &CoreConfig) -> Vec<Alert> {
             }
             vec![kill_switch_alert(change, env, production, action, state)]
         }
-        ItemKind::Flag if action == Action::CreateFlag => vec![flag_created_alert(change, env)],
-        _ => Vec::new(),
+        ItemKind::Flag if action == Action::CreateFlag => {
+            let mut out = vec![flag_created_alert(change, env)];
+            out.extend(unattributed_in_production(change, env, production, action));
+            out
+        }
+        _ => unattributed_in_production(change, env, production, action).into_iter().collect(),
     }
+}
+
+/// The `high` alert for a change in production the record cannot attribute, when its images were
+/// there to judge (a KEYS_ONLY stream would alert on every change). A kill-switch flip says it in
+/// its own alert instead.
+fn unattributed_in_production(change: &Change, env: &str, production: bool, action: Action) -> Option<Alert> {
+    let judged = change.missing.is_empty();
+    (production && judged && change.attribution.source.is_unattributed())
+        .then(|| unattributed_alert(change, env, action))
 }
 
 fn kill_switch_alert(change: &Change, env: &str, production: bool, action: Action, state: KillSwitchState) -> Alert {
@@ -105,10 +118,9 @@ fn kill_switch_alert(change: &Change, env: &str, production: bool, action: Actio
     );
     let reason = change.attr_text("reason").unwrap_or("(no reason given)");
     let description = format!(
-        "{scope} *{what}* for {target}.\n*Reason:* {}\n*By:* `{}`  *Request:* `{}`\n*At:* {}  *Event:* `{}`",
+        "{scope} *{what}* for {target}.\n*Reason:* {}\n{}\n*At:* {}  *Event:* `{}`",
         md_escape(reason),
-        md_escape(&change.actor.id),
-        md_escape(change.request_id.as_deref().unwrap_or("-")),
+        by_line(change),
         changed_at(change).map(rfc3339_ms).unwrap_or_else(|| "-".into()),
         change.event_id,
     );
@@ -137,9 +149,9 @@ fn flag_created_alert(change: &Change, env: &str) -> Alert {
     let teams = teams_of(change);
     let title = clip(&format!("New flag `{flag}` in {env}"), 100);
     let description = format!(
-        "Flag `{}` was created in `{env}` by `{}`.\n*Owner:* {}  *Teams:* {}\n*Description:* {}\n*Enabled by default:* {}",
+        "Flag `{}` was created in `{env}`.\n{}\n*Owner:* {}  *Teams:* {}\n*Description:* {}\n*Enabled by default:* {}",
         md_escape(flag),
-        md_escape(&change.actor.id),
+        by_line(change),
         md_escape(owner),
         if teams.is_empty() { "-".to_owned() } else { md_escape(&teams.join(", ")) },
         md_escape(change.attr_text("description").unwrap_or("-")),
@@ -155,6 +167,67 @@ fn flag_created_alert(change: &Change, env: &str) -> Alert {
         event_id: change.event_id.clone(),
         event_type: "FlagCreated",
         severity: Severity::Info,
+        environment: env.to_owned(),
+        title,
+        description,
+        attributes,
+        body,
+    }
+}
+
+/// Who made the change, for an alert: the author and request, or — when the record cannot name
+/// one — that it is unattributed, with the last writer labelled as not the author.
+fn by_line(change: &Change) -> String {
+    let a = &change.attribution;
+    match &a.actor {
+        Some(actor) => {
+            format!("*By:* `{}`  *Request:* `{}`", md_escape(actor), md_escape(a.request_id.as_deref().unwrap_or("-")))
+        }
+        None => {
+            let why = match a.source {
+                ActorSource::Unstamped => "this write did not stamp itself (updatedBy/requestId unchanged)",
+                _ => "the record cannot name the author (no delete stamp, or no images)",
+            };
+            let last = a.last_writer.as_ref().map_or(String::new(), |w| {
+                format!(
+                    "; last writer `{}` (request `{}`) is *not* known to be the author",
+                    md_escape(w.updated_by.as_deref().unwrap_or("-")),
+                    md_escape(w.request_id.as_deref().unwrap_or("-"))
+                )
+            });
+            format!("*By:* UNATTRIBUTED — {why}{last}")
+        }
+    }
+}
+
+/// An unattributed change in production: someone wrote to the table outside the flag service
+/// (a console edit, a script, a writer that does not stamp).
+fn unattributed_alert(change: &Change, env: &str, action: Action) -> Alert {
+    let target = match (&change.key.flag_key, &change.key.tenant_id) {
+        (Some(f), Some(t)) => format!("{f} / tenant {t}"),
+        (Some(f), None) => f.clone(),
+        _ => "global".to_owned(),
+    };
+    let title = clip(&format!("[HIGH] Unattributed change in {env}: {} {target}", action.as_str()), 100);
+    let description = format!(
+        "`{}` on `{}` in `{env}` was written outside the stamping protocol.\n{}\n*At:* {}  *Event:* `{}`",
+        action.as_str(),
+        md_escape(&target),
+        by_line(change),
+        changed_at(change).map(rfc3339_ms).unwrap_or_else(|| "-".into()),
+        change.event_id,
+    );
+    let mut attributes = base_attributes(change, "UnattributedChange", Severity::High, env, action);
+    attributes.insert("actorSource", change.attribution.source.as_str().to_owned());
+    let next_steps = vec![
+        format!("Audit trail: filter `eventId = \"{}\"`; compare `before` and `after`", change.event_id),
+        "Find who has write access to the table outside the flag service (CloudTrail data events)".to_owned(),
+    ];
+    let body = chatbot_body(change, "UnattributedChange", &title, &description, next_steps, Severity::High, env);
+    Alert {
+        event_id: change.event_id.clone(),
+        event_type: "UnattributedChange",
+        severity: Severity::High,
         environment: env.to_owned(),
         title,
         description,
@@ -212,8 +285,9 @@ fn chatbot_body(
     for (k, v) in [
         ("environment", Some(env)),
         ("flagKey", change.key.flag_key.as_deref()),
-        ("actor", Some(change.actor.id.as_str())),
-        ("requestId", change.request_id.as_deref()),
+        ("actor", Some(change.attribution.actor.as_deref().unwrap_or("unknown"))),
+        ("actorSource", Some(change.attribution.source.as_str())),
+        ("requestId", change.attribution.request_id.as_deref()),
         ("eventId", Some(change.event_id.as_str())),
     ] {
         if let Some(v) = v {
