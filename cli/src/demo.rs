@@ -110,13 +110,15 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
     base.rollout_percentage = 100;
     base.stamp = stamp("bob@example.com", 3, 2);
     let flipped = item(&base)?;
-    let steps: Vec<(&str, Result<Item, Item>)> = vec![
-        ("create flag checkout-v2 (prod)", Ok(created)),
-        ("set tenant override acme-corp → on", Ok(override_item)),
-        ("flip default to on, rollout 100%", Ok(flipped)),
+    let key =
+        |sk: &str| with(Item::new(), &[("PK", AttributeValue::S(pk.clone())), ("SK", AttributeValue::S(sk.into()))]);
+    let steps: Vec<(&str, Step)> = vec![
+        ("create flag checkout-v2 (prod)", Step::Put(created)),
+        ("set tenant override acme-corp → on", Step::Put(override_item)),
+        ("flip default to on, rollout 100%", Step::Put(flipped)),
         (
             "per-flag kill switch ON",
-            Ok(switch(
+            Step::Put(switch(
                 pk.clone(),
                 "KILLSWITCH",
                 true,
@@ -126,7 +128,7 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
         ),
         (
             "GLOBAL kill switch ON in prod",
-            Ok(switch(
+            Step::Put(switch(
                 "KILLSWITCH#prod".into(),
                 "GLOBAL",
                 true,
@@ -136,40 +138,90 @@ async fn apply_changes(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::R
         ),
         (
             "GLOBAL kill switch OFF in prod",
-            Ok(switch("KILLSWITCH#prod".into(), "GLOBAL", false, "Outage resolved", stamp("dave@example.com", 6, 2))?),
+            Step::Put(switch(
+                "KILLSWITCH#prod".into(),
+                "GLOBAL",
+                false,
+                "Outage resolved",
+                stamp("dave@example.com", 6, 2),
+            )?),
         ),
         (
-            "delete flag checkout-v2",
-            Err(with(
-                Item::new(),
-                &[("PK", AttributeValue::S(pk.clone())), ("SK", AttributeValue::S("METADATA".into()))],
-            )),
+            "UNSTAMPED write: a console edit turns override acme-corp off, keeping erin's stamp",
+            Step::UnstampedOff(key("TENANT#acme-corp")),
+        ),
+        (
+            "UNSTAMPED delete: override acme-corp deleted without the delete stamp",
+            Step::Delete(key("TENANT#acme-corp")),
+        ),
+        (
+            "delete flag checkout-v2 by frank, with the delete stamp (docs/delete-stamp.md)",
+            Step::StampedDelete(key("METADATA"), "frank@example.com", 8),
         ),
     ];
-    let n = steps.len();
+    let n = steps.iter().map(|(_, s)| if matches!(s, Step::StampedDelete(..)) { 2 } else { 1 }).sum();
     for (i, (what, op)) in steps.into_iter().enumerate() {
         println!("  {}. {what}", i + 1);
-        match op {
-            Ok(it) => ddb
-                .put_item()
-                .table_name(table)
-                .set_item(Some(it))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(anyhow::Error::from),
-            Err(key) => ddb
-                .delete_item()
-                .table_name(table)
-                .set_key(Some(key))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(anyhow::Error::from),
-        }
-        .with_context(|| format!("applying step {}: {what}", i + 1))?;
+        apply(ddb, table, op).await.with_context(|| format!("applying step {}: {what}", i + 1))?;
     }
     Ok(n)
+}
+
+/// One scripted write.
+enum Step {
+    /// PutItem of a stamped item.
+    Put(Item),
+    /// UpdateItem that changes `enabled` without restamping (what a console edit does).
+    UnstampedOff(Item),
+    /// DeleteItem, no stamp.
+    Delete(Item),
+    /// The delete-stamp protocol: UpdateItem setting deletedBy/deleteRequestId/deletedAt and
+    /// bumping version, then DeleteItem conditioned on that deleteRequestId.
+    StampedDelete(Item, &'static str, u32),
+}
+
+async fn apply(ddb: &aws_sdk_dynamodb::Client, table: &str, step: Step) -> anyhow::Result<()> {
+    match step {
+        Step::Put(it) => {
+            ddb.put_item().table_name(table).set_item(Some(it)).send().await?;
+        }
+        Step::UnstampedOff(key) => {
+            ddb.update_item()
+                .table_name(table)
+                .set_key(Some(key))
+                .update_expression("SET enabled = :off")
+                .expression_attribute_values(":off", AttributeValue::Bool(false))
+                .send()
+                .await?;
+        }
+        Step::Delete(key) => {
+            ddb.delete_item().table_name(table).set_key(Some(key)).send().await?;
+        }
+        Step::StampedDelete(key, who, step) => {
+            let request = format!("req-demo-{step:02}");
+            ddb.update_item()
+                .table_name(table)
+                .set_key(Some(key.clone()))
+                .update_expression("SET deletedBy = :by, deleteRequestId = :req, deletedAt = :at ADD version :one")
+                .expression_attribute_values(":by", AttributeValue::S(who.into()))
+                .expression_attribute_values(":req", AttributeValue::S(request.clone()))
+                .expression_attribute_values(
+                    ":at",
+                    AttributeValue::S(flagtrail_core::audit::rfc3339_ms(time::OffsetDateTime::now_utc())),
+                )
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await?;
+            ddb.delete_item()
+                .table_name(table)
+                .set_key(Some(key))
+                .condition_expression("deleteRequestId = :req")
+                .expression_attribute_values(":req", AttributeValue::S(request))
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the demo; fails if any change is missing from the audit trail.
@@ -217,15 +269,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .filter(|f| !["PK", "SK", "updatedAt", "requestId", "version", "updatedBy"].contains(f))
+            .filter(|f| !flagtrail_core::audit::BOOKKEEPING_FIELDS.contains(f) && !["PK", "SK"].contains(f))
             .collect();
+        // An unattributed change names nobody; the last writer is shown as what it is.
+        let by = match r["actor"].as_str() {
+            Some(actor) => format!("{actor} ({})", r["actorSource"].as_str().unwrap_or("?")),
+            None => format!(
+                "UNATTRIBUTED ({}; last writer {} is not the author)",
+                r["actorSource"].as_str().unwrap_or("?"),
+                r["lastWriter"]["updatedBy"].as_str().unwrap_or("-")
+            ),
+        };
         println!(
-            "  {}  {:<21} {:<5} {:<22} by {:<18} req {:<12} changed: {}",
+            "  {}  {:<21} {:<5} {:<22} by {:<30} req {:<12} changed: {}",
             r["changedAt"].as_str().unwrap_or("-"),
             r["action"].as_str().unwrap_or("?"),
             r["environment"].as_str().unwrap_or("-"),
             target,
-            r["actor"].as_str().unwrap_or("?"),
+            by,
             r["requestId"].as_str().unwrap_or("-"),
             fields.join(",")
         );
