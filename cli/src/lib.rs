@@ -1,5 +1,6 @@
 //! The `flagtrail` command's building blocks, shared with the end-to-end tests.
 
+pub mod completeness;
 pub mod demo;
 pub mod gen;
 pub mod redrive;

@@ -1,6 +1,6 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{demo, gen, redrive, replay, tail};
+use flagtrail_cli::{completeness, demo, gen, redrive, replay, tail};
 use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
@@ -56,6 +56,10 @@ enum Command {
     /// Run records Lambda discarded (its S3 on-failure destination, or a folder) through a pipeline
     /// into the real sinks, marking each object done once all its records are durable.
     Redrive(redrive::RedriveArgs),
+    /// Check version continuity per item over a trail: names every missing record (exit 1).
+    Continuity(completeness::TrailArgs),
+    /// Compare the table with the trail: unaudited writes, deletes without a REMOVE record (exit 1).
+    Reconcile(completeness::ReconcileArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
     LocalStack(stack::StackArgs),
     /// The end-to-end demo against the local stand-in: real changes, pipeline, what each user sees.
@@ -80,6 +84,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::GenEvents { records, out, small, seed } => gen::run(records, out.as_deref(), small, seed)?,
         Command::Tail(args) => tail::run(args).await?,
+        Command::Continuity(args) => {
+            if !completeness::run_continuity(args).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Reconcile(args) => {
+            if !completeness::run_reconcile(args).await? {
+                std::process::exit(1);
+            }
+        }
         Command::Redrive(args) => {
             if !redrive::run(args).await? {
                 std::process::exit(1);

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cache;
 pub mod change;
+pub mod completeness;
 pub mod config;
 pub mod delivery;
 pub mod event;

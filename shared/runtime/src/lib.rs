@@ -8,6 +8,7 @@ pub mod pipeline;
 pub mod sdk;
 pub mod serve;
 pub mod sink;
+pub mod trail;
 
 pub use config::{AuditConfig, NotifyConfig};
 pub use pipeline::{AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};

@@ -1,0 +1,113 @@
+//! `flagtrail continuity` and `flagtrail reconcile`: is the trail complete? (see
+//! `flagtrail_core::completeness` for what each check proves.)
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
+use flagtrail_core::completeness::{continuity, item_id, reconcile, Finding, TableItem, TrailRecord};
+use flagtrail_runtime::trail::{FileTrail, LogGroupTrail, TrailSource};
+use flagtrail_runtime::SdkSettings;
+
+/// Which trail to read.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrailArgs {
+    /// A folder with audit.jsonl (`flagtrail replay --out`), or a JSON-lines file.
+    #[arg(long, required_unless_present = "log_group", conflicts_with = "log_group")]
+    pub dir: Option<PathBuf>,
+    /// The audit log group.
+    #[arg(long)]
+    pub log_group: Option<String>,
+    /// Only events since this time (RFC 3339), for the log group.
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+/// Options of `flagtrail reconcile`.
+#[derive(clap::Args, Debug)]
+pub struct ReconcileArgs {
+    /// The flag table to scan.
+    #[arg(long, env = "FLAGTRAIL_TABLE")]
+    pub table: String,
+    /// The trail.
+    #[command(flatten)]
+    pub trail: TrailArgs,
+}
+
+/// The trail the arguments name.
+pub async fn trail_source(args: &TrailArgs, sdk: &aws_config::SdkConfig) -> anyhow::Result<Box<dyn TrailSource>> {
+    Ok(match (&args.dir, &args.log_group) {
+        (Some(dir), _) => Box::new(FileTrail(dir.clone())),
+        (None, Some(group)) => {
+            let since = args
+                .since
+                .as_deref()
+                .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+                .transpose()
+                .context("--since must be an RFC 3339 time")?;
+            Box::new(LogGroupTrail {
+                client: aws_sdk_cloudwatchlogs::Client::new(sdk),
+                group: group.clone(),
+                start_ms: since.map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
+                end_ms: None,
+            })
+        }
+        (None, None) => anyhow::bail!("give --dir or --log-group"),
+    })
+}
+
+/// The change records of a trail.
+pub async fn read_trail(source: &dyn TrailSource) -> anyhow::Result<Vec<TrailRecord>> {
+    Ok(source.records().await?.iter().filter_map(TrailRecord::from_json).collect())
+}
+
+/// Every item of the table, as reconcile compares it.
+pub async fn scan_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Vec<TableItem>> {
+    let text = |v: Option<&AttributeValue>| match v {
+        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let mut items = Vec::new();
+    let mut pages = ddb.scan().table_name(table).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for i in page.with_context(|| format!("scanning {table}"))?.items() {
+            items.push(TableItem {
+                item: item_id(&text(i.get("PK")).unwrap_or_default(), &text(i.get("SK")).unwrap_or_default()),
+                version: text(i.get("version")),
+                request_id: text(i.get("requestId")),
+            });
+        }
+    }
+    Ok(items)
+}
+
+fn report(what: &str, source: &str, records: usize, findings: &[Finding]) -> bool {
+    for f in findings {
+        println!("{f}");
+    }
+    println!("{what}: {records} change record(s) in {source}; {} finding(s)", findings.len());
+    findings.is_empty()
+}
+
+/// `flagtrail continuity`: false when a record is missing.
+pub async fn run_continuity(args: TrailArgs) -> anyhow::Result<bool> {
+    let sdk = SdkSettings::default().load().await;
+    let source = trail_source(&args, &sdk).await?;
+    let records = read_trail(source.as_ref()).await?;
+    Ok(report("continuity", &source.name(), records.len(), &continuity(&records)))
+}
+
+/// `flagtrail reconcile`: false when the table and the trail disagree.
+pub async fn run_reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
+    let sdk = SdkSettings::default().load().await;
+    let source = trail_source(&args.trail, &sdk).await?;
+    let records = read_trail(source.as_ref()).await?;
+    let table = scan_table(&aws_sdk_dynamodb::Client::new(&sdk), &args.table).await?;
+    let findings = reconcile(&table, &records);
+    Ok(report(
+        &format!("reconcile with {} ({} items)", args.table, table.len()),
+        &source.name(),
+        records.len(),
+        &findings,
+    ))
+}
