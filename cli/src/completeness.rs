@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::AttributeValue;
-use flagtrail_core::completeness::{continuity, item_id, reconcile, Finding, TableItem, TrailRecord};
+use flagtrail_core::completeness::{continuity, reconcile, Finding};
+pub use flagtrail_runtime::reconcile::{read_trail, scan_table};
 use flagtrail_runtime::trail::{FileTrail, LogGroupTrail, TrailSource};
 use flagtrail_runtime::SdkSettings;
 
@@ -54,31 +54,6 @@ pub async fn trail_source(args: &TrailArgs, sdk: &aws_config::SdkConfig) -> anyh
         }
         (None, None) => anyhow::bail!("give --dir or --log-group"),
     })
-}
-
-/// The change records of a trail.
-pub async fn read_trail(source: &dyn TrailSource) -> anyhow::Result<Vec<TrailRecord>> {
-    Ok(source.records().await?.iter().filter_map(TrailRecord::from_json).collect())
-}
-
-/// Every item of the table, as reconcile compares it.
-pub async fn scan_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Vec<TableItem>> {
-    let text = |v: Option<&AttributeValue>| match v {
-        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let mut items = Vec::new();
-    let mut pages = ddb.scan().table_name(table).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for i in page.with_context(|| format!("scanning {table}"))?.items() {
-            items.push(TableItem {
-                item: item_id(&text(i.get("PK")).unwrap_or_default(), &text(i.get("SK")).unwrap_or_default()),
-                version: text(i.get("version")),
-                request_id: text(i.get("requestId")),
-            });
-        }
-    }
-    Ok(items)
 }
 
 fn report(what: &str, source: &str, records: usize, findings: &[Finding]) -> bool {

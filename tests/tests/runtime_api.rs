@@ -297,3 +297,47 @@ async fn hostile_inputs_through_the_binaries_on_a_strict_stand_in() {
     let records = audit_records(&aws_sdk_cloudwatchlogs::Client::new(&sdk), &stack.log_group).await;
     assert_eq!(records.len(), 7, "records of two days ago are kept inside the group's one-day retention");
 }
+
+/// The `reconcile` bootstrap on a schedule: a clean table and trail report nothing; a write behind
+/// the trail's back is one finding, in the response, the log and the EMF metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_bootstrap_reports_writes_behind_the_trail() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let item = flagtrail_e2e::stamped(
+        &[("PK", flagtrail_e2e::s("FLAG#prod#x")), ("SK", flagtrail_e2e::s("METADATA"))],
+        "mallory@example.com",
+        "req-behind",
+        1,
+    );
+    let schedule = r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
+    let vars = [("FLAGTRAIL_TABLE", stack.table.clone()), ("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone())];
+    let findings = |api: &RuntimeApi, stdout: &Output| {
+        let response = api.posted.lock().unwrap().responses[0].1.clone();
+        let out = stdout.lock().unwrap().clone();
+        let emf: Vec<u64> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|d| d["ReconcileFindings"].as_u64())
+            .collect();
+        (response["findings"].as_u64(), emf, out)
+    };
+    let clean = RuntimeApi::start(vec![schedule.to_owned()]);
+    let (_p1, out1) = {
+        let (p, o, _) = launch("reconcile", &clean, &moto, &vars);
+        (p, o)
+    };
+    wait_for(&clean, 1);
+    let (n, emf, out) = findings(&clean, &out1);
+    assert_eq!((n, emf.as_slice()), (Some(0), &[0][..]), "{out}");
+
+    ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
+    let dirty = RuntimeApi::start(vec![schedule.to_owned()]);
+    let (_p2, out2, _) = launch("reconcile", &dirty, &moto, &vars);
+    wait_for(&dirty, 1);
+    let (n, emf, out) = findings(&dirty, &out2);
+    assert_eq!((n, emf.as_slice()), (Some(1), &[1][..]), "{out}");
+    assert!(out.contains("unaudited write: PK=FLAG#prod#x SK=METADATA"), "{out}");
+}

@@ -37,6 +37,8 @@ pub enum Counter {
     MessagesDegraded,
     /// Log events CloudWatch Logs accepted the call for but did not write (`rejectedLogEventsInfo`).
     LogEventsRejected,
+    /// Changes the trail does not account for (version gaps, reconcile disagreements).
+    ReconcileFindings,
 }
 
 impl Counter {
@@ -56,6 +58,7 @@ impl Counter {
             Counter::InvalidationsPublished => "InvalidationsPublished",
             Counter::MessagesDegraded => "MessagesDegraded",
             Counter::LogEventsRejected => "LogEventsRejected",
+            Counter::ReconcileFindings => "ReconcileFindings",
         }
     }
 }

@@ -6,9 +6,11 @@ use std::path::Path;
 use aws_config::SdkConfig;
 use flagtrail_core::CoreConfig;
 
-use crate::config::{AuditConfig, NotifyConfig};
+use crate::config::{AuditConfig, NotifyConfig, ReconcileConfig};
 use crate::pipeline::{AuditPipeline, NotifyPipeline};
+use crate::reconcile::CompletenessCheck;
 use crate::sink::{CloudWatchLog, LocalLog, LocalTopic, SnsTopic};
+use crate::trail::LogGroupTrail;
 
 /// The audit pipeline writing to the configured CloudWatch Logs group.
 pub fn audit_pipeline(sdk: &SdkConfig, config: &AuditConfig) -> AuditPipeline<CloudWatchLog> {
@@ -51,4 +53,18 @@ pub fn local_pipelines(
         AuditPipeline { config: config.clone(), log, retention_days: None },
         NotifyPipeline { config: config.clone(), alerts, invalidations },
     ))
+}
+
+/// The scheduled completeness check over the configured table and audit log group.
+pub fn completeness_check(sdk: &SdkConfig, config: &ReconcileConfig) -> CompletenessCheck<LogGroupTrail> {
+    CompletenessCheck {
+        ddb: aws_sdk_dynamodb::Client::new(sdk),
+        table: config.table.clone(),
+        trail: LogGroupTrail {
+            client: aws_sdk_cloudwatchlogs::Client::new(sdk),
+            group: config.log_group.clone(),
+            start_ms: None,
+            end_ms: None,
+        },
+    }
 }

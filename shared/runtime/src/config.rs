@@ -104,3 +104,30 @@ impl NotifyConfig {
         })
     }
 }
+
+/// Configuration of the scheduled completeness check (`reconcile` function).
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// `FLAGTRAIL_TABLE` (required): the flag table.
+    pub table: String,
+    /// `FLAGTRAIL_AUDIT_LOG_GROUP` (required): the trail.
+    pub log_group: String,
+    /// `FLAGTRAIL_METRICS_NAMESPACE` (default `Flagtrail`).
+    pub metrics_namespace: String,
+}
+
+impl ReconcileConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&env_vars())
+    }
+
+    /// Reads and validates the variables; the error names the first bad one.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(ReconcileConfig {
+            table: vars.required("FLAGTRAIL_TABLE")?,
+            log_group: vars.required("FLAGTRAIL_AUDIT_LOG_GROUP")?,
+            metrics_namespace: vars.optional("FLAGTRAIL_METRICS_NAMESPACE").unwrap_or_else(|| "Flagtrail".into()),
+        })
+    }
+}

@@ -5,13 +5,14 @@
 pub mod build;
 pub mod config;
 pub mod pipeline;
+pub mod reconcile;
 pub mod sdk;
 pub mod serve;
 pub mod sink;
 pub mod trail;
 
-pub use config::{AuditConfig, NotifyConfig};
+pub use config::{AuditConfig, NotifyConfig, ReconcileConfig};
 pub use pipeline::{AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};
 pub use sdk::SdkSettings;
-pub use serve::{init_tracing, serve};
+pub use serve::{init_tracing, serve, serve_check};
 pub use sink::SinkError;

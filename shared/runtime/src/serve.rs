@@ -4,11 +4,13 @@
 use std::io::Write;
 
 use aws_lambda_events::streams::DynamoDbEventResponse;
-use flagtrail_core::metrics::Metrics;
+use flagtrail_core::metrics::{Counter, Metrics};
 use flagtrail_core::{BatchResponse, StreamEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 use crate::pipeline::{now_ms, Invocation, Pipeline};
+use crate::reconcile::CompletenessCheck;
+use crate::trail::TrailSource;
 
 /// Initialises logging the way the Lambda runtime recommends (JSON when the function's log format
 /// is JSON).
@@ -24,6 +26,26 @@ pub async fn serve<P: Pipeline>(pipeline: P, metrics_namespace: &str) -> Result<
         let outcome = pipeline.handle(&event.payload, Invocation::with_deadline_ms(event.context.deadline)).await;
         emit_metrics(&outcome.metrics, metrics_namespace, pipeline.name());
         Ok::<DynamoDbEventResponse, Error>(lambda_response(&outcome.response))
+    }))
+    .await
+}
+
+/// Serves the scheduled completeness check: each invocation (an EventBridge schedule) runs it once,
+/// logs every finding, and prints the `ReconcileFindings` EMF metric the stack alarms on. A check
+/// that cannot run fails the invocation (the function's Errors alarm).
+pub async fn serve_check<T: TrailSource>(check: CompletenessCheck<T>, metrics_namespace: &str) -> Result<(), Error> {
+    let check = &check;
+    run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        let report = check.run().await?;
+        for f in &report.findings {
+            tracing::error!(finding = %f, "the trail does not account for a change");
+        }
+        let mut metrics = Metrics::default();
+        metrics.count(Counter::ReconcileFindings, report.findings.len() as u64);
+        emit_metrics(&metrics, metrics_namespace, "reconcile");
+        Ok::<serde_json::Value, Error>(serde_json::json!({
+            "records": report.records, "items": report.items, "findings": report.findings.len(),
+        }))
     }))
     .await
 }
