@@ -14,6 +14,8 @@ pub struct CoreConfig {
     pub redaction_salt: String,
     /// Raw records larger than this are quarantined (hash + keys) instead of decoded.
     pub max_record_bytes: usize,
+    /// Sink calls one invocation keeps in flight at most (`FLAGTRAIL_MAX_CALLS_IN_FLIGHT`).
+    pub max_calls_in_flight: usize,
 }
 
 impl Default for CoreConfig {
@@ -24,6 +26,9 @@ impl Default for CoreConfig {
             redaction_salt: String::new(),
             // A stream record carries at most two 400 KB images plus keys and envelope.
             max_record_bytes: 2 * 1024 * 1024,
+            // A full batch is ~100 PublishBatch or ~10 PutLogEvents calls: 10 at once gets it out
+            // in about ten round trips, well inside SNS's and CloudWatch Logs' account quotas.
+            max_calls_in_flight: 10,
         }
     }
 }
@@ -90,7 +95,8 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Vars {
 
 impl CoreConfig {
     /// Reads `FLAGTRAIL_PRODUCTION_ENVIRONMENTS`, `FLAGTRAIL_REDACT_ATTRIBUTES`,
-    /// `FLAGTRAIL_REDACTION_SALT`, `FLAGTRAIL_MAX_RECORD_BYTES`; unset ones keep their defaults.
+    /// `FLAGTRAIL_REDACTION_SALT`, `FLAGTRAIL_MAX_RECORD_BYTES`, `FLAGTRAIL_MAX_CALLS_IN_FLIGHT`;
+    /// unset ones keep their defaults.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let mut c = CoreConfig::default();
         if let Some(envs) = vars.list("FLAGTRAIL_PRODUCTION_ENVIRONMENTS") {
@@ -104,6 +110,9 @@ impl CoreConfig {
         }
         if let Some(n) = vars.number("FLAGTRAIL_MAX_RECORD_BYTES")? {
             c.max_record_bytes = n as usize;
+        }
+        if let Some(n) = vars.number("FLAGTRAIL_MAX_CALLS_IN_FLIGHT")? {
+            c.max_calls_in_flight = n as usize;
         }
         Ok(c)
     }

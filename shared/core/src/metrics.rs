@@ -39,6 +39,8 @@ pub enum Counter {
     LogEventsRejected,
     /// Changes the trail does not account for (version gaps, reconcile disagreements).
     ReconcileFindings,
+    /// The most sink calls in flight at once during the invocation.
+    CallsInFlightMax,
 }
 
 impl Counter {
@@ -59,6 +61,7 @@ impl Counter {
             Counter::MessagesDegraded => "MessagesDegraded",
             Counter::LogEventsRejected => "LogEventsRejected",
             Counter::ReconcileFindings => "ReconcileFindings",
+            Counter::CallsInFlightMax => "CallsInFlightMax",
         }
     }
 }

@@ -101,6 +101,12 @@ where
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().unwrap_or("");
     let message = format!("{} ({})", aws_smithy_types::error::display::DisplayErrorContext(err), code);
+    let throttled = status == Some(429)
+        || code.contains("Throttl")
+        || matches!(code, "RequestLimitExceeded" | "TooManyRequestsException" | "KMSThrottling");
+    if throttled {
+        return SinkError::Throttled { sink, message };
+    }
     let transient = match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         _ => {

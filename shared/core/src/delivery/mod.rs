@@ -7,9 +7,11 @@ mod log_event;
 mod outbox;
 mod plan;
 pub mod rules;
+mod schedule;
 
 pub use ledger::{BatchItemFailure, BatchResponse, Ledger};
 pub use limits::*;
 pub use log_event::LogEvent;
-pub use outbox::Outbox;
+pub use outbox::{Outbox, NORMAL, URGENT};
 pub use plan::{plan_batches, plan_log_batches, plan_publish_batches};
+pub use schedule::{prioritize, schedule, PlannedCall};

@@ -10,24 +10,37 @@ pub struct Outbox<T> {
     pub items: Vec<T>,
     /// For each output, the batch positions of the records behind it.
     pub covers: Vec<Vec<usize>>,
+    /// For each output, how urgent it is (0 first: kill switches, pages; 1: the rest).
+    pub priorities: Vec<u8>,
 }
+
+/// Priority of what on-call or a cache must hear first.
+pub const URGENT: u8 = 0;
+/// Priority of everything else.
+pub const NORMAL: u8 = 1;
 
 impl<T> Default for Outbox<T> {
     fn default() -> Self {
-        Outbox { items: Vec::new(), covers: Vec::new() }
+        Outbox { items: Vec::new(), covers: Vec::new(), priorities: Vec::new() }
     }
 }
 
 impl<T> Outbox<T> {
     /// An empty outbox with room for `n` outputs.
     pub fn with_capacity(n: usize) -> Self {
-        Outbox { items: Vec::with_capacity(n), covers: Vec::with_capacity(n) }
+        Outbox { items: Vec::with_capacity(n), covers: Vec::with_capacity(n), priorities: Vec::with_capacity(n) }
     }
 
     /// Adds an output made from the records at `covers`.
     pub fn push(&mut self, item: T, covers: Vec<usize>) {
+        self.push_with(item, covers, NORMAL);
+    }
+
+    /// Adds an output with a priority ([`URGENT`] or [`NORMAL`]).
+    pub fn push_with(&mut self, item: T, covers: Vec<usize>, priority: u8) {
         self.items.push(item);
         self.covers.push(covers);
+        self.priorities.push(priority);
     }
 
     /// Number of outputs.

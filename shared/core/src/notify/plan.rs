@@ -1,11 +1,12 @@
 //! What the `notify` function computes from a batch before any I/O: alert and invalidation
 //! messages (invalidations coalesced per cache key), the records each came from, metric counts.
 
-use super::alert::alerts;
+use super::alert::{alerts, Severity};
 use super::invalidation::{coalesce, invalidation, Invalidation};
 use super::message::{alert_message, invalidation_message, Message};
+use crate::audit::Action;
 use crate::config::CoreConfig;
-use crate::delivery::Outbox;
+use crate::delivery::{Outbox, NORMAL, URGENT};
 use crate::event::{decode_entry, Entry, StreamEvent};
 use crate::metrics::{Counter, Metrics};
 
@@ -31,7 +32,8 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
         out.sequence_numbers.push(entry.sequence_number().map(str::to_owned));
         let Entry::Change(c) = entry else { continue };
         for a in alerts(&c, config) {
-            out.alerts.push(alert_message(&a), vec![idx]);
+            let urgent = matches!(a.severity, Severity::Critical | Severity::High);
+            out.alerts.push_with(alert_message(&a), vec![idx], if urgent { URGENT } else { NORMAL });
         }
         if let Some(i) = invalidation(&c) {
             invalidations.push((idx, i));
@@ -40,7 +42,9 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
     let coalesced = coalesce(invalidations);
     out.metrics.count(Counter::InvalidationsCoalesced, coalesced.dropped as u64);
     for (covers, i) in coalesced.kept {
-        out.invalidations.push(invalidation_message(&i), covers);
+        // A kill switch must reach the evaluation services before ordinary changes do.
+        let urgent = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);
+        out.invalidations.push_with(invalidation_message(&i), covers, if urgent { URGENT } else { NORMAL });
     }
     out.metrics.count(Counter::AlertsPublished, out.alerts.len() as u64);
     out.metrics.count(Counter::InvalidationsPublished, out.invalidations.len() as u64);

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flagtrail_core::delivery::{plan_log_batches, Ledger, LogEvent};
+use flagtrail_core::delivery::{plan_log_batches, Ledger, LogEvent, PlannedCall, NORMAL};
 use flagtrail_core::metrics::Counter;
 use flagtrail_core::{audit, CoreConfig, StreamEvent};
 
-use super::deliver::deliver;
+use super::deliver::{deliver, Books};
 use super::{Invocation, Outcome, Pipeline};
 use crate::sink::LogSink;
 
@@ -31,18 +31,31 @@ impl<L: LogSink> AuditPipeline<L> {
         let mut ledger = Ledger::default();
         let items = &plan.events.items;
         let rejected = &AtomicU64::new(0);
-        let calls = plan_log_batches(items);
-        let calls =
-            deliver(&plan.events, calls, &inv, &mut ledger, &mut out.errors, unordered, |mut positions| async move {
+        // Audit events have no order to keep across calls: every call may be in flight at once.
+        let calls: Vec<PlannedCall> = plan_log_batches(items)
+            .into_iter()
+            .map(|r| PlannedCall { sink: 0, positions: r.collect(), priority: NORMAL, after: Vec::new() })
+            .collect();
+        let log = &self.log;
+        let max = self.config.max_calls_in_flight;
+        let delivered = deliver(
+            &[&plan.events],
+            calls,
+            max,
+            Books { inv: &inv, ledger: &mut ledger, errors: &mut out.errors },
+            unordered,
+            |_, mut positions| async move {
                 positions.sort_by_key(|&i| items[i].timestamp_ms); // stable: keeps shard order within a millisecond
                 let batch: Vec<LogEvent> = positions.iter().map(|&i| items[i].clone()).collect();
-                let not_written = self.log.put(&batch).await?;
+                let not_written = log.put(&batch).await?;
                 rejected.fetch_add(not_written.len() as u64, Ordering::Relaxed);
                 Ok(not_written.into_iter().map(|p| positions[p]).collect())
-            })
-            .await;
+            },
+        )
+        .await;
+        plan.metrics.count(Counter::PutLogEventsCalls, delivered.calls[0] as u64);
+        plan.metrics.count(Counter::CallsInFlightMax, delivered.most_in_flight as u64);
         plan.metrics.count(Counter::LogEventsRejected, rejected.load(Ordering::Relaxed));
-        plan.metrics.count(Counter::PutLogEventsCalls, calls as u64);
         out.response = ledger.finish(&plan.sequence_numbers, &mut plan.metrics);
         out.metrics = plan.metrics;
         out

@@ -1,86 +1,158 @@
-//! Sending planned calls in order, with the partial-failure bookkeeping: one loop for every sink.
+//! Sending planned calls with up to N in flight, and the partial-failure bookkeeping: one loop for
+//! every sink.
+//!
+//! Rules, whatever order calls complete in:
+//! - a call starts only after the earlier calls it shares an ordering key with (a FIFO group, a
+//!   flag) have completed, so outputs of one key never overtake each other;
+//! - once an output of a key failed, the key's later outputs are held back for the redelivery;
+//! - after a call fails (or the invocation's time is up), no new call starts; those in flight
+//!   finish and count;
+//! - a call the service throttled (after the SDK's retries) halves the calls in flight and goes
+//!   again once; every success raises the limit by one, up to the configured maximum;
+//! - each call is cut off at the invocation's deadline less the margin to answer Lambda;
+//! - every output not made durable marks the records behind it in the ledger, whose lowest
+//!   record is what Lambda resumes from.
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::ops::Range;
+use std::pin::Pin;
 use std::time::Duration;
 
-use flagtrail_core::delivery::{Ledger, Outbox};
+use flagtrail_core::delivery::{Ledger, Outbox, PlannedCall};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::Invocation;
 use crate::sink::SinkError;
 
-/// Sends `calls` (ranges of `outbox`) in order; `send` gets the outbox positions to send and
-/// returns those that were not made durable. Marks the records behind every failed output in the
-/// ledger. After a failed call, or when the invocation's time is up, nothing more is sent: those
-/// records come again. Each call is cut off at the invocation's deadline (less the margin to
-/// answer Lambda), so no call outlives the invocation.
-///
-/// `order_key` names outputs that must not overtake each other (a FIFO group, a cache key): once
-/// one fails, the later outputs of its key are held back for the redelivery instead of being sent
-/// ahead of it. Returns the number of calls made.
-pub(crate) async fn deliver<T, K, F, Fut>(
-    outbox: &Outbox<T>,
-    calls: Vec<Range<usize>>,
-    inv: &Invocation,
-    ledger: &mut Ledger,
-    errors: &mut Vec<SinkError>,
+/// What a delivery did, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    /// Calls made, per sink.
+    pub calls: [usize; 2],
+    /// The most calls that were in flight at once.
+    pub most_in_flight: usize,
+}
+
+/// Where one invocation's delivery keeps its books.
+pub(crate) struct Books<'r> {
+    /// The invocation (its deadline bounds every call).
+    pub inv: &'r Invocation,
+    /// Records whose outputs are not durable.
+    pub ledger: &'r mut Ledger,
+    /// Sink errors met, for logs.
+    pub errors: &'r mut Vec<SinkError>,
+}
+
+type CallFuture<'a> = Pin<Box<dyn Future<Output = (usize, Result<Vec<usize>, SinkError>)> + Send + 'a>>;
+
+/// Runs `calls` over `outboxes` (indexed by `PlannedCall::sink`, at most two); `send(sink,
+/// positions)` makes one call and returns the positions not made durable.
+pub(crate) async fn deliver<'a, T, K, F, Fut>(
+    outboxes: &[&'a Outbox<T>],
+    calls: Vec<PlannedCall>,
+    max_in_flight: usize,
+    books: Books<'_>,
     order_key: K,
-    mut send: F,
-) -> usize
+    send: F,
+) -> Delivered
 where
-    K: Fn(&T) -> Option<&str>,
-    F: FnMut(Vec<usize>) -> Fut,
-    Fut: Future<Output = Result<Vec<usize>, SinkError>>,
+    T: 'a,
+    K: Fn(&'a T) -> Option<&'a str>,
+    F: Fn(usize, Vec<usize>) -> Fut,
+    Fut: Future<Output = Result<Vec<usize>, SinkError>> + Send + 'a,
 {
-    let mut held: HashSet<&str> = HashSet::new();
-    let mut made = 0;
-    for (n, range) in calls.iter().enumerate() {
-        let (now, later): (Vec<usize>, Vec<usize>) =
-            range.clone().partition(|&i| order_key(&outbox.items[i]).is_none_or(|k| !held.contains(k)));
-        for i in later {
-            outbox.fail(i, ledger);
+    let Books { inv, ledger, errors } = books;
+    let max = max_in_flight.max(1);
+    let mut limit = max;
+    let mut out = Delivered::default();
+    let mut started = vec![false; calls.len()];
+    let mut done = vec![false; calls.len()];
+    let mut requeued = vec![false; calls.len()];
+    let mut held: HashSet<(usize, &str)> = HashSet::new();
+    let mut stop = false;
+    let mut in_flight: FuturesUnordered<CallFuture<'a>> = FuturesUnordered::new();
+    let fail_all = |sink: usize, positions: &[usize], ledger: &mut Ledger| {
+        for &p in positions {
+            outboxes[sink].fail(p, ledger);
         }
-        if now.is_empty() {
-            continue;
-        }
-        let budget = inv.call_budget();
-        let result = if budget == Some(Duration::ZERO) {
-            Err(SinkError::Transient {
-                sink: "invocation",
-                message: "out of time; remaining records left for retry".into(),
-            })
-        } else {
-            made += 1;
-            let call = send(now.clone());
-            match budget {
-                None => call.await,
-                Some(b) => tokio::time::timeout(b, call).await.unwrap_or_else(|_| {
-                    Err(SinkError::Transient {
+    };
+    loop {
+        if !stop {
+            for (i, call) in calls.iter().enumerate() {
+                if in_flight.len() >= limit {
+                    break;
+                }
+                if started[i] || !call.after.iter().all(|&j| done[j]) {
+                    continue;
+                }
+                started[i] = true;
+                let (now, later): (Vec<usize>, Vec<usize>) = call.positions.iter().partition(|&&p| {
+                    order_key(&outboxes[call.sink].items[p]).is_none_or(|k| !held.contains(&(call.sink, k)))
+                });
+                fail_all(call.sink, &later, ledger);
+                if now.is_empty() {
+                    done[i] = true;
+                    continue;
+                }
+                let budget = inv.call_budget();
+                if budget == Some(Duration::ZERO) {
+                    errors.push(SinkError::Transient {
                         sink: "invocation",
-                        message: format!("sink call cut off after {b:?} at the invocation's deadline"),
-                    })
-                }),
+                        message: "out of time; remaining records left for retry".into(),
+                    });
+                    started[i] = false;
+                    stop = true;
+                    break;
+                }
+                out.calls[call.sink.min(1)] += 1;
+                let call_future = send(call.sink, now);
+                in_flight.push(Box::pin(async move {
+                    let result = match budget {
+                        None => call_future.await,
+                        Some(b) => tokio::time::timeout(b, call_future).await.unwrap_or_else(|_| {
+                            Err(SinkError::Transient {
+                                sink: "invocation",
+                                message: format!("sink call cut off after {b:?} at the invocation's deadline"),
+                            })
+                        }),
+                    };
+                    (i, result)
+                }));
+                out.most_in_flight = out.most_in_flight.max(in_flight.len());
             }
-        };
+        }
+        let Some((i, result)) = in_flight.next().await else { break };
+        let call = &calls[i];
         match result {
             Ok(failed) => {
-                for i in failed {
-                    outbox.fail(i, ledger);
-                    if let Some(k) = order_key(&outbox.items[i]) {
-                        held.insert(k);
+                limit = (limit + 1).min(max);
+                for p in failed {
+                    outboxes[call.sink].fail(p, ledger);
+                    if let Some(k) = order_key(&outboxes[call.sink].items[p]) {
+                        held.insert((call.sink, k));
                     }
                 }
+                done[i] = true;
+            }
+            Err(e @ SinkError::Throttled { .. }) if !requeued[i] && !stop => {
+                tracing::warn!(error = %e, limit, "sink throttled; fewer calls in flight, this one again");
+                limit = (limit / 2).max(1);
+                requeued[i] = true;
+                started[i] = false;
             }
             Err(e) => {
                 tracing::error!(error = %e, "sink call failed");
                 errors.push(e);
-                for i in calls[n..].iter().flat_map(Clone::clone) {
-                    outbox.fail(i, ledger);
-                }
-                break;
+                fail_all(call.sink, &call.positions, ledger);
+                done[i] = true;
+                stop = true;
             }
         }
     }
-    made
+    for (i, call) in calls.iter().enumerate() {
+        if !started[i] {
+            fail_all(call.sink, &call.positions, ledger);
+        }
+    }
+    out
 }

@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flagtrail_core::delivery::{plan_publish_batches, Ledger};
+use flagtrail_core::delivery::{
+    plan_batches, prioritize, schedule, Ledger, PlannedCall, NORMAL, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
+};
 use flagtrail_core::metrics::Counter;
 use flagtrail_core::notify::Message;
 use flagtrail_core::{notify, CoreConfig, StreamEvent};
 
-use super::deliver::deliver;
+use super::deliver::{deliver, Books};
 use super::{Invocation, Outcome, Pipeline};
 use crate::sink::{EntryFailure, SinkError, TopicSink};
 
@@ -23,26 +25,47 @@ pub struct NotifyPipeline<A, I> {
 }
 
 impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
-    /// Handles one batch: alerts first (on-call matters most), then invalidations.
+    /// Handles one batch: calls to both topics with up to `max_calls_in_flight` at once; kill
+    /// switches and critical/high alerts first; a flag's messages in order.
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
         let mut plan = notify::plan(event, &self.config);
         let mut out = Outcome::default();
         let mut ledger = Ledger::default();
         let degraded = &AtomicU64::new(0);
-        for (outbox, topic, calls_counter) in [
-            (&plan.alerts, &self.alerts as &dyn TopicSink, Counter::AlertPublishCalls),
-            (&plan.invalidations, &self.invalidations as &dyn TopicSink, Counter::InvalidationPublishCalls),
-        ] {
+        let outboxes = [&plan.alerts, &plan.invalidations];
+        let topics: [&dyn TopicSink; 2] = [&self.alerts, &self.invalidations];
+        let mut calls = Vec::new();
+        for (sink, outbox) in outboxes.iter().enumerate() {
             let items = &outbox.items;
-            let calls = plan_publish_batches(items);
-            let calls = deliver(outbox, calls, &inv, &mut ledger, &mut out.errors, group_of, |positions| async move {
-                let batch: Vec<Message> = positions.iter().map(|&i| items[i].clone()).collect();
-                let failed = publish_or_degrade(topic, &batch, degraded).await?;
-                Ok(failed.into_iter().map(|p| positions[p]).collect())
-            })
-            .await;
-            plan.metrics.count(calls_counter, calls as u64);
+            let order = prioritize(items.len(), |i| group_of(&items[i]), |i| outbox.priorities[i]);
+            let cost = |k: usize| items[order[k]].size();
+            for range in plan_batches(order.len(), cost, SNS_BATCH_ENTRIES, SNS_BATCH_BYTES, |_, _| true) {
+                let positions: Vec<usize> = range.map(|k| order[k]).collect();
+                let priority = positions.iter().map(|&p| outbox.priorities[p]).min().unwrap_or(NORMAL);
+                calls.push(PlannedCall { sink, positions, priority, after: Vec::new() });
+            }
         }
+        let calls = schedule(calls, |sink, p| group_of(&outboxes[sink].items[p]));
+        let max = self.config.max_calls_in_flight;
+        let delivered = deliver(
+            &outboxes,
+            calls,
+            max,
+            Books { inv: &inv, ledger: &mut ledger, errors: &mut out.errors },
+            group_of,
+            |sink, positions| {
+                let (items, topic) = (&outboxes[sink].items, topics[sink]);
+                async move {
+                    let batch: Vec<Message> = positions.iter().map(|&i| items[i].clone()).collect();
+                    let failed = publish_or_degrade(topic, &batch, degraded).await?;
+                    Ok(failed.into_iter().map(|p| positions[p]).collect())
+                }
+            },
+        )
+        .await;
+        plan.metrics.count(Counter::AlertPublishCalls, delivered.calls[0] as u64);
+        plan.metrics.count(Counter::InvalidationPublishCalls, delivered.calls[1] as u64);
+        plan.metrics.count(Counter::CallsInFlightMax, delivered.most_in_flight as u64);
         plan.metrics.count(Counter::MessagesDegraded, degraded.load(Ordering::Relaxed));
         out.response = ledger.finish(&plan.sequence_numbers, &mut plan.metrics);
         out.metrics = plan.metrics;

@@ -13,6 +13,14 @@ pub enum SinkError {
         /// What happened.
         message: String,
     },
+    /// The service throttled the call, after the SDK's own retries: send less at once.
+    #[error("throttled {sink}: {message}")]
+    Throttled {
+        /// Which sink.
+        sink: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// Retrying as-is will not help (missing resource, access denied, bad request); the batch is
     /// still reported failed so nothing is lost while an operator fixes it.
     #[error("permanent {sink} failure: {message}")]
@@ -27,6 +35,6 @@ pub enum SinkError {
 impl SinkError {
     /// True for errors a later retry may clear by itself.
     pub fn is_transient(&self) -> bool {
-        matches!(self, SinkError::Transient { .. })
+        matches!(self, SinkError::Transient { .. } | SinkError::Throttled { .. })
     }
 }

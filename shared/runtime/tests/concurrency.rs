@@ -1,0 +1,158 @@
+//! Delivery with several calls in flight: per-key order, kill switches first, and a batch response
+//! that names exactly the lowest record whose outputs are not all durable, whichever call fails and
+//! whatever order calls complete in.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flagtrail_core::metrics::Counter;
+use flagtrail_core::notify::{self, Message};
+use flagtrail_core::{CoreConfig, StreamEvent};
+use flagtrail_runtime::sink::{EntryFailure, LocalTopic, TopicSink};
+use flagtrail_runtime::{Invocation, NotifyPipeline, SinkError};
+use serde_json::{json, Value};
+
+/// A topic whose calls take different times (so they complete out of order), that counts calls in
+/// flight, and that fails the listed call numbers (1-based, across both topics).
+struct Jittery<'a> {
+    inner: LocalTopic,
+    clock: &'a Shared,
+}
+
+#[derive(Default)]
+struct Shared {
+    calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    fail: Vec<usize>,
+    /// (call number, dedup ids) in completion order.
+    log: Mutex<Vec<(usize, Vec<String>)>>,
+}
+
+#[async_trait]
+impl TopicSink for Jittery<'_> {
+    async fn publish(&self, messages: &[Message]) -> Result<Vec<EntryFailure>, SinkError> {
+        let n = self.clock.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.clock.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.clock.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(((n * 7) % 13) as u64 + 1)).await;
+        self.clock.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.clock.fail.contains(&n) {
+            return Err(SinkError::Transient { sink: "test topic", message: format!("call {n} fails") });
+        }
+        self.inner.publish(messages).await?;
+        self.clock.log.lock().unwrap().push((n, messages.iter().map(|m| m.dedup_id.clone()).collect()));
+        Ok(Vec::new())
+    }
+}
+
+fn inv() -> Invocation {
+    Invocation { now_ms: support::NOW_MS, deadline: None }
+}
+
+/// A big realistic batch with a global kill switch at its very end.
+fn batch() -> (StreamEvent, Vec<Value>) {
+    let mut event = flagtrail_devtools::sample::event(3000, false, 23);
+    let keys = json!({"PK": {"S": "KILLSWITCH#prod"}, "SK": {"S": "GLOBAL"}});
+    let img = |on: bool| {
+        let mut m = keys.clone();
+        m["enabled"] = json!({"BOOL": on});
+        m["updatedBy"] = json!({"S": "carol@example.com"});
+        m["requestId"] = json!({"S": format!("req-global-{on}")});
+        m
+    };
+    let records = event["Records"].as_array_mut().unwrap();
+    records.push(json!({"eventID": "global-kill-switch", "eventName": "MODIFY",
+        "dynamodb": {"Keys": keys, "OldImage": img(false), "NewImage": img(true),
+            "SequenceNumber": "999999999999999999999999999", "ApproximateCreationDateTime": 1_795_392_000}}));
+    let list = records.clone();
+    (StreamEvent::from_json(&event.to_string()).unwrap(), list)
+}
+
+fn pipeline(shared: &Shared) -> NotifyPipeline<Jittery<'_>, Jittery<'_>> {
+    NotifyPipeline {
+        config: CoreConfig { max_calls_in_flight: 8, ..Default::default() },
+        alerts: Jittery { inner: LocalTopic::default(), clock: shared },
+        invalidations: Jittery { inner: LocalTopic::default(), clock: shared },
+    }
+}
+
+#[tokio::test]
+async fn calls_overlap_but_no_group_is_reordered_and_kill_switches_go_first() {
+    let (event, _) = batch();
+    let shared = Shared::default();
+    let notify = pipeline(&shared);
+    let out = notify.handle(&event, inv()).await;
+    assert!(out.response.batch_item_failures.is_empty(), "{:?}", out.errors);
+    let most = shared.most.load(Ordering::SeqCst);
+    assert!(most > 1 && most <= 8, "calls overlapped, within the limit: {most}");
+    let reported = out.metrics.get(Counter::CallsInFlightMax) as usize;
+    assert!(reported >= most && reported <= 8, "CallsInFlightMax {reported}, seen {most}");
+
+    // The plan's order per group is the order subscribers see, whatever order calls completed in.
+    let plan = notify::plan(&event, &CoreConfig::default());
+    for (outbox, published) in
+        [(&plan.alerts, &notify.alerts.inner), (&plan.invalidations, &notify.invalidations.inner)]
+    {
+        let published = published.messages.lock().unwrap();
+        assert_eq!(published.len(), outbox.len());
+        let mut planned: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in &outbox.items {
+            planned.entry(m.group_id.as_str()).or_default().push(&m.dedup_id);
+        }
+        let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in published.iter() {
+            seen.entry(m.group_id.as_str()).or_default().push(&m.dedup_id);
+        }
+        assert_eq!(seen, planned, "per-group order kept");
+    }
+
+    // The global kill switch is the batch's last record, yet its alert and invalidation go out in
+    // the first calls to complete (the first round of calls in flight).
+    let log = shared.log.lock().unwrap();
+    let published = notify.alerts.inner.messages.lock().unwrap();
+    let alert = published.iter().find(|m| m.attributes["eventId"] == "global-kill-switch").unwrap();
+    let position = log.iter().position(|(_, ids)| ids.contains(&alert.dedup_id)).unwrap();
+    assert!(position < 8, "published in completion #{position} of {}", log.len());
+}
+
+#[tokio::test]
+async fn whichever_call_fails_the_response_names_the_lowest_record_not_durable() {
+    let (event, records) = batch();
+    let plan = notify::plan(&event, &CoreConfig::default());
+    let calls = {
+        let shared = Shared::default();
+        pipeline(&shared).handle(&event, inv()).await;
+        shared.calls.load(Ordering::SeqCst)
+    };
+    assert!(calls > 20);
+    for failing in [1, 2, calls / 2, calls - 1, calls] {
+        let shared = Shared { fail: vec![failing], ..Default::default() };
+        let notify = pipeline(&shared);
+        let out = notify.handle(&event, inv()).await;
+        // Which records have every output durable?
+        let delivered: HashSet<String> = [&notify.alerts.inner, &notify.invalidations.inner]
+            .iter()
+            .flat_map(|t| t.messages.lock().unwrap().iter().map(|m| m.dedup_id.clone()).collect::<Vec<_>>())
+            .collect();
+        let mut complete = vec![true; records.len()];
+        for outbox in [&plan.alerts, &plan.invalidations] {
+            for (m, covers) in outbox.items.iter().zip(&outbox.covers) {
+                if !delivered.contains(&m.dedup_id) {
+                    covers.iter().for_each(|&r| complete[r] = false);
+                }
+            }
+        }
+        let first = complete.iter().position(|c| !c).expect("the failed call's outputs are missing");
+        assert_eq!(
+            out.response.resume_from(),
+            records[first]["dynamodb"]["SequenceNumber"].as_str(),
+            "call {failing} of {calls} failed"
+        );
+    }
+}
