@@ -69,8 +69,15 @@ async fn run(sink: Sink, fault: Fault, requests: usize) -> String {
         Sink::Logs => (&faulty, &sdk),
         Sink::Sns => (&sdk, &faulty),
     };
-    let audit = audit_pipeline(logs_sdk, &AuditConfig::new(&stack.log_group));
-    let notify = notify_pipeline(sns_sdk, &NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn));
+    // One call in flight: N faulted requests then land on the attempts of one call, which is what
+    // this table measures (the SDK's retries against each fault). Failures among concurrent calls
+    // are tested in shared/runtime/tests/concurrency.rs.
+    let mut audit_cfg = AuditConfig::new(&stack.log_group);
+    audit_cfg.core.max_calls_in_flight = 1;
+    let mut notify_cfg = NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
+    notify_cfg.core.max_calls_in_flight = 1;
+    let audit = audit_pipeline(logs_sdk, &audit_cfg);
+    let notify = notify_pipeline(sns_sdk, &notify_cfg);
 
     // What must arrive: the pure core over the same records.
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
@@ -124,7 +131,9 @@ async fn run(sink: Sink, fault: Fault, requests: usize) -> String {
     assert!(want_parsed.is_subset(&got_invals), "{sink:?}/{fault:?}: every invalidation delivered");
     let consumer = if matches!(sink, Sink::Logs) { "audit" } else { "notify" };
     let reported = stats.reported.get(consumer).cloned().unwrap_or_default();
-    if requests >= 3 {
+    // A call throttled through all its attempts halves the calls in flight and goes once more
+    // (then succeeds here); any other fault on every attempt fails the batch.
+    if requests >= 3 && fault != Fault::Throttle {
         assert!(!reported.is_empty(), "{sink:?}/{fault:?}: the exhausted retries surface as a batch failure");
     }
     for seq in &reported {

@@ -14,7 +14,9 @@ use crate::sink::SinkError;
 
 /// How every client retries and times out, and where it connects.
 ///
-/// Production defaults: adaptive retry mode with 3 attempts; each attempt ≤ 5 s and an operation
+/// Production defaults: standard retry mode with 3 attempts (not adaptive: its client-side rate
+/// limiter held calls past the operation timeout after two throttled responses — measured in
+/// tests/tests/faults.rs, docs/faults.md — while calls-in-flight already back off on throttling); each attempt ≤ 5 s and an operation
 /// ≤ 12 s, so a call gives up well inside a Lambda timeout of 30 s+ and the record is reported for
 /// redelivery instead. Tests shorten the timeouts through this type, never by building their own
 /// SDK configuration.
@@ -73,7 +75,7 @@ impl SdkSettings {
     pub async fn load(&self) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
-                RetryConfig::adaptive().with_max_attempts(self.max_attempts).with_initial_backoff(self.initial_backoff),
+                RetryConfig::standard().with_max_attempts(self.max_attempts).with_initial_backoff(self.initial_backoff),
             )
             .timeout_config(
                 TimeoutConfig::builder()
