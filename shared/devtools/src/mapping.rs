@@ -473,3 +473,29 @@ pub fn typed_json(v: &SdkValue) -> Value {
         _ => json!({ "NULL": true }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(id: &str, parent: Option<&str>) -> Shard {
+        Shard::builder().shard_id(id).set_parent_shard_id(parent.map(str::to_owned)).build()
+    }
+
+    #[test]
+    fn parents_are_read_before_their_children() {
+        // Listed child-first, as a DescribeStream page may return them after a split.
+        let shards = vec![
+            shard("c2", Some("b")),
+            shard("c1", Some("b")),
+            shard("b", Some("a")),
+            shard("a", None),
+            shard("x", Some("gone")),
+        ];
+        let order = parents_first(shards);
+        let at = |id: &str| order.iter().position(|s| s == id).unwrap();
+        assert!(at("a") < at("b") && at("b") < at("c1") && at("b") < at("c2"), "{order:?}");
+        assert!(order.contains(&"x".to_owned()), "a parent past the stream's retention does not hold its child back");
+        assert_eq!(order.len(), 5);
+    }
+}

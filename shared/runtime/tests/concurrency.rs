@@ -49,6 +49,16 @@ impl TopicSink for Jittery<'_> {
         self.clock.log.lock().unwrap().push((n, messages.iter().map(|m| m.dedup_id.clone()).collect()));
         Ok(Vec::new())
     }
+
+    fn fifo(&self) -> bool {
+        self.inner.fifo
+    }
+}
+
+fn fifo_topic() -> LocalTopic {
+    let mut t = LocalTopic::default();
+    t.fifo = true;
+    t
 }
 
 fn inv() -> Invocation {
@@ -77,8 +87,9 @@ fn batch() -> (StreamEvent, Vec<Value>) {
 fn pipeline(shared: &Shared) -> NotifyPipeline<Jittery<'_>, Jittery<'_>> {
     NotifyPipeline {
         config: CoreConfig { max_calls_in_flight: 8, ..Default::default() },
-        alerts: Jittery { inner: LocalTopic::default(), clock: shared },
-        invalidations: Jittery { inner: LocalTopic::default(), clock: shared },
+        // FIFO topics: SNS keeps each message group's order, so the pipeline must too.
+        alerts: Jittery { inner: fifo_topic(), clock: shared },
+        invalidations: Jittery { inner: fifo_topic(), clock: shared },
     }
 }
 

@@ -63,7 +63,7 @@ impl<L: LogSink> AuditPipeline<L> {
 }
 
 /// Audit records have no order across calls to keep: each is its own item, sorted by time.
-fn unordered(_: &LogEvent) -> Option<&str> {
+fn unordered(_: usize, _: &LogEvent) -> Option<&str> {
     None
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn deliver<'a, T, K, F, Fut>(
 ) -> Delivered
 where
     T: 'a,
-    K: Fn(&'a T) -> Option<&'a str>,
+    K: Fn(usize, &'a T) -> Option<&'a str>,
     F: Fn(usize, Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<usize>, SinkError>> + Send + 'a,
 {
@@ -87,7 +87,7 @@ where
                 }
                 started[i] = true;
                 let (now, later): (Vec<usize>, Vec<usize>) = call.positions.iter().partition(|&&p| {
-                    order_key(&outboxes[call.sink].items[p]).is_none_or(|k| !held.contains(&(call.sink, k)))
+                    order_key(call.sink, &outboxes[call.sink].items[p]).is_none_or(|k| !held.contains(&(call.sink, k)))
                 });
                 fail_all(call.sink, &later, ledger);
                 if now.is_empty() {
@@ -128,7 +128,7 @@ where
                 limit = (limit + 1).min(max);
                 for p in failed {
                     outboxes[call.sink].fail(p, ledger);
-                    if let Some(k) = order_key(&outboxes[call.sink].items[p]) {
+                    if let Some(k) = order_key(call.sink, &outboxes[call.sink].items[p]) {
                         held.insert((call.sink, k));
                     }
                 }

@@ -34,10 +34,16 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         let degraded = &AtomicU64::new(0);
         let outboxes = [&plan.alerts, &plan.invalidations];
         let topics: [&dyn TopicSink; 2] = [&self.alerts, &self.invalidations];
+        // What must not overtake what: on a FIFO topic, a message group (one per flag); on a
+        // standard topic SNS keeps no order anyway, so alerts keep their flag's order (a kill switch
+        // ON→OFF) and invalidations none: after coalescing a batch has one per cache key, and
+        // consumers order by `version`.
+        let fifo = [self.alerts.fifo(), self.invalidations.fifo()];
+        let key = ordering_key(fifo);
         let mut calls = Vec::new();
         for (sink, outbox) in outboxes.iter().enumerate() {
             let items = &outbox.items;
-            let order = prioritize(items.len(), |i| group_of(&items[i]), |i| outbox.priorities[i]);
+            let order = prioritize(items.len(), |i| key(sink, &items[i]), |i| outbox.priorities[i]);
             let cost = |k: usize| items[order[k]].size();
             for range in plan_batches(order.len(), cost, SNS_BATCH_ENTRIES, SNS_BATCH_BYTES, |_, _| true) {
                 let positions: Vec<usize> = range.map(|k| order[k]).collect();
@@ -45,14 +51,14 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
                 calls.push(PlannedCall { sink, positions, priority, after: Vec::new() });
             }
         }
-        let calls = schedule(calls, |sink, p| group_of(&outboxes[sink].items[p]));
+        let calls = schedule(calls, |sink, p| key(sink, &outboxes[sink].items[p]));
         let max = self.config.max_calls_in_flight;
         let delivered = deliver(
             &outboxes,
             calls,
             max,
             Books { inv: &inv, ledger: &mut ledger, errors: &mut out.errors },
-            group_of,
+            key,
             |sink, positions| {
                 let (items, topic) = (&outboxes[sink].items, topics[sink]);
                 async move {
@@ -73,11 +79,9 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
     }
 }
 
-/// The ordering key of a message: its FIFO group (one per flag, or per environment for
-/// environment-wide messages), whether or not the topic is FIFO, so a later change of a flag
-/// never overtakes a failed one.
-fn group_of(m: &Message) -> Option<&str> {
-    Some(&m.group_id)
+/// The ordering key of a message of sink 0 (alerts) or 1 (invalidations), given which are FIFO.
+fn ordering_key<'a>(fifo: [bool; 2]) -> impl Fn(usize, &'a Message) -> Option<&'a str> + Copy {
+    move |sink, m| (sink == 0 || fifo[sink]).then_some(m.group_id.as_str())
 }
 
 /// Publishes `batch`; entries SNS refuses as the sender's fault are published once more in

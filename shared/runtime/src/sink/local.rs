@@ -101,6 +101,10 @@ impl TopicSink for LocalTopic {
         *self.calls.lock().map_err(|_| poisoned("local topic"))? += 1;
         Ok(failed)
     }
+
+    fn fifo(&self) -> bool {
+        self.fifo
+    }
 }
 
 fn poisoned(sink: &'static str) -> SinkError {

@@ -42,4 +42,9 @@ pub trait TopicSink: Send + Sync {
     /// Publishes one batch that already fits PublishBatch's limits; returns the entries that
     /// failed (PublishBatch reports those with HTTP 200).
     async fn publish(&self, messages: &[Message]) -> Result<Vec<EntryFailure>, SinkError>;
+
+    /// A FIFO topic: SNS delivers each message group in order, so the pipeline keeps that order.
+    fn fifo(&self) -> bool {
+        false
+    }
 }

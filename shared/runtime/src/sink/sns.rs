@@ -79,4 +79,8 @@ impl TopicSink for SnsTopic {
             .collect();
         Ok(failed)
     }
+
+    fn fifo(&self) -> bool {
+        self.fifo
+    }
 }
