@@ -26,9 +26,10 @@ impl Default for CoreConfig {
             redaction_salt: String::new(),
             // A stream record carries at most two 400 KB images plus keys and envelope.
             max_record_bytes: 2 * 1024 * 1024,
-            // A full batch is ~100 PublishBatch or ~10 PutLogEvents calls: 10 at once gets it out
-            // in about ten round trips, well inside SNS's and CloudWatch Logs' account quotas.
-            max_calls_in_flight: 10,
+            // A full 6 MB batch is ~160 PublishBatch or ~8 PutLogEvents calls: 16 at once gets
+            // notify's out in ~14 round trips, audit's in ~5 (scripts/delivery-bench.py,
+            // docs/measurements.md), far inside SNS's and CloudWatch Logs' account quotas.
+            max_calls_in_flight: 16,
         }
     }
 }
