@@ -6,6 +6,8 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -229,7 +231,44 @@ export class FlagtrailStack extends Stack {
       new iam.PolicyStatement({ sid: 'EncryptForTopics', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),
     );
 
-    this.alarms(stage, [audit, notify]);
+    // The completeness check (docs/audit-record.md): hourly, version continuity of the trail and
+    // the table against the trail; findings in its log and the ReconcileFindings metric.
+    const reconcileLogs = new logs.LogGroup(this, 'ReconcileFunctionLogs', {
+      logGroupName: `/aws/lambda/flagtrail-${stage}-reconcile`,
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // Its own role: no AWS managed policy (AWSLambdaBasicExecutionRole would let it write any log group).
+    const reconcileRole = new iam.Role(this, 'ReconcileRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    reconcileRole.addToPolicy(
+      new iam.PolicyStatement({ sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [reconcileLogs.logGroupArn] }),
+    );
+    acknowledge(reconcileRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(reconcileLogs.node.defaultChild as logs.CfnLogGroup)}.Arn>]`, 'The log group ARN ends in :* so it covers the function\'s own log streams: nothing wider.');
+    const reconcile = new lambda.Function(this, 'ReconcileFunction', {
+      functionName: `flagtrail-${stage}-reconcile`,
+      role: reconcileRole,
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: arch,
+      handler: 'bootstrap',
+      code: lambda.Code.fromAsset(path.join(props.assetDir, 'reconcile', 'bootstrap.zip')),
+      memorySize: FUNCTION_MEMORY_MB,
+      timeout: Duration.minutes(5),
+      environment: { FLAGTRAIL_METRICS_NAMESPACE: 'Flagtrail', FLAGTRAIL_TABLE: props.tableName, FLAGTRAIL_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName },
+      logGroup: reconcileLogs,
+      loggingFormat: lambda.LoggingFormat.JSON,
+    });
+    reconcile.addToRolePolicy(new iam.PolicyStatement({ sid: 'ScanTheFlagTable', actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+    reconcile.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'ReadTheAuditTrail', actions: ['logs:FilterLogEvents'], resources: [this.auditLogGroup.logGroupArn] }),
+    );
+    new events.Rule(this, 'ReconcileSchedule', {
+      ruleName: `flagtrail-${stage}-reconcile`,
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new targets.LambdaFunction(reconcile, { retryAttempts: 0 })],
+    });
+    acknowledge(reconcile, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
+
+    this.alarms(stage, [audit, notify], reconcile, props.productionEnvironments ?? ['prod', 'production']);
     for (const q of AUDITOR_QUERIES) {
       new logs.QueryDefinition(this, `Query${q.id}`, {
         queryDefinitionName: `flagtrail/${stage}/${q.name}`,
@@ -244,6 +283,7 @@ export class FlagtrailStack extends Stack {
     new CfnOutput(this, 'InvalidationTopicArn', { value: this.invalidationTopic.topicArn });
     new CfnOutput(this, 'AuditFunctionName', { value: audit.fn.functionName });
     new CfnOutput(this, 'NotifyFunctionName', { value: notify.fn.functionName });
+    new CfnOutput(this, 'ReconcileFunctionName', { value: reconcile.functionName });
     new CfnOutput(this, 'FailureBucketName', { value: this.failureBucket.bucketName });
 
     for (const fn of [audit.fn, notify.fn]) {
@@ -301,7 +341,7 @@ export class FlagtrailStack extends Stack {
     return { name, fn, mapping };
   }
 
-  private alarms(stage: string, consumers: Consumer[]): void {
+  private alarms(stage: string, consumers: Consumer[], reconcile: lambda.Function, productionEnvironments: string[]): void {
     const action = new cwActions.SnsAction(this.alertTopic);
     const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
       const a = new cloudwatch.Alarm(this, id, {
@@ -320,6 +360,13 @@ export class FlagtrailStack extends Stack {
       new cloudwatch.Metric({ namespace: 'Flagtrail', metricName, dimensionsMap, statistic: 'Sum', period: Duration.minutes(1) });
     alarm('ProductionFlagChange', flagtrail('ProductionFlagChange'), 0, 'A flag changed in a production environment.');
     alarm('QuarantinedRecords', flagtrail('RecordsQuarantined', { Function: 'audit' }), 0, 'A stream record could not be decoded; it is kept as a quarantine record in the audit log group.');
+    // Someone wrote to the table outside the stamping protocol (docs/audit-record.md).
+    for (const env of productionEnvironments) {
+      const id = `UnattributedChanges${env.replace(/[^A-Za-z0-9]/g, '')}`;
+      alarm(id, flagtrail('UnattributedChanges', { Environment: env }), 0, `A change in ${env} names no author: it was written outside the flag service's stamping protocol (query unattributed-changes).`);
+    }
+    alarm('ReconcileFindings', flagtrail('ReconcileFindings', { Function: 'reconcile' }), 0, 'The trail does not account for a change: a version gap, a write behind its back, or a delete without a record (see the reconcile function log).');
+    alarm('ReconcileErrors', reconcile.metricErrors({ period: Duration.minutes(5) }), 0, 'The completeness check could not run.');
     for (const c of consumers) {
       alarm(`${c.name}Errors`, c.fn.metricErrors({ period: Duration.minutes(1) }), 0, `The ${c.name} function failed.`);
       alarm(`${c.name}IteratorAge`, c.fn.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }), 60_000, `The ${c.name} function is more than a minute behind the stream.`);

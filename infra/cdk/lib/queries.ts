@@ -47,6 +47,15 @@ export const AUDITOR_QUERIES: AuditorQuery[] = [
     sort: 'changedAt asc',
   },
   {
+    // Changes the record cannot attribute: a write that did not stamp itself, a delete without the
+    // delete stamp (docs/audit-record.md). lastWriter is the previous stamp, not the author.
+    id: 'Unattributed',
+    name: 'unattributed-changes',
+    fields: ['changedAt', 'environment', 'action', 'flagKey', 'tenantId', 'actorSource', 'lastWriter', 'eventId'],
+    filters: ['actorSource in ["unstamped", "unknown"]'],
+    sort: 'changedAt desc',
+  },
+  {
     id: 'Quarantined',
     name: 'quarantined-records',
     fields: ['eventId', 'sequenceNumber', 'eventName', 'error.kind', 'error.message', 'rawSha256', 'rawBytes'],

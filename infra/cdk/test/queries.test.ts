@@ -27,7 +27,7 @@ function fieldsOf(expr: string): string[] {
 }
 
 test('every saved query uses only schema fields', () => {
-  assert.equal(AUDITOR_QUERIES.length, 6);
+  assert.equal(AUDITOR_QUERIES.length, 7);
   for (const q of AUDITOR_QUERIES) {
     const used = [...q.fields, ...q.filters.flatMap(fieldsOf), ...(q.sort ? fieldsOf(q.sort) : [])];
     assert.ok(used.length > 2, q.name);
@@ -44,7 +44,7 @@ test('the field check itself rejects an undefined field', () => {
 
 test('the questions auditors ask are covered', () => {
   const names = AUDITOR_QUERIES.map((q) => q.name);
-  for (const n of ['who-changed-flag-in-environment', 'kill-switch-activations', 'production-changes-by-user', 'changes-for-tenant', 'everything-one-request-touched', 'quarantined-records']) {
+  for (const n of ['who-changed-flag-in-environment', 'kill-switch-activations', 'production-changes-by-user', 'changes-for-tenant', 'everything-one-request-touched', 'quarantined-records', 'unattributed-changes']) {
     assert.ok(names.includes(n), n);
   }
 });

@@ -14,7 +14,7 @@ import { FlagtrailStack, FlagtrailProps } from '../lib/flagtrail-stack';
 /** Placeholder bootstrap zips: synthesis hashes the assets, it never runs them. */
 function assetDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-assets-'));
-  for (const fn of ['audit', 'notify']) {
+  for (const fn of ['audit', 'notify', 'reconcile']) {
     fs.mkdirSync(path.join(dir, fn));
     // An empty zip archive (end-of-central-directory record only).
     fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
@@ -86,7 +86,7 @@ test('functions run the bootstraps with the variables the Rust config reads', ()
   const required = [...rust.matchAll(/vars\.required\("([A-Z_]+)"\)|arn\("([A-Z_]+)"\)/g)].map((m) => m[1] ?? m[2]);
   assert.ok(required.includes('FLAGTRAIL_AUDIT_LOG_GROUP') && required.includes('FLAGTRAIL_ALERT_TOPIC_ARN'));
   const fns = resources(t, 'AWS::Lambda::Function');
-  assert.equal(fns.length, 2);
+  assert.equal(fns.length, 3);
   for (const [id, fn] of fns) {
     const p = fn.Properties;
     assert.equal(p.Runtime, 'provided.al2023');
@@ -94,7 +94,11 @@ test('functions run the bootstraps with the variables the Rust config reads', ()
     assert.deepEqual(p.Architectures, ['x86_64']);
     assert.ok(p.MemorySize >= 128 && p.Timeout >= 30, `${id}: sized for a full batch`);
     const vars = Object.keys(p.Environment.Variables);
-    const mine = id.startsWith('Audit') ? ['FLAGTRAIL_AUDIT_LOG_GROUP'] : ['FLAGTRAIL_ALERT_TOPIC_ARN', 'FLAGTRAIL_INVALIDATION_TOPIC_ARN'];
+    const mine = id.startsWith('Audit')
+      ? ['FLAGTRAIL_AUDIT_LOG_GROUP']
+      : id.startsWith('Reconcile')
+        ? ['FLAGTRAIL_TABLE', 'FLAGTRAIL_AUDIT_LOG_GROUP']
+        : ['FLAGTRAIL_ALERT_TOPIC_ARN', 'FLAGTRAIL_INVALIDATION_TOPIC_ARN'];
     for (const v of mine) assert.ok(vars.includes(v) && required.includes(v), `${id} sets ${v}`);
     for (const v of vars.filter((v) => v.startsWith('FLAGTRAIL_'))) assert.ok(rust.includes(`"${v}"`), `${v} is read by the Rust code`);
   }
@@ -148,7 +152,7 @@ test('discarded batches land whole in an encrypted, private, versioned, retained
 test('alarms page through the alert topic', () => {
   const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
   const names = alarms.map((a) => a.AlarmName).sort();
-  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'DiscardedBatches']) {
+  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'DiscardedBatches', 'UnattributedChangesprod', 'UnattributedChangesproduction', 'ReconcileFindings', 'ReconcileErrors']) {
     assert.ok(names.includes(`flagtrail-prod-${n}`), `alarm ${n}`);
   }
   const prod = alarms.find((a) => a.AlarmName === 'flagtrail-prod-ProductionFlagChange');
@@ -160,8 +164,18 @@ test('alarms page through the alert topic', () => {
   for (const a of alarms) assert.ok(a.AlarmActions[0].Ref.startsWith('AlertTopic'), `${a.AlarmName} notifies the alert topic`);
 });
 
+test('the completeness check runs hourly and may only scan the table and read the trail', () => {
+  const rules = resources(t, 'AWS::Events::Rule').map(([, r]) => r.Properties);
+  assert.ok(rules.some((r) => r.ScheduleExpression === 'rate(1 hour)' && r.Targets[0].Arn['Fn::GetAtt'][0].startsWith('ReconcileFunction')));
+  const policy = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReconcileRole'))![1];
+  const actions = policy.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat());
+  assert.deepEqual(actions.sort(), ['dynamodb:Scan', 'logs:CreateLogStream', 'logs:FilterLogEvents', 'logs:PutLogEvents']);
+  const [, role] = resources(t, 'AWS::IAM::Role').find(([id]) => id.startsWith('ReconcileRole'))!;
+  assert.equal(role.Properties.ManagedPolicyArns, undefined, 'no AWS managed policy');
+});
+
 test('saved queries and a dashboard exist for the audit log group', () => {
-  t.resourceCountIs('AWS::Logs::QueryDefinition', 6);
+  t.resourceCountIs('AWS::Logs::QueryDefinition', 7);
   t.hasResourceProperties('AWS::Logs::QueryDefinition', { Name: 'flagtrail/prod/kill-switch-activations' });
   t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   const body = JSON.stringify(t.findResources('AWS::CloudWatch::Dashboard'));
