@@ -56,9 +56,7 @@ impl<L: LogSink> AuditPipeline<L> {
         plan.metrics.count(Counter::PutLogEventsCalls, delivered.calls[0] as u64);
         plan.metrics.count(Counter::CallsInFlightMax, delivered.most_in_flight as u64);
         plan.metrics.count(Counter::LogEventsRejected, rejected.load(Ordering::Relaxed));
-        out.response = ledger.finish(&plan.sequence_numbers, &mut plan.metrics);
-        out.metrics = plan.metrics;
-        out
+        Outcome::close(&ledger, &plan.sequence_numbers, plan.metrics, out.errors)
     }
 }
 

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use flagtrail_core::delivery::Ledger;
 use flagtrail_core::metrics::Metrics;
 use flagtrail_core::{BatchResponse, StreamEvent};
 
@@ -41,6 +42,20 @@ pub struct Outcome {
     pub metrics: Metrics,
     /// Sink errors met, in order (for logs).
     pub errors: Vec<SinkError>,
+}
+
+impl Outcome {
+    /// Closes the books of one invocation: the partial batch response (counting the records that
+    /// will come again) and the metrics, with the sink errors met.
+    pub(crate) fn close(
+        ledger: &Ledger,
+        sequence_numbers: &[Option<String>],
+        mut metrics: Metrics,
+        errors: Vec<SinkError>,
+    ) -> Outcome {
+        let response = ledger.finish(sequence_numbers, &mut metrics);
+        Outcome { response, metrics, errors }
+    }
 }
 
 /// Per-invocation context: the current time and when the invocation must be done.

@@ -73,9 +73,7 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         plan.metrics.count(Counter::InvalidationPublishCalls, delivered.calls[1] as u64);
         plan.metrics.count(Counter::CallsInFlightMax, delivered.most_in_flight as u64);
         plan.metrics.count(Counter::MessagesDegraded, degraded.load(Ordering::Relaxed));
-        out.response = ledger.finish(&plan.sequence_numbers, &mut plan.metrics);
-        out.metrics = plan.metrics;
-        out
+        Outcome::close(&ledger, &plan.sequence_numbers, plan.metrics, out.errors)
     }
 }
 
