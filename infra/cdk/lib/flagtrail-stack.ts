@@ -1,7 +1,7 @@
 // The flagtrail pipeline beside a flag table: the audit and notify functions on the table's stream,
 // the audit log group, the alert and invalidation topics, alarms, saved queries and a dashboard.
 import * as path from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
@@ -61,6 +61,8 @@ export class FlagtrailStack extends Stack {
   public readonly alertTopic: sns.Topic;
   /** Topic of cache invalidations. */
   public readonly invalidationTopic: sns.Topic;
+  /** Topic of CloudWatch alarms (paging e-mail and Slack, unfiltered). */
+  public readonly alarmTopic: sns.Topic;
   /** On-failure destination of both mappings: the whole invocation record of every discarded batch. */
   public readonly failureBucket: s3.Bucket;
 
@@ -152,7 +154,12 @@ export class FlagtrailStack extends Stack {
       masterKey: key,
       enforceSSL: true,
     });
+    // Alarms get a topic of their own: CloudWatch alarm notifications carry no message attributes,
+    // and SNS drops a message that lacks an attribute a subscription filters on, so on the alert
+    // topic the paging e-mail (filtered on severity) would never see an alarm.
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { topicName: `flagtrail-${stage}-alarms`, masterKey: key, enforceSSL: true });
     if (props.alertEmail) {
+      this.alarmTopic.addSubscription(new subs.EmailSubscription(props.alertEmail));
       this.alertTopic.addSubscription(
         new subs.EmailSubscription(props.alertEmail, {
           filterPolicy: { severity: sns.SubscriptionFilter.stringFilter({ allowlist: ['critical', 'high'] }) },
@@ -162,12 +169,20 @@ export class FlagtrailStack extends Stack {
     if (props.slack) {
       // Chatbot owns its subscription (no filter policy can be set on it): it receives every alert,
       // which is what a team channel wants; paging goes through the filtered e-mail/alarm path.
+      const guardrail = new iam.ManagedPolicy(this, 'SlackGuardrail', {
+        statements: [new iam.PolicyStatement({ sid: 'ReadAlarmsMetricsDashboards', actions: SLACK_READ_ACTIONS, resources: ['*'] })],
+      });
+      acknowledge(guardrail, 'AwsSolutions-IAM5[Resource::*]', 'CloudWatch metric, alarm-list and dashboard reads have no resource-level permissions; the actions are read-only and named.');
       new chatbot.SlackChannelConfiguration(this, 'Slack', {
         slackChannelConfigurationName: `flagtrail-${stage}`,
         slackWorkspaceId: props.slack.workspaceId,
         slackChannelId: props.slack.channelId,
-        notificationTopics: [this.alertTopic],
-        guardrailPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('ReadOnlyAccess')],
+        notificationTopics: [this.alertTopic, this.alarmTopic],
+        // What someone in the channel may do through Chatbot: read alarms, metrics and dashboards.
+        // Not ReadOnlyAccess, which reads the whole account — the audit trail's contents included.
+        // CloudWatch's Describe/Get/List metric and dashboard actions have no resource-level
+        // permissions, hence "*"; nothing here reads logs.
+        guardrailPolicies: [guardrail],
       });
     }
 
@@ -180,12 +195,16 @@ export class FlagtrailStack extends Stack {
     const arch = props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
     const retentionDays = props.auditRetention ?? logs.RetentionDays.ONE_YEAR;
+    // The audit group's ARN built from its name: the `logGroupArn` token ends in ":*" and cannot be
+    // edited as a string (the old "strip :*" produced "...:audit:*:log-stream:*", matching nothing).
+    const auditGroupArn = this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const audit = this.consumer('Audit', {
       stage,
       key,
       arch,
       streamArn,
       code: path.join(props.assetDir, 'audit', 'bootstrap.zip'),
+      auditGroupArn,
       environment: {
         ...common,
         FLAGTRAIL_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
@@ -197,12 +216,18 @@ export class FlagtrailStack extends Stack {
       // Everything is audited: no filter.
       filters: undefined,
     });
-    acknowledge(audit.fn, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:log-stream:*]`, 'Log streams are named per UTC day inside the one audit log group: the group is the narrowest fixed resource.');
+    const token = (v: string, pseudo: string) => (Token.isUnresolved(v) ? `<AWS::${pseudo}>` : v);
+    const auditLogicalId = this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup);
+    acknowledge(
+      audit.fn.role as iam.Role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${auditLogicalId}>:log-stream:*]`,
+      'Log streams are named per UTC day inside the one audit log group: the group is the narrowest fixed resource.',
+    );
     audit.fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'WriteAuditTrail',
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [`${this.auditLogGroup.logGroupArn.replace(/:\*$/, '')}:log-stream:*`],
+        resources: [`${auditGroupArn}:log-stream:*`],
       }),
     );
 
@@ -212,6 +237,7 @@ export class FlagtrailStack extends Stack {
       arch,
       streamArn,
       code: path.join(props.assetDir, 'notify', 'bootstrap.zip'),
+      auditGroupArn,
       environment: {
         ...common,
         FLAGTRAIL_ALERT_TOPIC_ARN: this.alertTopic.topicArn,
@@ -240,6 +266,7 @@ export class FlagtrailStack extends Stack {
     });
     // Its own role: no AWS managed policy (AWSLambdaBasicExecutionRole would let it write any log group).
     const reconcileRole = new iam.Role(this, 'ReconcileRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    protectAuditTrail(reconcileRole, auditGroupArn);
     reconcileRole.addToPolicy(
       new iam.PolicyStatement({ sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [reconcileLogs.logGroupArn] }),
     );
@@ -280,6 +307,7 @@ export class FlagtrailStack extends Stack {
 
     new CfnOutput(this, 'AuditLogGroupName', { value: this.auditLogGroup.logGroupName });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
     new CfnOutput(this, 'InvalidationTopicArn', { value: this.invalidationTopic.topicArn });
     new CfnOutput(this, 'AuditFunctionName', { value: audit.fn.functionName });
     new CfnOutput(this, 'NotifyFunctionName', { value: notify.fn.functionName });
@@ -287,25 +315,31 @@ export class FlagtrailStack extends Stack {
     new CfnOutput(this, 'FailureBucketName', { value: this.failureBucket.bucketName });
 
     for (const fn of [audit.fn, notify.fn]) {
-      acknowledge(fn, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.failureBucket.node.defaultChild as s3.CfnBucket)}.Arn>/aws/lambda/*]`, 'Lambda names each invocation record aws/lambda/<mapping>/<shard>/<date>/<time>-<uuid>: the prefix is the narrowest fixed resource.');
+      acknowledge(fn.role as iam.Role, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.failureBucket.node.defaultChild as s3.CfnBucket)}.Arn>/aws/lambda/*]`, 'Lambda names each invocation record aws/lambda/<mapping>/<shard>/<date>/<time>-<uuid>: the prefix is the narrowest fixed resource.');
       acknowledge(fn, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
-      acknowledge(fn, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'AWSLambdaBasicExecutionRole only lets the function write its own logs.');
-      acknowledge(fn, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams and X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions: AWS offers nothing narrower.');
+      acknowledge(fn.role as iam.Role, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams and X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions: AWS offers nothing narrower.');
     }
   }
 
   /** One stream consumer: function, its failure queue and its event source mapping. */
   private consumer(
     name: string,
-    o: { stage: string; key: kms.IKey; arch: lambda.Architecture; streamArn: string; code: string; environment: Record<string, string>; filters?: Array<{ [k: string]: unknown }> },
+    o: { stage: string; key: kms.IKey; arch: lambda.Architecture; streamArn: string; code: string; environment: Record<string, string>; filters?: Array<{ [k: string]: unknown }>; auditGroupArn: string },
   ): Consumer {
     const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
       logGroupName: `/aws/lambda/flagtrail-${o.stage}-${name.toLowerCase()}`,
       retention: logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // Its own role with exactly what it needs. Not AWSLambdaBasicExecutionRole: that grants
+    // logs:CreateLogStream/PutLogEvents on "*", i.e. the right to write forged records into the
+    // audit log group (or any group).
+    const role = new iam.Role(this, `${name}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
+    protectAuditTrail(role, o.auditGroupArn);
     const fn = new lambda.Function(this, `${name}Function`, {
       functionName: `flagtrail-${o.stage}-${name.toLowerCase()}`,
+      role,
       runtime: lambda.Runtime.PROVIDED_AL2023,
       architecture: o.arch,
       handler: 'bootstrap',
@@ -342,7 +376,7 @@ export class FlagtrailStack extends Stack {
   }
 
   private alarms(stage: string, consumers: Consumer[], reconcile: lambda.Function, productionEnvironments: string[]): void {
-    const action = new cwActions.SnsAction(this.alertTopic);
+    const action = new cwActions.SnsAction(this.alarmTopic);
     const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
       const a = new cloudwatch.Alarm(this, id, {
         alarmName: `flagtrail-${stage}-${id}`,
@@ -446,10 +480,31 @@ class S3RecordDestination implements lambda.IEventSourceDlq {
   }
 }
 
+/**
+ * Nobody in the stack deletes the audit trail or shortens its retention: only a stack update
+ * (CloudFormation with the deploy role) can. An explicit Deny wins over any Allow a role may get later.
+ */
+function protectAuditTrail(role: iam.Role, auditGroupArn: string): void {
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'NeverDeleteOrShortenTheAuditTrail',
+      effect: iam.Effect.DENY,
+      actions: ['logs:DeleteLogGroup', 'logs:DeleteLogStream', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey', 'logs:AssociateKmsKey', 'logs:DeleteDataProtectionPolicy', 'logs:PutDataProtectionPolicy'],
+      resources: [auditGroupArn, `${auditGroupArn}:*`],
+    }),
+  );
+}
+
 /** A cdk-nag finding accepted on purpose, with the reason in code. */
 function acknowledge(scope: Construct, id: string, reason: string): void {
   Validations.of(scope).acknowledge({ id: `AwsSolutions::${id}`, reason });
 }
+
+/** The Slack channel's guardrail: CloudWatch alarm, metric and dashboard reads only. */
+export const SLACK_READ_ACTIONS = [
+  'cloudwatch:DescribeAlarms', 'cloudwatch:DescribeAlarmHistory', 'cloudwatch:GetMetricData', 'cloudwatch:GetMetricStatistics',
+  'cloudwatch:GetMetricWidgetImage', 'cloudwatch:ListMetrics', 'cloudwatch:GetDashboard', 'cloudwatch:ListDashboards',
+];
 
 /** What the account may do with the key through IAM, spelled out. */
 const KEY_ACCOUNT_ACTIONS = [
