@@ -286,7 +286,14 @@ export class FlagtrailStack extends Stack {
     });
     reconcile.addToRolePolicy(new iam.PolicyStatement({ sid: 'ScanTheFlagTable', actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
     reconcile.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'ReadTheAuditTrail', actions: ['logs:FilterLogEvents'], resources: [this.auditLogGroup.logGroupArn] }),
+      // Both ARN forms of the group: the documented `log-group:NAME` and the `log-group:NAME:*` that
+      // DescribeLogGroups and CloudFormation return.
+      new iam.PolicyStatement({ sid: 'ReadTheAuditTrail', actions: ['logs:FilterLogEvents'], resources: [auditGroupArn, `${auditGroupArn}:*`] }),
+    );
+    acknowledge(
+      reconcileRole,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${auditLogicalId}>:*]`,
+      'The audit log group itself, in the ARN form CloudWatch Logs uses for group-level actions (log-group:NAME:*).',
     );
     new events.Rule(this, 'ReconcileSchedule', {
       ruleName: `flagtrail-${stage}-reconcile`,

@@ -1,0 +1,190 @@
+// Least privilege, proven on the synthesized template: every policy attached to each function's role
+// (inline policies, the role's own policies, managed policies) is resolved to concrete ARNs and
+// evaluated the way IAM does (an explicit Deny wins, then an Allow, else denied) for a matrix of
+// (role, action, resource) questions: allowed where the function needs it, denied everywhere else.
+// Conditions are ignored, which only ever makes an Allow broader: a "denied" answer here is denied.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { FlagtrailStack } from '../lib/flagtrail-stack';
+
+const REGION = 'eu-west-1';
+const ACCOUNT = '123456789012';
+
+function template(): any {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-iam-'));
+  for (const fn of ['audit', 'notify', 'reconcile']) {
+    fs.mkdirSync(path.join(dir, fn));
+    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
+  }
+  const app = new App();
+  const stack = new FlagtrailStack(app, 'Iam', {
+    stage: 'prod',
+    tableName: 'feature-flags-prod',
+    tableStreamArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod/stream/2026-11-01T00:00:00.000`,
+    assetDir: dir,
+    env: { account: ACCOUNT, region: REGION },
+    alertEmail: 'oncall@example.com',
+    slack: { workspaceId: 'T1', channelId: 'C1' },
+  });
+  return Template.fromStack(stack).toJSON();
+}
+
+/** Resolves CloudFormation intrinsics to the concrete strings AWS would see. */
+function resolver(t: any): (v: any) => any {
+  const res = t.Resources;
+  const ref = (id: string): string => {
+    const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com' };
+    if (pseudo[id]) return pseudo[id];
+    const r = res[id];
+    switch (r?.Type) {
+      case 'AWS::Logs::LogGroup': return r.Properties.LogGroupName;
+      case 'AWS::SNS::Topic': return `arn:aws:sns:${REGION}:${ACCOUNT}:${r.Properties.TopicName}`;
+      case 'AWS::S3::Bucket': return id.toLowerCase();
+      default: return id;
+    }
+  };
+  const getAtt = (id: string, attr: string): string => {
+    const r = res[id];
+    if (attr !== 'Arn') return `${id}.${attr}`;
+    switch (r?.Type) {
+      case 'AWS::Logs::LogGroup': return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${r.Properties.LogGroupName}:*`;
+      case 'AWS::S3::Bucket': return `arn:aws:s3:::${id.toLowerCase()}`;
+      case 'AWS::KMS::Key': return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
+      case 'AWS::SNS::Topic': return ref(id);
+      default: return `arn:aws:unknown:${REGION}:${ACCOUNT}:${id}`;
+    }
+  };
+  const resolve = (v: any): any => {
+    if (typeof v === 'string') return v;
+    if (Array.isArray(v)) return v.map(resolve);
+    if (v && typeof v === 'object') {
+      if ('Ref' in v) return ref(v.Ref);
+      if ('Fn::GetAtt' in v) return getAtt(v['Fn::GetAtt'][0], v['Fn::GetAtt'][1]);
+      if ('Fn::Join' in v) return v['Fn::Join'][1].map(resolve).join(v['Fn::Join'][0]);
+      throw new Error(`unresolved intrinsic ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  return resolve;
+}
+
+interface Statement { effect: string; actions: string[]; notActions: string[]; resources: string[]; notResources: string[] }
+
+/** Every statement attached to a role, and its managed policy ARNs. */
+function policiesOf(t: any, roleId: string): { statements: Statement[]; managed: string[] } {
+  const resolve = resolver(t);
+  const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  const norm = (s: any): Statement => ({
+    effect: s.Effect,
+    actions: arr(s.Action),
+    notActions: arr(s.NotAction),
+    resources: arr(resolve(s.Resource)).flat(),
+    notResources: arr(resolve(s.NotResource)).flat(),
+  });
+  const statements: Statement[] = [];
+  for (const r of Object.values<any>(t.Resources)) {
+    if (r.Type === 'AWS::IAM::Policy' && arr(r.Properties.Roles).some((x: any) => x.Ref === roleId)) {
+      statements.push(...arr(r.Properties.PolicyDocument.Statement).map(norm));
+    }
+    if (r.Type === 'AWS::IAM::ManagedPolicy' && arr(r.Properties.Roles).some((x: any) => x.Ref === roleId)) {
+      statements.push(...arr(r.Properties.PolicyDocument.Statement).map(norm));
+    }
+  }
+  const role = t.Resources[roleId];
+  for (const p of arr(role.Properties.Policies)) statements.push(...arr(p.PolicyDocument.Statement).map(norm));
+  const managed = arr(role.Properties.ManagedPolicyArns).map((m: any) => String(resolve(m)));
+  for (const m of managed) {
+    const known = AWS_MANAGED[m.split('/').pop()!];
+    if (!known) throw new Error(`managed policy ${m}: its document is not known to this test`);
+    statements.push(...known);
+  }
+  return { statements, managed };
+}
+
+/** AWS managed policies' documents, as AWS publishes them (only those a CDK function role may get). */
+const AWS_MANAGED: Record<string, Statement[]> = {
+  AWSLambdaBasicExecutionRole: [
+    { effect: 'Allow', actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], notActions: [], resources: ['*'], notResources: [] },
+  ],
+};
+
+const glob = (pattern: string, value: string, ci = false) =>
+  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, ci ? 'i' : '').test(value);
+
+function allowed(p: { statements: Statement[] }, action: string, resource: string): boolean {
+  const applies = (s: Statement) =>
+    (s.actions.length ? s.actions.some((a) => glob(a, action, true)) : !s.notActions.some((a) => glob(a, action, true))) &&
+    (s.resources.length ? s.resources.some((r) => glob(r, resource)) : !s.notResources.some((r) => glob(r, resource)));
+  if (p.statements.some((s) => s.effect === 'Deny' && applies(s))) return false;
+  return p.statements.some((s) => s.effect === 'Allow' && applies(s));
+}
+
+/** The role a function runs with. */
+function roleOf(t: any, fnPrefix: string): string {
+  const [, fn] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(fnPrefix))!;
+  return fn.Properties.Role['Fn::GetAtt'][0];
+}
+
+test('each function may do exactly what it needs, as IAM would evaluate the synthesized policies', () => {
+  const t = template();
+  const logs = (group: string, stream = 'x') => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${group}:log-stream:${stream}`;
+  const group = (g: string) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${g}`;
+  const topic = (name: string) => `arn:aws:sns:${REGION}:${ACCOUNT}:${name}`;
+  const bucketId = Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket')!.toLowerCase();
+  const audit = '/flagtrail/prod/audit';
+  // [function, action, resource, allowed?]
+  const matrix: Array<[string, string, string, boolean]> = [
+    ['Audit', 'logs:PutLogEvents', logs(audit, 'audit/2026/11/24'), true],
+    ['Audit', 'logs:CreateLogStream', logs(audit, 'audit/2026/11/24'), true],
+    ['Audit', 'logs:PutLogEvents', logs('/aws/lambda/flagtrail-prod-audit'), true],
+    ['Audit', 'logs:PutLogEvents', logs('/some/other/group'), false],
+    ['Audit', 'logs:PutLogEvents', logs('/aws/lambda/flagtrail-prod-notify'), false],
+    ['Audit', 'sns:Publish', topic('flagtrail-prod-alerts'), false],
+    ['Audit', 'logs:DeleteLogGroup', group(audit), false],
+    ['Audit', 'logs:DeleteLogStream', logs(audit), false],
+    ['Audit', 'logs:PutRetentionPolicy', group(audit), false],
+    ['Audit', 's3:PutObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, true],
+    ['Audit', 's3:DeleteObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, false],
+    ['Audit', 's3:GetObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, false],
+    ['Notify', 'sns:Publish', topic('flagtrail-prod-alerts'), true],
+    ['Notify', 'sns:Publish', topic('flagtrail-prod-invalidations'), true],
+    ['Notify', 'sns:Publish', topic('someone-elses-topic'), false],
+    ['Notify', 'logs:PutLogEvents', logs(audit, 'audit/2026/11/24'), false],
+    ['Notify', 'logs:CreateLogStream', logs(audit, 'forged'), false],
+    ['Notify', 'logs:PutLogEvents', logs('/aws/lambda/flagtrail-prod-notify'), true],
+    ['Notify', 'logs:DeleteLogGroup', group(audit), false],
+    ['Notify', 'logs:PutRetentionPolicy', group(audit), false],
+    ['Notify', 's3:PutObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, true],
+    ['Reconcile', 'logs:FilterLogEvents', group(audit), true],
+    ['Reconcile', 'dynamodb:Scan', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`, true],
+    ['Reconcile', 'logs:PutLogEvents', logs(audit), false],
+    ['Reconcile', 'logs:DeleteLogStream', logs(audit), false],
+    ['Reconcile', 'dynamodb:PutItem', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`, false],
+  ];
+  const failures: string[] = [];
+  for (const [fn, action, resource, want] of matrix) {
+    const policies = policiesOf(t, roleOf(t, `${fn}Function`));
+    if (policies.managed.length) failures.push(`${fn}: managed policies ${policies.managed.join(', ')} (AWS-managed ones grant on "*")`);
+    const got = allowed(policies, action, resource);
+    if (got !== want) failures.push(`${fn} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('the evaluator itself: deny wins, wildcards match, nothing is allowed by default', () => {
+  const p = {
+    statements: [
+      { effect: 'Allow', actions: ['logs:Put*'], notActions: [], resources: ['arn:x:log-group:a:*'], notResources: [] },
+      { effect: 'Deny', actions: ['logs:PutRetentionPolicy'], notActions: [], resources: ['*'], notResources: [] },
+    ],
+  };
+  assert.equal(allowed(p, 'logs:PutLogEvents', 'arn:x:log-group:a:log-stream:s'), true);
+  assert.equal(allowed(p, 'logs:PutRetentionPolicy', 'arn:x:log-group:a:x'), false);
+  assert.equal(allowed(p, 'logs:PutLogEvents', 'arn:x:log-group:b:log-stream:s'), false);
+  assert.equal(allowed(p, 'logs:GetLogEvents', 'arn:x:log-group:a:x'), false);
+});
