@@ -28,8 +28,10 @@ out=$(mktemp -d)
 env -u AWS_PROFILE AWS_EC2_METADATA_DISABLED=true npx cdk synth --quiet --no-notices -c assetDir="$assets" -c stage=prod \
   -c tableName=feature-flags-prod \
   -c tableStreamArn=arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000 \
-  -c alertEmail=oncall@example.com -c dataProtection=true -o "$out" 2>&1 | grep -v "feature flags are not configured" || true
+  -c alertEmail=oncall@example.com -c slackWorkspaceId=T0123ABCD -c slackChannelId=C0123ABCD -c dataProtection=true -o "$out" 2>&1 | grep -v "feature flags are not configured" || true
 test -s "$out/Flagtrail-prod.template.json" || { echo "cdk synth produced no template"; exit 1; }
 # W3005: CDK adds an explicit DependsOn on the role beside the GetAtt; redundant, harmless.
 "$root/.venv/bin/cfn-lint" --ignore-checks W3005 -- "$out"/Flagtrail-prod.template.json
-echo "cdk: synth + cfn-lint OK ($out)"
+# Pages reach on-call: the template's own topics and filter policies on moto (in process).
+"$root/.venv/bin/python" "$scripts/alarm-routing-test.py" "$out"/Flagtrail-prod.template.json
+echo "cdk: synth + cfn-lint + alarm routing OK ($out)"
