@@ -254,7 +254,13 @@ export class FlagtrailStack extends Stack {
       new iam.PolicyStatement({ sid: 'PublishAlertsAndInvalidations', actions: ['sns:Publish'], resources: [this.alertTopic.topicArn, this.invalidationTopic.topicArn] }),
     );
     notify.fn.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'EncryptForTopics', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),
+      new iam.PolicyStatement({
+        sid: 'EncryptForTopics',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [key.keyArn],
+        // Only through SNS: the key also protects the audit group, which notify must not decrypt.
+        conditions: { StringEquals: { 'kms:ViaService': `sns.${this.region}.amazonaws.com` } },
+      }),
     );
 
     // The completeness check (docs/audit-record.md): hourly, version continuity of the trail and
