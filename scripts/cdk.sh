@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/infra/cdk"
 scripts="$root/scripts"
-"$scripts/setup-python.sh" --cfn
+"$scripts/setup-python.sh" --cfn --iam
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error
 npx tsc --noEmit
 node --import tsx --test test/*.test.ts
@@ -32,6 +32,8 @@ env -u AWS_PROFILE AWS_EC2_METADATA_DISABLED=true npx cdk synth --quiet --no-not
 test -s "$out/Flagtrail-prod.template.json" || { echo "cdk synth produced no template"; exit 1; }
 # W3005: CDK adds an explicit DependsOn on the role beside the GetAtt; redundant, harmless.
 "$root/.venv/bin/cfn-lint" --ignore-checks W3005 -- "$out"/Flagtrail-prod.template.json
+# A second opinion on the IAM policies: parliament, with every accepted finding justified.
+"$root/.venv/bin/python" "$scripts/iam-lint.py" "$out"/Flagtrail-prod.template.json
 # Pages reach on-call: the template's own topics and filter policies on moto (in process).
 "$root/.venv/bin/python" "$scripts/alarm-routing-test.py" "$out"/Flagtrail-prod.template.json
 echo "cdk: synth + cfn-lint + alarm routing OK ($out)"

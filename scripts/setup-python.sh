@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates the project-local Python venv (.venv) with pinned moto; `--lambda` adds cargo-lambda + zig,
-# `--cfn` adds cfn-lint.
+# `--cfn` adds cfn-lint, `--iam` the IAM linter (parliament).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
@@ -14,5 +14,6 @@ for extra in "$@"; do
   case "$extra" in
     --lambda) [ -x "$venv/bin/cargo-lambda" ] || want "$root/scripts/requirements-lambda.txt" ;;
     --cfn) [ -x "$venv/bin/cfn-lint" ] || want "$root/scripts/requirements-cfn.txt" ;;
+    --iam) [ -x "$venv/bin/parliament" ] || want "$root/scripts/requirements-iam.txt" ;;
   esac
 done
