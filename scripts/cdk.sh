@@ -34,6 +34,8 @@ test -s "$out/Flagtrail-prod.template.json" || { echo "cdk synth produced no tem
 "$root/.venv/bin/cfn-lint" --ignore-checks W3005 -- "$out"/Flagtrail-prod.template.json
 # A second opinion on the IAM policies: parliament, with every accepted finding justified.
 "$root/.venv/bin/python" "$scripts/iam-lint.py" "$out"/Flagtrail-prod.template.json
+# The GitHub Actions workflows' structure (actionlint is not installable here; see the script).
+"$root/.venv/bin/python" "$scripts/check-workflows.py"
 # Pages reach on-call: the template's own topics and filter policies on moto (in process).
 "$root/.venv/bin/python" "$scripts/alarm-routing-test.py" "$out"/Flagtrail-prod.template.json
 echo "cdk: synth + cfn-lint + alarm routing OK ($out)"

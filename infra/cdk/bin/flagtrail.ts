@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { FlagtrailDeployStack } from '../lib/deploy-stack';
 import { FlagtrailStack } from '../lib/flagtrail-stack';
 
 const app = new App();
@@ -29,6 +30,16 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
+
+// The GitHub deploy role of this stage, when the repository is given (`-c deployRepository=owner/name`).
+if (ctx('deployRepository')) {
+  new FlagtrailDeployStack(app, `FlagtrailDeploy-${stage}`, {
+    repository: ctx('deployRepository')!,
+    stage,
+    oidcProviderArn: ctx('githubOidcProviderArn'),
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+}
 
 // cdk-nag 3: checks run as a validation plugin at synth time and fail it on an unsuppressed finding.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
