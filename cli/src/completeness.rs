@@ -9,18 +9,37 @@ pub use flagtrail_runtime::reconcile::{read_trail, scan_table};
 use flagtrail_runtime::trail::{FileTrail, LogGroupTrail, TrailSource};
 use flagtrail_runtime::SdkSettings;
 
-/// Which trail to read.
-#[derive(clap::Args, Debug, Clone)]
+use crate::archive::ArchiveTrail;
+
+/// Which trail to read: one of a folder, the log group, the archive.
+#[derive(clap::Args, Debug, Clone, Default)]
+#[group(multiple = false)]
 pub struct TrailArgs {
     /// A folder with audit.jsonl (`flagtrail replay --out`), or a JSON-lines file.
-    #[arg(long, required_unless_present = "log_group", conflicts_with = "log_group")]
+    #[arg(long)]
     pub dir: Option<PathBuf>,
     /// The audit log group.
     #[arg(long)]
     pub log_group: Option<String>,
+    /// The write-once archive, `s3://bucket/prefix` (objects as Firehose delivers them).
+    #[arg(long)]
+    pub archive: Option<String>,
     /// Only events since this time (RFC 3339), for the log group.
     #[arg(long)]
     pub since: Option<String>,
+    /// Only events until this time (RFC 3339), for the log group.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+fn epoch_ms(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
+    value
+        .map(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .with_context(|| format!("{flag} must be an RFC 3339 time, not `{s}`"))
+        })
+        .transpose()
 }
 
 /// Options of `flagtrail reconcile`.
@@ -36,23 +55,16 @@ pub struct ReconcileArgs {
 
 /// The trail the arguments name.
 pub async fn trail_source(args: &TrailArgs, sdk: &aws_config::SdkConfig) -> anyhow::Result<Box<dyn TrailSource>> {
-    Ok(match (&args.dir, &args.log_group) {
-        (Some(dir), _) => Box::new(FileTrail(dir.clone())),
-        (None, Some(group)) => {
-            let since = args
-                .since
-                .as_deref()
-                .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
-                .transpose()
-                .context("--since must be an RFC 3339 time")?;
-            Box::new(LogGroupTrail {
-                client: aws_sdk_cloudwatchlogs::Client::new(sdk),
-                group: group.clone(),
-                start_ms: since.map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
-                end_ms: None,
-            })
-        }
-        (None, None) => anyhow::bail!("give --dir or --log-group"),
+    Ok(match (&args.dir, &args.log_group, &args.archive) {
+        (Some(dir), _, _) => Box::new(FileTrail(dir.clone())),
+        (None, Some(group), _) => Box::new(LogGroupTrail {
+            client: aws_sdk_cloudwatchlogs::Client::new(sdk),
+            group: group.clone(),
+            start_ms: epoch_ms("--since", args.since.as_deref())?,
+            end_ms: epoch_ms("--until", args.until.as_deref())?,
+        }),
+        (None, None, Some(url)) => Box::new(ArchiveTrail::new(aws_sdk_s3::Client::new(sdk), url)?),
+        (None, None, None) => anyhow::bail!("give --dir, --log-group or --archive"),
     })
 }
 

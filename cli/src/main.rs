@@ -1,6 +1,6 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{completeness, demo, gen, redrive, replay, tail};
+use flagtrail_cli::{completeness, demo, gen, redrive, replay, tail, verify};
 use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
@@ -35,6 +35,10 @@ enum Command {
         /// and FLAGTRAIL_INVALIDATION_TOPIC_ARN (e.g. to re-drive records from an on-failure queue).
         #[arg(long, conflicts_with = "out")]
         to_aws: bool,
+        /// Sign the seals written to --out with this P-256 private key (PKCS#8 PEM); seals carry
+        /// digests only without it.
+        #[arg(long, requires = "out")]
+        seal_key: Option<PathBuf>,
     },
     /// Write a large realistic Lambda stream event (for benchmarks and load tests).
     GenEvents {
@@ -58,6 +62,9 @@ enum Command {
     Redrive(redrive::RedriveArgs),
     /// Check version continuity per item over a trail: names every missing record (exit 1).
     Continuity(completeness::TrailArgs),
+    /// Check the trail against its seals: edited, missing, unsealed records, bad signatures,
+    /// version gaps (exit 1 on any).
+    Verify(verify::VerifyArgs),
     /// Compare the table with the trail: unaudited writes, deletes without a REMOVE record (exit 1).
     Reconcile(completeness::ReconcileArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
@@ -75,8 +82,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Replay { paths, out, quiet, to_aws } => {
-            let target = if to_aws { replay::Target::Aws } else { replay::Target::Local(out.as_deref()) };
+        Command::Replay { paths, out, quiet, to_aws, seal_key } => {
+            let target = if to_aws {
+                replay::Target::Aws
+            } else {
+                replay::Target::Local { out: out.as_deref(), seal_key: seal_key.as_deref() }
+            };
             let ok = replay::run(&paths, target, quiet).await?;
             if !ok {
                 std::process::exit(1);
@@ -86,6 +97,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Tail(args) => tail::run(args).await?,
         Command::Continuity(args) => {
             if !completeness::run_continuity(args).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Verify(args) => {
+            if !verify::run(args).await? {
                 std::process::exit(1);
             }
         }

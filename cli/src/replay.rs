@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use flagtrail_core::audit::action_of;
@@ -11,6 +12,7 @@ use flagtrail_core::notify::{alerts, invalidation};
 use flagtrail_core::{CoreConfig, StreamEvent};
 use flagtrail_runtime::build::{audit_pipeline, local_pipelines, notify_pipeline};
 use flagtrail_runtime::config::env_vars;
+use flagtrail_runtime::sink::LocalSigner;
 use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Pipeline, SdkSettings};
 
 /// Expands directories into their `*.json` files, sorted, so runs are reproducible.
@@ -34,8 +36,13 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Where replayed outputs go.
 pub enum Target<'a> {
-    /// Local JSON-lines files (or nowhere).
-    Local(Option<&'a Path>),
+    /// Local JSON-lines files (or nowhere), seals signed with a PEM private key if given.
+    Local {
+        /// The folder.
+        out: Option<&'a Path>,
+        /// The seal signing key.
+        seal_key: Option<&'a Path>,
+    },
     /// The AWS sinks named by the Lambdas' variables (re-driving records, load tests against moto).
     Aws,
 }
@@ -46,10 +53,15 @@ pub async fn run(paths: &[PathBuf], target: Target<'_>, quiet: bool) -> anyhow::
     let vars = env_vars();
     let config = CoreConfig::from_vars(&vars)?;
     match target {
-        Target::Local(out) => {
-            let (audit, notify) = local_pipelines(&config, out).with_context(|| {
+        Target::Local { out, seal_key } => {
+            let (mut audit, notify) = local_pipelines(&config, out).with_context(|| {
                 format!("creating the outputs in {}", out.map_or("-".into(), |d| d.display().to_string()))
             })?;
+            if let Some(path) = seal_key {
+                let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let signer = LocalSigner::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                audit.signer = Some(Arc::new(signer));
+            }
             replay(paths, &config, [&audit, &notify], out, quiet).await
         }
         Target::Aws => {

@@ -30,7 +30,7 @@ fn a_bad_file_is_named_and_the_others_still_processed() {
     let good: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(input.join("a-good.json")).unwrap()).unwrap();
     assert_eq!(
-        audit.lines().count(),
+        audit.lines().filter(|l| !l.contains(r#""recordType":"seal""#)).count(),
         good["Records"].as_array().unwrap().len(),
         "every record of the good file is audited"
     );

@@ -72,7 +72,7 @@ impl TrailRecord {
 }
 
 /// One thing the trail cannot account for, named by item and event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Finding {
     /// Versions jump: the records of the versions in between are missing.
     VersionGap {

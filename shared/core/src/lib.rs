@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod failure;
+pub mod integrity;
 pub mod key;
 pub mod metrics;
 pub mod notify;

@@ -41,6 +41,8 @@ pub enum Counter {
     ReconcileFindings,
     /// The most sink calls in flight at once during the invocation.
     CallsInFlightMax,
+    /// Log events covered by the seal this invocation wrote.
+    RecordsSealed,
 }
 
 impl Counter {
@@ -62,6 +64,7 @@ impl Counter {
             Counter::LogEventsRejected => "LogEventsRejected",
             Counter::ReconcileFindings => "ReconcileFindings",
             Counter::CallsInFlightMax => "CallsInFlightMax",
+            Counter::RecordsSealed => "RecordsSealed",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Lambda mains, the CLI and the tests alike.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use flagtrail_core::CoreConfig;
@@ -9,7 +10,7 @@ use flagtrail_core::CoreConfig;
 use crate::config::{AuditConfig, NotifyConfig, ReconcileConfig};
 use crate::pipeline::{AuditPipeline, NotifyPipeline};
 use crate::reconcile::CompletenessCheck;
-use crate::sink::{CloudWatchLog, LocalLog, LocalTopic, SnsTopic};
+use crate::sink::{CloudWatchLog, KmsSigner, LocalLog, LocalTopic, SealSigner, SnsTopic};
 use crate::trail::LogGroupTrail;
 
 /// The audit pipeline writing to the configured CloudWatch Logs group.
@@ -19,6 +20,10 @@ pub fn audit_pipeline(sdk: &SdkConfig, config: &AuditConfig) -> AuditPipeline<Cl
         config: config.core.clone(),
         log: CloudWatchLog::new(client, config.log_group.clone(), config.stream_prefix.clone()),
         retention_days: config.retention_days,
+        signer: config
+            .seal_key_id
+            .as_ref()
+            .map(|key| Arc::new(KmsSigner::new(aws_sdk_kms::Client::new(sdk), key.clone())) as Arc<dyn SealSigner>),
     }
 }
 
@@ -50,7 +55,7 @@ pub fn local_pipelines(
         None => Default::default(),
     };
     Ok((
-        AuditPipeline { config: config.clone(), log, retention_days: None },
+        AuditPipeline { config: config.clone(), log, retention_days: None, signer: None },
         NotifyPipeline { config: config.clone(), alerts, invalidations },
     ))
 }

@@ -21,6 +21,9 @@ pub struct AuditConfig {
     /// `FLAGTRAIL_AUDIT_RETENTION_DAYS` (optional): the audit group's retention; events are kept
     /// inside it, since CloudWatch Logs rejects older ones.
     pub retention_days: Option<u32>,
+    /// `FLAGTRAIL_SEAL_KEY_ID` (optional): the KMS asymmetric key (`ECC_NIST_P256`, `SIGN_VERIFY`)
+    /// that signs each invocation's seal; without it seals carry digests only.
+    pub seal_key_id: Option<String>,
 }
 
 impl AuditConfig {
@@ -32,6 +35,7 @@ impl AuditConfig {
             stream_prefix: "audit/".into(),
             metrics_namespace: "Flagtrail".into(),
             retention_days: None,
+            seal_key_id: None,
         }
     }
 
@@ -53,6 +57,7 @@ impl AuditConfig {
                     u32::try_from(d).map_err(|_| ConfigError::new("FLAGTRAIL_AUDIT_RETENTION_DAYS", "is too large"))
                 })
                 .transpose()?,
+            seal_key_id: vars.optional("FLAGTRAIL_SEAL_KEY_ID"),
         })
     }
 }

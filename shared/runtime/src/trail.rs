@@ -1,5 +1,6 @@
 //! Reading the audit trail back: one interface, a CloudWatch Logs implementation (the audit log
-//! group) and a file implementation (`audit.jsonl` as `flagtrail replay --out` writes it).
+//! group) and a file implementation (`audit.jsonl` as `flagtrail replay --out` writes it); the
+//! CLI adds the S3 archive.
 //!
 //! The log group is read with FilterLogEvents, paginated: each page holds what fits in 1 MB (at
 //! most 10,000 events). At ~1.5 KB a record that is ~700 records a page: a table with 10,000
@@ -26,10 +27,23 @@ pub struct TrailError {
 /// Where audit records are read from.
 #[async_trait]
 pub trait TrailSource: Send + Sync {
-    /// Every record, in the order the store returns them; lines that are not JSON are errors.
-    async fn records(&self) -> Result<Vec<Value>, TrailError>;
+    /// Every log event message, exactly as stored, in the order the store returns them (what
+    /// seals are checked against).
+    async fn messages(&self) -> Result<Vec<String>, TrailError>;
     /// For reports.
     fn name(&self) -> String;
+    /// Every record, parsed; a message that is not JSON is an error naming its position.
+    async fn records(&self) -> Result<Vec<Value>, TrailError> {
+        self.messages()
+            .await?
+            .iter()
+            .enumerate()
+            .map(|(n, m)| {
+                serde_json::from_str(m)
+                    .map_err(|e| TrailError { source_name: self.name(), message: format!("message {}: {e}", n + 1) })
+            })
+            .collect()
+    }
 }
 
 /// `audit.jsonl` in a folder (or a JSON-lines file given directly).
@@ -37,15 +51,11 @@ pub struct FileTrail(pub PathBuf);
 
 #[async_trait]
 impl TrailSource for FileTrail {
-    async fn records(&self) -> Result<Vec<Value>, TrailError> {
+    async fn messages(&self) -> Result<Vec<String>, TrailError> {
         let path = if self.0.is_dir() { self.0.join("audit.jsonl") } else { self.0.clone() };
-        let err = |message: String| TrailError { source_name: path.display().to_string(), message };
-        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(n, l)| serde_json::from_str(l).map_err(|e| err(format!("line {}: {e}", n + 1))))
-            .collect()
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TrailError { source_name: path.display().to_string(), message: e.to_string() })?;
+        Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect())
     }
 
     fn name(&self) -> String {
@@ -67,7 +77,7 @@ pub struct LogGroupTrail {
 
 #[async_trait]
 impl TrailSource for LogGroupTrail {
-    async fn records(&self) -> Result<Vec<Value>, TrailError> {
+    async fn messages(&self) -> Result<Vec<String>, TrailError> {
         let err = |message: String| TrailError { source_name: self.name(), message };
         let mut out = Vec::new();
         let mut pages = self
@@ -79,10 +89,8 @@ impl TrailSource for LogGroupTrail {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            for e in page.map_err(|e| err(format!("{e:?}")))?.events() {
-                let message = e.message().unwrap_or_default();
-                out.push(serde_json::from_str(message).map_err(|x| err(format!("event {:?}: {x}", e.event_id())))?);
-            }
+            let page = page.map_err(|e| err(format!("{e:?}")))?;
+            out.extend(page.events().iter().map(|e| e.message().unwrap_or_default().to_owned()));
         }
         Ok(out)
     }

@@ -99,6 +99,7 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
         config: CoreConfig::default(),
         log: Flaky::new(support::local_log(), &[2]),
         retention_days: None,
+        signer: None,
     };
     let out = audit.handle(&event_of(&recs), inv()).await;
     let calls = out.metrics.get(Counter::PutLogEventsCalls);
@@ -129,7 +130,8 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
 async fn api_calls_are_the_minimum_the_limits_allow() {
     let generated = flagtrail_devtools::sample::event(10_000, true, 5);
     let event = event_of(&records(&generated));
-    let audit = AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None };
+    let audit =
+        AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None, signer: None };
     let out = audit.handle(&event, inv()).await;
     let bytes: usize = audit.log.events.lock().unwrap().iter().map(|e| e.message.len() + 26).sum();
     let calls = out.metrics.get(Counter::PutLogEventsCalls) as usize;
@@ -191,7 +193,8 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
 async fn an_exhausted_time_budget_leaves_the_rest_for_redelivery() {
     let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
     let event = StreamEvent::from_json(&text).unwrap();
-    let audit = AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None };
+    let audit =
+        AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None, signer: None };
     let late = Invocation { now_ms: support::NOW_MS, deadline: Some(Instant::now() + Duration::from_millis(10)) };
     let out = audit.handle(&event, late).await;
     assert_eq!(*audit.log.calls.lock().unwrap(), 0, "no call is started without time to finish it");

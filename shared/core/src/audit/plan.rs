@@ -9,6 +9,7 @@ use crate::config::CoreConfig;
 use crate::delivery::rules::{LOG_MAX_AGE_MS, LOG_MAX_AHEAD_MS};
 use crate::delivery::{LogEvent, Outbox};
 use crate::event::{decode_entry, Entry, StreamEvent};
+use crate::integrity::{Seal, SealEntry};
 use crate::metrics::{Counter, Metrics};
 
 /// How far ahead of now an event's timestamp may be: PutLogEvents rejects more than 2 hours
@@ -27,8 +28,12 @@ pub fn max_event_age_ms(retention_days: Option<u32>) -> i64 {
 pub struct AuditPlan {
     /// Log events in shard order, each covering the record it came from.
     pub events: Outbox<LogEvent>,
+    /// Each log event's id in seals (`eventId`, or `eventId#part`).
+    pub event_ids: Vec<String>,
     /// Each record's sequence number, when it has a valid one.
     pub sequence_numbers: Vec<Option<String>>,
+    /// The stream the batch came from (`eventSourceARN` of its first decodable record).
+    pub stream_arn: Option<String>,
     /// Counts of what the batch held.
     pub metrics: Metrics,
 }
@@ -40,7 +45,9 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i
     let n = event.records.len();
     let mut out = AuditPlan {
         events: Outbox::with_capacity(n),
+        event_ids: Vec::with_capacity(n),
         sequence_numbers: Vec::with_capacity(n),
+        stream_arn: None,
         metrics: Metrics::default(),
     };
     let mut last_ts = None;
@@ -56,6 +63,9 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i
                 let production = config.is_production(c.key.environment.as_deref());
                 let unattributed = c.attribution.source.is_unattributed();
                 out.metrics.change(c.key.environment.as_deref(), action_of(c), production, unattributed);
+                if out.stream_arn.is_none() {
+                    out.stream_arn.clone_from(&c.event_source_arn);
+                }
                 if c.ttl_expiry {
                     out.metrics.count(Counter::TtlDeletions, 1);
                 }
@@ -76,6 +86,9 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i
         let parts = split_oversized(json, event_id, entry.sequence_number());
         if parts.len() > 1 {
             out.metrics.count(Counter::RecordsSplit, 1);
+            out.event_ids.extend((1..=parts.len()).map(|p| format!("{event_id}#{p}")));
+        } else {
+            out.event_ids.push(event_id.to_owned());
         }
         for message in parts {
             out.events.push(LogEvent { timestamp_ms: ts, message }, vec![idx]);
@@ -83,4 +96,30 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i
     }
     out.metrics.count(Counter::RecordsProcessed, n as u64);
     out
+}
+
+impl AuditPlan {
+    /// The seal over the log events of the records before `durable_until` (the records whose
+    /// outputs were all made durable and will not come again), with the lowest record it covers;
+    /// `None` when it would cover nothing. Later records are written again on redelivery and
+    /// sealed then (see docs/integrity.md).
+    pub fn seal(&self, durable_until: usize) -> Option<(Seal, usize)> {
+        let covered: Vec<usize> =
+            (0..self.events.len()).filter(|&i| self.events.covers[i].iter().all(|&r| r < durable_until)).collect();
+        let lowest = covered.iter().flat_map(|&i| self.events.covers[i].iter().copied()).min()?;
+        let sequence = |rev: bool| {
+            let mut seqs = self.sequence_numbers[..durable_until.min(self.sequence_numbers.len())].iter().flatten();
+            if rev { seqs.next_back() } else { seqs.next() }.cloned()
+        };
+        let seal = Seal {
+            stream_arn: self.stream_arn.clone(),
+            first_sequence_number: sequence(false),
+            last_sequence_number: sequence(true),
+            entries: covered
+                .iter()
+                .map(|&i| SealEntry::of(&self.event_ids[i], &self.events.items[i].message))
+                .collect(),
+        };
+        Some((seal, lowest))
+    }
 }

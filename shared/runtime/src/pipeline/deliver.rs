@@ -21,7 +21,7 @@ use std::time::Duration;
 use flagtrail_core::delivery::{Ledger, Outbox, PlannedCall};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::Invocation;
+use super::{out_of_time, within, Invocation};
 use crate::sink::SinkError;
 
 /// What a delivery did, for metrics.
@@ -96,28 +96,14 @@ where
                 }
                 let budget = inv.call_budget();
                 if budget == Some(Duration::ZERO) {
-                    errors.push(SinkError::Transient {
-                        sink: "invocation",
-                        message: "out of time; remaining records left for retry".into(),
-                    });
+                    errors.push(out_of_time());
                     started[i] = false;
                     stop = true;
                     break;
                 }
                 out.calls[call.sink.min(1)] += 1;
                 let call_future = send(call.sink, now);
-                in_flight.push(Box::pin(async move {
-                    let result = match budget {
-                        None => call_future.await,
-                        Some(b) => tokio::time::timeout(b, call_future).await.unwrap_or_else(|_| {
-                            Err(SinkError::Transient {
-                                sink: "invocation",
-                                message: format!("sink call cut off after {b:?} at the invocation's deadline"),
-                            })
-                        }),
-                    };
-                    (i, result)
-                }));
+                in_flight.push(Box::pin(async move { (i, within(budget, call_future).await) }));
                 out.most_in_flight = out.most_in_flight.max(in_flight.len());
             }
         }

@@ -92,6 +92,29 @@ impl Invocation {
     }
 }
 
+/// Runs one sink call within `budget` (from [`Invocation::call_budget`]): cut off, as a transient
+/// failure, when the invocation's time is up.
+pub(crate) async fn within<T>(
+    budget: Option<Duration>,
+    call: impl std::future::Future<Output = Result<T, SinkError>>,
+) -> Result<T, SinkError> {
+    match budget {
+        None => call.await,
+        Some(b) if b.is_zero() => Err(out_of_time()),
+        Some(b) => tokio::time::timeout(b, call).await.unwrap_or_else(|_| {
+            Err(SinkError::Transient {
+                sink: "invocation",
+                message: format!("sink call cut off after {b:?} at the invocation's deadline"),
+            })
+        }),
+    }
+}
+
+/// The error of a call not started because the invocation is out of time.
+pub(crate) fn out_of_time() -> SinkError {
+    SinkError::Transient { sink: "invocation", message: "out of time; remaining records left for retry".into() }
+}
+
 /// Milliseconds since the epoch, from the system clock.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64

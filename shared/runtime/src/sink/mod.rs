@@ -9,11 +9,13 @@ use flagtrail_core::notify::Message;
 mod cloudwatch;
 mod error;
 mod local;
+mod seal;
 mod sns;
 
 pub use cloudwatch::CloudWatchLog;
 pub use error::SinkError;
 pub use local::{LocalLog, LocalTopic};
+pub use seal::{KmsSigner, LocalSigner, SealSigner};
 pub use sns::SnsTopic;
 
 /// Where audit records go (CloudWatch Logs in Lambda, a file locally).

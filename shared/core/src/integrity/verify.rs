@@ -1,0 +1,441 @@
+//! Verifying a trail: every record sealed with its exact bytes, every sealed record present, every
+//! seal whole and (with trusted keys) signed, and per-item version continuity.
+//!
+//! Records are matched to seals by the SHA-256 of their bytes, so duplicates (a batch written again
+//! after a retry) verify as long as one valid seal covers those bytes. A record whose id a valid
+//! seal names with other bytes is *edited*; a sealed entry whose bytes appear nowhere is *missing*;
+//! a record no valid seal covers is *unsealed* (inserted, or written by an invocation that died
+//! before its seal — redelivery writes it again under a seal, see docs/integrity.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::keys::SealKeys;
+use super::seal::{record_id, statement_digest, SealEntry, SealPart};
+use crate::completeness::{continuity, Finding, TrailRecord};
+
+/// One way the trail is not what its seals say; sorted seals first (a bad seal explains the
+/// unsealed records after it), then records, then continuity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IntegrityFinding {
+    /// A seal whose parts do not hash to its id, or disagree with each other.
+    SealAltered {
+        /// The seal.
+        seal_id: String,
+        /// What disagrees.
+        reason: String,
+    },
+    /// A seal with parts missing.
+    SealIncomplete {
+        /// The seal.
+        seal_id: String,
+        /// The missing part numbers.
+        missing: Vec<usize>,
+    },
+    /// A seal whose signature no trusted key verifies.
+    BadSignature {
+        /// The seal.
+        seal_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A seal without a signature, when keys were given.
+    Unsigned {
+        /// The seal.
+        seal_id: String,
+    },
+    /// A record whose id a valid seal names, with other bytes.
+    Edited {
+        /// The record's id.
+        id: String,
+        /// The seal naming it.
+        seal_id: String,
+    },
+    /// A sealed record that is not in the trail.
+    Missing {
+        /// The record's id.
+        id: String,
+        /// The seal naming it.
+        seal_id: String,
+    },
+    /// A record no valid seal covers.
+    Unsealed {
+        /// The record's id (or its position, when it has none).
+        id: String,
+    },
+    /// A message that is not a JSON document.
+    Unreadable {
+        /// Its position in the trail as read.
+        position: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A completeness finding (a version gap names the records missing between two versions).
+    Continuity(Finding),
+}
+
+impl fmt::Display for IntegrityFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Edited { id, seal_id } => {
+                write!(f, "edited: record {id} differs from the bytes seal {} covers", short(seal_id))
+            }
+            Self::Missing { id, seal_id } => {
+                write!(f, "missing: record {id}, covered by seal {}, is not in the trail", short(seal_id))
+            }
+            Self::Unsealed { id } => write!(f, "unsealed: record {id} is covered by no valid seal (inserted?)"),
+            Self::Unreadable { position, reason } => write!(f, "unreadable: message {position}: {reason}"),
+            Self::SealAltered { seal_id, reason } => write!(f, "seal altered: seal {}: {reason}", short(seal_id)),
+            Self::SealIncomplete { seal_id, missing } => {
+                write!(f, "seal incomplete: seal {} lacks part(s) {missing:?}", short(seal_id))
+            }
+            Self::BadSignature { seal_id, reason } => {
+                write!(f, "bad signature: seal {}: {reason}", short(seal_id))
+            }
+            Self::Unsigned { seal_id } => write!(f, "unsigned: seal {} carries no signature", short(seal_id)),
+            Self::Continuity(finding) => write!(f, "{finding}"),
+        }
+    }
+}
+
+fn short(seal_id: &str) -> &str {
+    &seal_id[..seal_id.len().min(16)]
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Audit records read (seals excluded), duplicates included.
+    pub records: usize,
+    /// Records read more than once (same bytes).
+    pub duplicates: usize,
+    /// Distinct seals read.
+    pub seals: usize,
+    /// Seals whose signature a trusted key verified.
+    pub signatures_verified: usize,
+    /// Every finding, sorted.
+    pub findings: Vec<IntegrityFinding>,
+}
+
+impl VerifyReport {
+    /// True when nothing was found.
+    pub fn intact(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Verifies `messages` (the trail's log event messages, any order). With `keys`, every seal must
+/// carry a signature one of them verifies; without, signatures are not checked (digests only).
+pub fn verify(messages: &[String], keys: Option<&SealKeys>) -> VerifyReport {
+    let mut report = VerifyReport::default();
+    let mut findings = Vec::new();
+    let mut seal_parts: BTreeMap<String, Vec<SealPart>> = BTreeMap::new();
+    // Each distinct record: its digest → (id, parsed document).
+    let mut records: HashMap<String, (String, Value)> = HashMap::new();
+    for (position, message) in messages.iter().enumerate() {
+        let value: Value = match serde_json::from_str(message) {
+            Ok(v) => v,
+            Err(e) => {
+                findings.push(IntegrityFinding::Unreadable { position, reason: e.to_string() });
+                continue;
+            }
+        };
+        if value["recordType"] == "seal" {
+            match serde_json::from_value::<SealPart>(value) {
+                Ok(part) => seal_parts.entry(part.seal_id.clone()).or_default().push(part),
+                Err(e) => findings.push(IntegrityFinding::Unreadable { position, reason: format!("seal: {e}") }),
+            }
+            continue;
+        }
+        report.records += 1;
+        let digest = hex::encode(Sha256::digest(message.as_bytes()));
+        let id = record_id(&value).unwrap_or_else(|| format!("message {position}"));
+        if records.insert(digest, (id, value)).is_some() {
+            report.duplicates += 1;
+        }
+    }
+    report.seals = seal_parts.len();
+
+    // Entries of the seals that are whole, consistent and (with keys) signed.
+    let mut sealed: Vec<(SealEntry, &str)> = Vec::new();
+    for (seal_id, parts) in &seal_parts {
+        match check_seal(seal_id, parts, keys) {
+            Ok(entries) => {
+                report.signatures_verified += usize::from(keys.is_some());
+                sealed.extend(entries.into_iter().map(|e| (e, seal_id.as_str())));
+            }
+            Err(f) => findings.push(f),
+        }
+    }
+
+    let covered: HashSet<&str> = sealed.iter().map(|(e, _)| e.sha256.as_str()).collect();
+    let mut sealed_ids: HashMap<&str, &str> = HashMap::new();
+    for (e, seal_id) in &sealed {
+        sealed_ids.insert(e.id.as_str(), seal_id);
+    }
+    let present_ids: HashSet<&str> = records.values().map(|(id, _)| id.as_str()).collect();
+    for (digest, (id, _)) in &records {
+        if covered.contains(digest.as_str()) {
+            continue;
+        }
+        findings.push(match sealed_ids.get(id.as_str()) {
+            Some(seal_id) => IntegrityFinding::Edited { id: id.clone(), seal_id: (*seal_id).to_owned() },
+            None => IntegrityFinding::Unsealed { id: id.clone() },
+        });
+    }
+    let mut reported = HashSet::new();
+    for (e, seal_id) in &sealed {
+        if !records.contains_key(&e.sha256) && !present_ids.contains(e.id.as_str()) && reported.insert(&e.id) {
+            findings.push(IntegrityFinding::Missing { id: e.id.clone(), seal_id: (*seal_id).to_owned() });
+        }
+    }
+
+    let changes = change_records(records.values().map(|(_, v)| v));
+    findings.extend(continuity(&changes).into_iter().map(IntegrityFinding::Continuity));
+    findings.sort();
+    findings.dedup();
+    report.findings = findings;
+    report
+}
+
+/// A seal's entries if it is whole, consistent and (with keys) signed by a trusted key.
+fn check_seal(seal_id: &str, parts: &[SealPart], keys: Option<&SealKeys>) -> Result<Vec<SealEntry>, IntegrityFinding> {
+    let altered = |reason: String| IntegrityFinding::SealAltered { seal_id: seal_id.to_owned(), reason };
+    let first = &parts[0];
+    let mut by_number: BTreeMap<usize, &SealPart> = BTreeMap::new();
+    for p in parts {
+        let same_header = p.parts == first.parts
+            && p.count == first.count
+            && p.stream_arn == first.stream_arn
+            && p.first_sequence_number == first.first_sequence_number
+            && p.last_sequence_number == first.last_sequence_number
+            && p.signature == first.signature;
+        if !same_header {
+            return Err(altered(format!("part {} disagrees with part {} on the header", p.part, first.part)));
+        }
+        if let Some(seen) = by_number.insert(p.part, p) {
+            if seen != p {
+                return Err(altered(format!("two different copies of part {}", p.part)));
+            }
+        }
+    }
+    let missing: Vec<usize> = (1..=first.parts).filter(|n| !by_number.contains_key(n)).collect();
+    if !missing.is_empty() {
+        return Err(IntegrityFinding::SealIncomplete { seal_id: seal_id.to_owned(), missing });
+    }
+    if by_number.len() != first.parts {
+        return Err(altered(format!("parts numbered beyond {}", first.parts)));
+    }
+    let entries: Vec<SealEntry> = by_number.values().flat_map(|p| p.records.iter().cloned()).collect();
+    if entries.len() != first.count {
+        return Err(altered(format!("{} entries where the seal counts {}", entries.len(), first.count)));
+    }
+    let digest = statement_digest(
+        first.stream_arn.as_deref(),
+        first.first_sequence_number.as_deref(),
+        first.last_sequence_number.as_deref(),
+        &entries,
+    );
+    if hex::encode(digest) != seal_id {
+        return Err(altered("its entries do not hash to its id".into()));
+    }
+    if let Some(keys) = keys {
+        let Some(signature) = &first.signature else {
+            return Err(IntegrityFinding::Unsigned { seal_id: seal_id.to_owned() });
+        };
+        keys.check(signature, &digest)
+            .map_err(|reason| IntegrityFinding::BadSignature { seal_id: seal_id.to_owned(), reason })?;
+    }
+    Ok(entries)
+}
+
+/// Change records for continuity, with oversized records joined back from their parts.
+fn change_records<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<TrailRecord> {
+    let mut out = Vec::new();
+    let mut parts: BTreeMap<&str, BTreeMap<u64, &str>> = BTreeMap::new();
+    let mut wanted: HashMap<&str, u64> = HashMap::new();
+    for v in values {
+        if v["recordType"] == "part" {
+            if let (Some(id), Some(n), Some(of), Some(chunk)) =
+                (v["eventId"].as_str(), v["part"].as_u64(), v["parts"].as_u64(), v["chunk"].as_str())
+            {
+                parts.entry(id).or_default().insert(n, chunk);
+                wanted.insert(id, of);
+            }
+        } else if let Some(r) = TrailRecord::from_json(v) {
+            out.push(r);
+        }
+    }
+    for (id, chunks) in parts {
+        if chunks.len() as u64 == wanted[id] {
+            let whole: String = chunks.values().copied().collect();
+            if let Some(r) = serde_json::from_str(&whole).ok().as_ref().and_then(TrailRecord::from_json) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrity::keys::SealKey;
+    use crate::integrity::seal::{Seal, SealSignature, SIGNING_ALGORITHM};
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+
+    fn change(event_id: &str, item: &str, version: u64, name: &str) -> String {
+        serde_json::json!({
+            "schemaVersion": 2, "recordType": "change", "eventId": event_id, "eventName": name,
+            "sequenceNumber": format!("{:04}", event_id.trim_start_matches('e').parse::<u32>().unwrap()),
+            "keys": {"PK": item, "SK": "FLAG"}, "itemVersion": version, "actor": "a@example.com"
+        })
+        .to_string()
+    }
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32].into()).unwrap()
+    }
+
+    /// A sealed batch: its records, then its seal parts, signed with `signer` if any.
+    fn sealed(records: Vec<String>, signer: Option<&SigningKey>) -> Vec<String> {
+        let seal = Seal {
+            stream_arn: Some("arn:s".into()),
+            first_sequence_number: Some("1".into()),
+            last_sequence_number: Some("9".into()),
+            entries: records
+                .iter()
+                .map(|m| SealEntry::of(record_id(&serde_json::from_str(m).unwrap()).unwrap(), m))
+                .collect(),
+        };
+        let signature = signer.map(|k| {
+            let sig: Signature = k.sign(&seal.digest());
+            SealSignature {
+                key_id: "local:test".into(),
+                algorithm: SIGNING_ALGORITHM.into(),
+                value: base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes()),
+            }
+        });
+        let mut out = records;
+        out.extend(seal.to_parts(signature.as_ref()));
+        out
+    }
+
+    fn trail(signer: Option<&SigningKey>) -> Vec<String> {
+        let mut t = sealed(vec![change("e1", "f1", 1, "INSERT"), change("e2", "f2", 1, "INSERT")], signer);
+        t.extend(sealed(vec![change("e3", "f1", 2, "MODIFY"), change("e4", "f2", 2, "MODIFY")], signer));
+        t.extend(sealed(vec![change("e5", "f1", 3, "MODIFY"), change("e6", "f2", 3, "MODIFY")], signer));
+        t
+    }
+
+    fn trusted(seed: u8) -> SealKeys {
+        SealKeys(vec![SealKey::from_key("test", *key(seed).verifying_key())])
+    }
+
+    fn position(t: &[String], event_id: &str) -> usize {
+        t.iter().position(|m| m.contains(&format!("\"eventId\":\"{event_id}\""))).unwrap()
+    }
+
+    #[test]
+    fn an_untouched_trail_verifies_with_and_without_keys() {
+        let t = trail(Some(&key(1)));
+        let r = verify(&t, Some(&trusted(1)));
+        assert!(r.intact(), "{:?}", r.findings);
+        assert_eq!((r.records, r.seals, r.signatures_verified, r.duplicates), (6, 3, 3, 0));
+        assert!(verify(&t, None).intact());
+        // Redelivery: the first batch written again with a second seal; duplicates verify.
+        let mut again = t.clone();
+        again.extend(sealed(vec![change("e1", "f1", 1, "INSERT"), change("e2", "f2", 1, "INSERT")], Some(&key(1))));
+        let r = verify(&again, Some(&trusted(1)));
+        assert!(r.intact(), "{:?}", r.findings);
+        assert_eq!(r.duplicates, 2);
+    }
+
+    #[test]
+    fn each_tampering_is_named() {
+        let keys = trusted(1);
+        let t = trail(Some(&key(1)));
+        let check = |t: &[String]| verify(t, Some(&keys)).findings;
+
+        let mut edited = t.clone();
+        let i = position(&edited, "e3");
+        edited[i] = edited[i].replace("a@example.com", "b@example.com");
+        assert!(matches!(&check(&edited)[..], [IntegrityFinding::Edited { id, .. }] if id == "e3"));
+
+        let mut deleted = t.clone();
+        deleted.remove(position(&deleted, "e4"));
+        let f = check(&deleted);
+        assert!(matches!(&f[0], IntegrityFinding::Missing { id, .. } if id == "e4"), "{f:?}");
+        // f2 goes v1 → v3 without e4: continuity says so too.
+        assert!(matches!(&f[1..], [IntegrityFinding::Continuity(Finding::VersionGap { from: 1, to: 3, .. })]));
+
+        let mut inserted = t.clone();
+        inserted.push(change("e7", "f1", 4, "MODIFY"));
+        assert!(matches!(&check(&inserted)[..], [IntegrityFinding::Unsealed { id }] if id == "e7"));
+
+        let mut no_seal = t.clone();
+        let s = no_seal.iter().rposition(|m| m.contains("\"recordType\":\"seal\"")).unwrap();
+        no_seal.remove(s);
+        let f = check(&no_seal);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f.iter().all(|f| matches!(f, IntegrityFinding::Unsealed { id } if id == "e5" || id == "e6")));
+
+        let mut swapped = t.clone();
+        let seals: Vec<usize> =
+            (0..swapped.len()).filter(|&i| swapped[i].contains("\"recordType\":\"seal\"")).collect();
+        let sig = |m: &str| serde_json::from_str::<SealPart>(m).unwrap().signature.unwrap().value;
+        let (a, b) = (sig(&swapped[seals[0]]), sig(&swapped[seals[1]]));
+        swapped[seals[1]] = swapped[seals[1]].replace(&b, &a);
+        let f = check(&swapped);
+        assert!(matches!(&f[0], IntegrityFinding::BadSignature { .. }), "{f:?}");
+        assert!(f[1..].iter().all(|f| matches!(f, IntegrityFinding::Unsealed { id } if id == "e3" || id == "e4")));
+
+        // A whole batch and its seal gone: the versions on either side of it no longer meet.
+        let middle: Vec<String> = t
+            .iter()
+            .filter(|m| !m.contains("\"eventId\":\"e3\"") && !m.contains("\"eventId\":\"e4\""))
+            .filter(|m| !m.contains(&serde_json::from_str::<SealPart>(&t[seals[1]]).unwrap().seal_id))
+            .cloned()
+            .collect();
+        let f = check(&middle);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f
+            .iter()
+            .all(|f| matches!(f, IntegrityFinding::Continuity(Finding::VersionGap { from: 1, to: 3, .. }))));
+    }
+
+    #[test]
+    fn signatures_need_a_trusted_key() {
+        let t = trail(Some(&key(1)));
+        let f = verify(&t, Some(&trusted(2))).findings;
+        assert_eq!(f.iter().filter(|f| matches!(f, IntegrityFinding::BadSignature { .. })).count(), 3);
+        let unsigned = trail(None);
+        assert!(verify(&unsigned, None).intact());
+        let f = verify(&unsigned, Some(&trusted(1))).findings;
+        assert_eq!(f.iter().filter(|f| matches!(f, IntegrityFinding::Unsigned { .. })).count(), 3);
+        // Digests alone still catch an edit (not a rewrite of record and seal together).
+        let mut edited = unsigned.clone();
+        edited[0] = edited[0].replace("a@example.com", "x@example.com");
+        assert!(matches!(&verify(&edited, None).findings[..], [IntegrityFinding::Edited { id, .. }] if id == "e1"));
+    }
+
+    #[test]
+    fn a_seal_part_edited_or_lost_is_named() {
+        let t = trail(None);
+        let s = t.iter().position(|m| m.contains("\"recordType\":\"seal\"")).unwrap();
+        let mut altered = t.clone();
+        let part: SealPart = serde_json::from_str(&altered[s]).unwrap();
+        let forged = SealEntry::of("e1", "forged");
+        altered[s] = altered[s].replace(&part.records[0].sha256, &forged.sha256);
+        let f = verify(&altered, None).findings;
+        assert!(matches!(&f[0], IntegrityFinding::SealAltered { .. }), "{f:?}");
+        let mut unreadable = t.clone();
+        unreadable.push("not json".into());
+        assert!(matches!(&verify(&unreadable, None).findings[..], [IntegrityFinding::Unreadable { position: 9, .. }]));
+    }
+}
