@@ -1,5 +1,9 @@
-//! The write-once archive as a trail: every object under `s3://bucket/prefix`, in key order (Firehose
-//! names objects by delivery time), each read as CloudWatch Logs subscription data.
+//! The write-once archive as a trail: every version of every object under `s3://bucket/prefix`,
+//! in key order (Firehose names objects by delivery time), each read as CloudWatch Logs
+//! subscription data. Every version, not only the current one: Object Lock keeps the versions
+//! Firehose wrote from being changed or deleted, but anyone allowed to PutObject can stack a new
+//! version on top; reading them all, the original sealed bytes are still found and the added
+//! version's records show as edited or unsealed.
 
 use async_trait::async_trait;
 use flagtrail_core::integrity::archive_messages;
@@ -27,23 +31,42 @@ impl ArchiveTrail {
 impl TrailSource for ArchiveTrail {
     async fn messages(&self) -> Result<Vec<String>, TrailError> {
         let err = |message: String| TrailError { source_name: self.name(), message };
-        let mut keys = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err(format!("listing: {e:?}")))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        let mut versions = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .map_err(|e| err(format!("listing: {e:?}")))?;
+            for v in page.versions() {
+                if let Some(key) = v.key() {
+                    versions.push((key.to_owned(), v.version_id().map(str::to_owned)));
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
         }
-        keys.sort();
+        versions.sort();
         let mut out = Vec::new();
-        for key in keys {
+        for (key, version) in versions {
             let object = self
                 .client
                 .get_object()
                 .bucket(&self.bucket)
                 .key(&key)
+                .set_version_id(version.clone())
                 .send()
                 .await
-                .map_err(|e| err(format!("{key}: {e:?}")))?;
+                .map_err(|e| err(format!("{key} (version {version:?}): {e:?}")))?;
             let bytes = object.body.collect().await.map_err(|e| err(format!("{key}: {e}")))?.into_bytes();
             out.extend(archive_messages(&bytes).map_err(|e| err(format!("{key}: {e}")))?);
         }

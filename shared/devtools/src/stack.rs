@@ -1,5 +1,7 @@
 //! The local stack's resources on the AWS stand-in: the flag table with a NEW_AND_OLD_IMAGES stream,
-//! the audit log group, both topics, and SQS queues subscribed the way real consumers would be.
+//! the audit log group, both topics, SQS queues subscribed the way real consumers would be, the
+//! seal signing key (KMS, ECC_NIST_P256) and the archive path (subscription filter → Firehose →
+//! an Object Lock bucket), as the CDK stack has them.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +46,10 @@ pub struct Stack {
     /// Queue name → URL: `alerts-all`, `alerts-oncall` (critical/high only), `invalidations-all`,
     /// `invalidations-prod` (environment = prod only).
     pub queues: BTreeMap<&'static str, String>,
+    /// The KMS key that signs seals.
+    pub seal_key_id: String,
+    /// The archive, `s3://bucket/prefix` (what `flagtrail verify --archive` reads).
+    pub archive: String,
 }
 
 impl Stack {
@@ -54,6 +60,7 @@ impl Stack {
             ("FLAGTRAIL_AUDIT_LOG_GROUP", self.log_group.clone()),
             ("FLAGTRAIL_ALERT_TOPIC_ARN", self.alert_topic_arn.clone()),
             ("FLAGTRAIL_INVALIDATION_TOPIC_ARN", self.invalidation_topic_arn.clone()),
+            ("FLAGTRAIL_SEAL_KEY_ID", self.seal_key_id.clone()),
         ]
     }
 }
@@ -142,6 +149,8 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         sub.send().await.with_context(|| format!("subscribing queue {name}"))?;
         queues.insert(name, url);
     }
+    let seal_key_id = seal_key(sdk, &args.prefix).await?;
+    let archive = archive(sdk, &args.prefix, &args.log_group).await?;
     Ok(Stack {
         table: args.table.clone(),
         stream_arn,
@@ -149,7 +158,83 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         alert_topic_arn,
         invalidation_topic_arn,
         queues,
+        seal_key_id,
+        archive,
     })
+}
+
+/// The seal signing key: asymmetric, P-256, sign/verify only; found again by its alias.
+async fn seal_key(sdk: &aws_config::SdkConfig, prefix: &str) -> anyhow::Result<String> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let alias = format!("alias/{prefix}-seal");
+    if let Ok(k) = kms.describe_key().key_id(&alias).send().await {
+        if let Some(arn) = k.key_metadata().and_then(|m| m.arn()) {
+            return Ok(arn.to_owned());
+        }
+    }
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("flagtrail seal signing key")
+        .send()
+        .await
+        .context("creating the seal signing key")?;
+    let meta = key.key_metadata().context("CreateKey answered without metadata")?;
+    kms.create_alias().alias_name(&alias).target_key_id(meta.key_id()).send().await.context("aliasing the key")?;
+    Ok(meta.arn().unwrap_or(meta.key_id()).to_owned())
+}
+
+/// The archive: an Object Lock bucket, a Firehose stream into it, and the audit group's
+/// subscription filter to the stream. Returns `s3://bucket/audit/`.
+async fn archive(sdk: &aws_config::SdkConfig, prefix: &str, log_group: &str) -> anyhow::Result<String> {
+    use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    let bucket = format!("{prefix}-archive");
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    if s3.head_bucket().bucket(&bucket).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(&bucket)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .context("creating the archive bucket")?;
+    }
+    let firehose = aws_sdk_firehose::Client::new(sdk);
+    let stream = format!("{prefix}-archive");
+    // The stand-in does not check roles; the stack's roles are in infra/cdk.
+    let role = |name: &str| format!("arn:aws:iam::123456789012:role/{prefix}-{name}");
+    let stream_arn = match firehose.describe_delivery_stream().delivery_stream_name(&stream).send().await {
+        Ok(d) => d.delivery_stream_description().map(|d| d.delivery_stream_arn().to_owned()).unwrap_or_default(),
+        Err(_) => firehose
+            .create_delivery_stream()
+            .delivery_stream_name(&stream)
+            .delivery_stream_type(DeliveryStreamType::DirectPut)
+            .extended_s3_destination_configuration(
+                ExtendedS3DestinationConfiguration::builder()
+                    .role_arn(role("firehose"))
+                    .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                    .prefix("audit/")
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("creating the archive delivery stream")?
+            .delivery_stream_arn()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    aws_sdk_cloudwatchlogs::Client::new(sdk)
+        .put_subscription_filter()
+        .log_group_name(log_group)
+        .filter_name("archive")
+        .filter_pattern("")
+        .destination_arn(stream_arn)
+        .role_arn(role("logs-to-firehose"))
+        .send()
+        .await
+        .context("subscribing the audit group to the archive")?;
+    Ok(format!("s3://{bucket}/audit/"))
 }
 
 /// `flagtrail local-stack`: create, then print (or write) the variables.
@@ -164,14 +249,18 @@ pub async fn run(args: StackArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every audit record in a log group (FilterLogEvents over all streams), parsed.
+/// Every audit record in a log group (FilterLogEvents over all streams), parsed; seals are left
+/// out (`flagtrail verify` reads them).
 pub async fn read_audit_log(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
         let r = logs.filter_log_events().log_group_name(group).set_next_token(token).send().await?;
         for e in r.events() {
-            out.push(serde_json::from_str(e.message().unwrap_or("{}"))?);
+            let record: Value = serde_json::from_str(e.message().unwrap_or("{}"))?;
+            if record["recordType"] != "seal" {
+                out.push(record);
+            }
         }
         token = r.next_token().map(str::to_owned);
         if token.is_none() {

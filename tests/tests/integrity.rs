@@ -1,0 +1,137 @@
+//! Seals end to end on moto: changes through the table and stream, the audit pipeline writing
+//! records and seals signed by a KMS key (moto's KMS signs with a real P-256 key), the log group
+//! subscribed to Firehose delivering gzip'd subscription data into the archive bucket (moto serves
+//! that whole path); `flagtrail verify` checks the log group and the archive with the key's public
+//! half from GetPublicKey. Then a record edited in the archive (a new object version) and a log
+//! stream deleted: the first is named, the second leaves the archive whole.
+//!
+//! Not served by moto, so not tested here: Object Lock's refusal to delete or overwrite a locked
+//! version (moto stores the lock settings without enforcing compliance mode against the root
+//! account), and IAM (the stack's grants are evaluated in infra/cdk/test/iam.test.ts).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use flagtrail_devtools::mapping::{drain, MappingOptions};
+use flagtrail_e2e::{root, s, stack, stamped, Moto};
+use flagtrail_runtime::build::audit_pipeline;
+use flagtrail_runtime::AuditConfig;
+
+fn flag(key: &str, rollout: u32, who: &str, version: u32) -> HashMap<String, AttributeValue> {
+    stamped(
+        &[
+            ("PK", s(&format!("FLAG#prod#{key}"))),
+            ("SK", s("METADATA")),
+            ("rolloutPercentage", AttributeValue::N(rollout.to_string())),
+        ],
+        who,
+        &format!("r-{key}{version}"),
+        version,
+    )
+}
+
+fn flagtrail(args: &[&str], endpoint: &str) -> (i32, String) {
+    let out = Command::new(root().join("target/debug/flagtrail"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("target/debug/flagtrail runs (the README's test command builds it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_signed_seals_verify_in_the_log_group_and_the_archive() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let mut config = AuditConfig::new(&stack.log_group);
+    config.seal_key_id = Some(stack.seal_key_id.clone());
+    let audit = audit_pipeline(&sdk, &config);
+    let opts = MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        batch_size: 3,
+        ..Default::default()
+    };
+    for (key, who) in [("a", "alice"), ("b", "bob"), ("c", "carol")] {
+        for v in 1..=3 {
+            let item = flag(key, v * 10, who, v);
+            ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.expect("PutItem");
+        }
+    }
+    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+
+    let key = ["--kms-key-id", stack.seal_key_id.as_str()];
+    let (code, out) = flagtrail(&[&["verify", "--log-group", &stack.log_group][..], &key].concat(), &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("9 record(s) (0 duplicate(s))") && out.contains("0 finding(s)"), "{out}");
+    let seals = signed_seals(&out);
+    assert!(seals >= 3, "one seal per batch of at most 3 records: {out}");
+    let (code, out) = flagtrail(&[&["verify", "--archive", &stack.archive][..], &key].concat(), &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("9 record(s) (0 duplicate(s))") && signed_seals(&out) == seals, "{out}");
+
+    // One record edited in the archive: a new version of its object on top of Firehose's.
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let (bucket, prefix) = stack.archive.trim_start_matches("s3://").split_once('/').unwrap();
+    let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
+    let mut target = None;
+    for object in listed.contents() {
+        let object_key = object.key().unwrap().to_owned();
+        let body = s3.get_object().bucket(bucket).key(&object_key).send().await.unwrap().body.collect().await.unwrap();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&body.into_bytes()[..]).read_to_string(&mut text).unwrap();
+        let data: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if !data["logEvents"][0]["message"].as_str().unwrap().contains(r#""recordType":"seal""#) {
+            target = Some((object_key, data));
+            break;
+        }
+    }
+    let (object_key, mut data) = target.expect("an archive object with audit records");
+    let first = data["logEvents"][0]["message"].as_str().unwrap().to_owned();
+    let edited_id = serde_json::from_str::<serde_json::Value>(&first).unwrap()["eventId"].as_str().unwrap().to_owned();
+    data["logEvents"][0]["message"] = first.replacen("\"rolloutPercentage\"", "\"rolloutPercentage \"", 1).into();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data.to_string().as_bytes()).unwrap();
+    s3.put_object().bucket(bucket).key(&object_key).body(gz.finish().unwrap().into()).send().await.unwrap();
+    let (code, out) = flagtrail(&[&["verify", "--archive", &stack.archive][..], &key].concat(), &moto.endpoint);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("edited: record {edited_id}")), "{out}");
+
+    // The operator deletes the day's log stream: records and seals leave the group together, and
+    // the archive still holds them (Firehose's versions are there, sealed).
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let described = logs.describe_log_streams().log_group_name(&stack.log_group).send().await.unwrap();
+    for st in described.log_streams() {
+        let name = st.log_stream_name().unwrap();
+        logs.delete_log_stream().log_group_name(&stack.log_group).log_stream_name(name).send().await.unwrap();
+    }
+    let (_, out) = flagtrail(&[&["verify", "--log-group", &stack.log_group][..], &key].concat(), &moto.endpoint);
+    assert!(out.contains("0 record(s)"), "{out}");
+    s3.delete_object().bucket(bucket).key(&object_key).send().await.unwrap(); // a delete marker only
+    let (code, out) = flagtrail(&[&["verify", "--archive", &stack.archive][..], &key].concat(), &moto.endpoint);
+    assert_eq!(code, 1, "the edited version is still reported: {out}");
+    assert!(out.contains(&format!("edited: record {edited_id}")) && !out.contains("missing:"), "{out}");
+    assert_eq!(signed_seals(&out), seals, "{out}");
+}
+
+/// From verify's summary `…, N seal(s), N signature(s) verified; …`: N, when both agree.
+fn signed_seals(out: &str) -> usize {
+    let number_before = |what: &str| -> usize {
+        let head = &out[..out.find(what).unwrap_or_else(|| panic!("no `{what}` in {out}"))];
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (seals, signed) = (number_before(" seal(s)"), number_before(" signature(s) verified"));
+    assert_eq!(seals, signed, "every seal signed: {out}");
+    seals
+}
