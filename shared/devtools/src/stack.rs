@@ -189,7 +189,7 @@ async fn seal_key(sdk: &aws_config::SdkConfig, prefix: &str) -> anyhow::Result<S
 /// The archive: an Object Lock bucket, a Firehose stream into it, and the audit group's
 /// subscription filter to the stream. Returns `s3://bucket/audit/`.
 async fn archive(sdk: &aws_config::SdkConfig, prefix: &str, log_group: &str) -> anyhow::Result<String> {
-    use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    use aws_sdk_firehose::types::{CompressionFormat, DeliveryStreamType, ExtendedS3DestinationConfiguration};
     let bucket = format!("{prefix}-archive");
     let s3 = aws_sdk_s3::Client::new(sdk);
     if s3.head_bucket().bucket(&bucket).send().await.is_err() {
@@ -215,6 +215,8 @@ async fn archive(sdk: &aws_config::SdkConfig, prefix: &str, log_group: &str) -> 
                     .role_arn(role("firehose"))
                     .bucket_arn(format!("arn:aws:s3:::{bucket}"))
                     .prefix("audit/")
+                    // Subscription data arrives gzip'd already; Firehose stores it as it comes.
+                    .compression_format(CompressionFormat::Uncompressed)
                     .build()?,
             )
             .send()

@@ -143,7 +143,9 @@ async fn rejected_log_events_are_not_durable_and_retention_clamping_avoids_them(
     let audit = AuditPipeline { config: CoreConfig::default(), log, retention_days: Some(1), signer: None };
     let out = audit.handle(&event(&hostile), inv()).await;
     assert!(out.response.batch_item_failures.is_empty(), "{:?}", out.errors);
-    assert_eq!(audit.log.events.lock().unwrap().len(), 7);
+    let events = audit.log.events.lock().unwrap();
+    assert_eq!(events.len(), 8, "7 records and their seal");
+    assert!(events[7].message.contains(r#""recordType":"seal","#) && events[7].message.contains(r#""count":7,"#));
 }
 
 /// Fails (transiently) the first entry of the first call, records what each call carried.

@@ -231,8 +231,8 @@ fn production_changes_are_counted_for_the_alarm() {
     assert_eq!(ks[0]["KillSwitchActivations"], 1);
     assert_eq!(
         r.audit_outcome.metrics.get(flagtrail_core::metrics::Counter::PutLogEventsCalls),
-        1,
-        "one call for the whole batch"
+        2,
+        "one call for the whole batch, one for its seal"
     );
 }
 
@@ -350,4 +350,28 @@ fn every_change_is_attributed_truthfully_or_not_at_all() {
     // A kill switch flipped by an unstamped write says so in its own alert (not a second page).
     let sw = parse(&only("killswitch-flag-on-prod").alerts[0].body);
     assert!(sw["content"]["description"].as_str().unwrap().contains("*By:* `carol@example.com`"));
+}
+
+#[test]
+fn every_sample_events_trail_is_sealed_and_verifies() {
+    for (name, text) in corpus() {
+        let r = run(&text);
+        assert_eq!(r.seals.len(), 1, "{name}: one seal (one part) per invocation");
+        let seal = parse(&r.seals[0]);
+        assert_eq!(seal["count"].as_u64().unwrap() as usize, r.audit.len(), "{name}: the seal covers every record");
+        assert_valid(&r.seals[0]);
+        let trail: Vec<String> = r.audit.iter().chain(&r.seals).cloned().collect();
+        let report = flagtrail_core::integrity::verify(&trail, None);
+        // Continuity is not the point here (single sample changes start mid-history).
+        let broken: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| !matches!(f, flagtrail_core::integrity::IntegrityFinding::Continuity(_)))
+            .collect();
+        assert!(broken.is_empty(), "{name}: {broken:?}");
+        assert_eq!(
+            r.audit_outcome.metrics.get(flagtrail_core::metrics::Counter::RecordsSealed) as usize,
+            r.audit.len()
+        );
+    }
 }

@@ -86,8 +86,13 @@ fn ids(log: &LocalLog) -> Vec<String> {
         .lock()
         .unwrap()
         .iter()
-        .map(|e| serde_json::from_str::<Value>(&e.message).unwrap()["eventId"].as_str().unwrap().to_owned())
+        .filter_map(|e| serde_json::from_str::<Value>(&e.message).unwrap()["eventId"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// Every message written, seals included.
+fn messages(log: &LocalLog) -> Vec<String> {
+    log.events.lock().unwrap().iter().map(|e| e.message.clone()).collect()
 }
 
 #[tokio::test]
@@ -124,6 +129,18 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
     let all: BTreeSet<String> = ids(&audit.log.inner).into_iter().collect();
     let want: BTreeSet<String> = recs.iter().map(id).collect();
     assert_eq!(all, want);
+    // And every record, duplicates included, is covered by a seal: the first invocation sealed
+    // the records before the failure, the redelivery the rest (same bytes, so the copies written
+    // by calls in flight at the failure are covered too).
+    let report = flagtrail_core::integrity::verify(&messages(&audit.log.inner), None);
+    let sealing: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| !matches!(f, flagtrail_core::integrity::IntegrityFinding::Continuity(_)))
+        .collect();
+    assert!(sealing.is_empty(), "{sealing:?}");
+    assert_eq!(report.seals, 2);
+    assert!(report.duplicates > 0, "calls in flight at the failure wrote records that came again");
 }
 
 #[tokio::test]
@@ -133,10 +150,16 @@ async fn api_calls_are_the_minimum_the_limits_allow() {
     let audit =
         AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None, signer: None };
     let out = audit.handle(&event, inv()).await;
-    let bytes: usize = audit.log.events.lock().unwrap().iter().map(|e| e.message.len() + 26).sum();
+    let events = audit.log.events.lock().unwrap().clone();
+    let (seals, records): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.message.contains(r#""recordType":"seal""#));
+    let bytes: usize = records.iter().map(|e| e.message.len() + 26).sum();
+    let seal_bytes: usize = seals.iter().map(|e| e.message.len() + 26).sum();
     let calls = out.metrics.get(Counter::PutLogEventsCalls) as usize;
-    // The time span of the generated batch is 10,000 s, under 24 h: only bytes and counts cut batches.
-    assert_eq!(calls, bytes.div_ceil(1_048_576).max(10_000usize.div_ceil(10_000)), "{bytes} bytes in {calls} calls");
+    // The time span of the generated batch is 10,000 s, under 24 h: only bytes and counts cut batches;
+    // the seal (10,000 entries in 5 parts) is written after the records, in calls of its own.
+    assert_eq!(seals.len(), 5);
+    let minimum = bytes.div_ceil(1_048_576).max(10_000usize.div_ceil(10_000)) + seal_bytes.div_ceil(1_048_576);
+    assert_eq!(calls, minimum, "{bytes} + {seal_bytes} bytes in {calls} calls");
     let notify = NotifyPipeline {
         config: CoreConfig::default(),
         alerts: LocalTopic::default(),
@@ -225,4 +248,76 @@ fn an_oversized_record_is_split_into_linked_parts_not_dropped() {
     let whole: Value = serde_json::from_str(&joined).unwrap();
     assert_eq!(whole["changes"]["payload"]["after"].as_str().unwrap().len(), 390_000);
     support::assert_valid(&joined);
+}
+
+/// Fails its first signature, then signs with a fixed local key.
+struct FailsOnce {
+    inner: flagtrail_runtime::sink::LocalSigner,
+    failed: Mutex<bool>,
+}
+
+#[async_trait]
+impl flagtrail_runtime::sink::SealSigner for FailsOnce {
+    async fn sign(&self, digest: &[u8; 32]) -> Result<flagtrail_core::integrity::SealSignature, SinkError> {
+        let first = !std::mem::replace(&mut *self.failed.lock().unwrap(), true);
+        if first {
+            return Err(SinkError::Transient { sink: "kms", message: "KMSInternalException".into() });
+        }
+        self.inner.sign(digest).await
+    }
+}
+
+#[tokio::test]
+async fn a_seal_not_signed_or_not_written_fails_its_records_and_the_redelivery_seals_them() {
+    let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
+    let recs = records(&serde_json::from_str(&text).unwrap());
+    let first_seq = recs[0]["dynamodb"]["SequenceNumber"].as_str().unwrap();
+    let key = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+    let keys = flagtrail_core::integrity::SealKeys(vec![flagtrail_core::integrity::SealKey::from_key(
+        "test",
+        *key.verifying_key(),
+    )]);
+    let sealing_findings = |log: &LocalLog| {
+        let report = flagtrail_core::integrity::verify(&messages(log), Some(&keys));
+        let r: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| !matches!(f, flagtrail_core::integrity::IntegrityFinding::Continuity(_)))
+            .map(|f| f.to_string())
+            .collect();
+        (r, report.signatures_verified)
+    };
+
+    // KMS fails once: the records are written, but unsealed, so the whole batch is reported.
+    let signer =
+        FailsOnce { inner: flagtrail_runtime::sink::LocalSigner::from_key(key.clone()), failed: Mutex::new(false) };
+    let audit = AuditPipeline {
+        config: CoreConfig::default(),
+        log: support::local_log(),
+        retention_days: None,
+        signer: Some(std::sync::Arc::new(signer)),
+    };
+    let out = audit.handle(&event_of(&recs), inv()).await;
+    assert_eq!(out.response.resume_from(), Some(first_seq));
+    assert!(matches!(&out.errors[..], [SinkError::Transient { sink: "kms", .. }]), "{:?}", out.errors);
+    let (findings, _) = sealing_findings(&audit.log);
+    assert_eq!(findings.len(), recs.len(), "every record unsealed for now: {findings:?}");
+    let retry = audit.handle(&event_of(&recs), inv()).await;
+    assert!(retry.response.batch_item_failures.is_empty());
+    assert_eq!(sealing_findings(&audit.log), (vec![], 1));
+
+    // The seal's PutLogEvents call fails (call 2, after the records' call): same outcome.
+    let audit = AuditPipeline {
+        config: CoreConfig::default(),
+        log: Flaky::new(support::local_log(), &[2]),
+        retention_days: None,
+        signer: Some(std::sync::Arc::new(flagtrail_runtime::sink::LocalSigner::from_key(key.clone()))),
+    };
+    let out = audit.handle(&event_of(&recs), inv()).await;
+    assert_eq!(out.response.resume_from(), Some(first_seq));
+    assert_eq!(out.metrics.get(Counter::RecordsSealed), 0);
+    let retry = audit.handle(&event_of(&recs), inv()).await;
+    assert!(retry.response.batch_item_failures.is_empty());
+    assert_eq!(retry.metrics.get(Counter::RecordsSealed) as usize, recs.len());
+    assert_eq!(sealing_findings(&audit.log.inner), (vec![], 1));
 }

@@ -34,7 +34,10 @@ pub fn corpus() -> Vec<(String, String)> {
 
 /// What both pipelines produced for one event.
 pub struct Run {
+    /// Audit records (seals apart).
     pub audit: Vec<String>,
+    /// Seal parts, after the records.
+    pub seals: Vec<String>,
     pub alerts: Vec<Message>,
     pub invalidations: Vec<Message>,
     pub audit_outcome: Outcome,
@@ -50,8 +53,17 @@ pub fn run_with(text: &str, config: CoreConfig) -> Run {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let audit_outcome = rt.block_on(audit.handle(&event, inv));
     let notify_outcome = rt.block_on(notify.handle(&event, inv));
+    let (seals, records): (Vec<String>, Vec<String>) = audit
+        .log
+        .events
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .partition(|m| m.contains(r#""recordType":"seal""#));
     Run {
-        audit: audit.log.events.into_inner().unwrap().into_iter().map(|e| e.message).collect(),
+        audit: records,
+        seals,
         alerts: notify.alerts.messages.into_inner().unwrap(),
         invalidations: notify.invalidations.messages.into_inner().unwrap(),
         audit_outcome,
