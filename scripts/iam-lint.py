@@ -50,6 +50,8 @@ def resolve(v):
                 return table + "/stream/2026-11-01T00:00:00.000" if attr == "StreamArn" else table
             if kind == "AWS::KMS::Key":
                 return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}"
+            if kind == "AWS::KinesisFirehose::DeliveryStream":
+                return f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{res[rid]['Properties']['DeliveryStreamName']}"
             return f"arn:aws:iam::{ACCOUNT}:role/{rid}"
         if "Fn::Join" in v:
             return v["Fn::Join"][0].join(str(resolve(x)) for x in v["Fn::Join"][1])

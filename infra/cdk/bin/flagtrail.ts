@@ -27,6 +27,7 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   redactAttributes: list('redactAttributes'),
   dataProtection: ctx('dataProtection') === 'true',
   alertEmail: ctx('alertEmail'),
+  archiveRetentionYears: ctx('archiveRetentionYears') ? Number(ctx('archiveRetentionYears')) : undefined,
   slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

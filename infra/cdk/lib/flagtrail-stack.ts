@@ -9,6 +9,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -44,6 +45,8 @@ export interface FlagtrailProps extends StackProps {
   readonly slack?: { workspaceId: string; channelId: string };
   /** E-mail address that receives critical and high alerts. */
   readonly alertEmail?: string;
+  /** Years the archive keeps every object in Object Lock compliance mode; default 7. */
+  readonly archiveRetentionYears?: number;
 }
 
 /**
@@ -65,6 +68,12 @@ export class FlagtrailStack extends Stack {
   public readonly alarmTopic: sns.Topic;
   /** On-failure destination of both mappings: the whole invocation record of every discarded batch. */
   public readonly failureBucket: s3.Bucket;
+  /** The write-once archive of the audit group (records and seals), Object Lock in compliance mode. */
+  public readonly archiveBucket: s3.Bucket;
+  /** The asymmetric key that signs seals: Sign for the audit function only. */
+  public readonly sealKey: kms.Key;
+  /** The role auditors assume to verify: reads the trail, the archive and the seal key's public half. */
+  public readonly auditorRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: FlagtrailProps) {
     super(scope, id, props);
@@ -198,6 +207,42 @@ export class FlagtrailStack extends Stack {
     // The audit group's ARN built from its name: the `logGroupArn` token ends in ":*" and cannot be
     // edited as a string (the old "strip :*" produced "...:audit:*:log-stream:*", matching nothing).
     const auditGroupArn = this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    // Seals are signed with an asymmetric key (docs/integrity.md). Its policy gives the account the
+    // administration of the key and its public half, never kms:Sign: no IAM policy can then grant
+    // Sign to anyone; the audit function gets it by name below. Asymmetric keys do not rotate
+    // automatically: rotation is a new key and FLAGTRAIL_SEAL_KEY_ID (docs/integrity.md).
+    this.sealKey = new kms.Key(this, 'SealKey', {
+      description: `flagtrail ${stage}: signs audit trail seals`,
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      removalPolicy: RemovalPolicy.RETAIN, // old seals stay verifiable
+      policy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'AccountAdministersTheKeyButCannotSign',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: SEAL_KEY_ACCOUNT_ACTIONS,
+            resources: ['*'], // in a key policy "*" means this key
+          }),
+        ],
+      }),
+    });
+    this.auditorRole = new iam.Role(this, 'AuditorRole', {
+      roleName: `flagtrail-${stage}-auditor`,
+      description: 'Read-only: the audit trail, its archive and the seal key public half (flagtrail verify).',
+      // The account decides who may assume it (an auditor's IAM user or SSO permission set).
+      assumedBy: new iam.AccountRootPrincipal(),
+      maxSessionDuration: Duration.hours(4),
+    });
+    this.sealKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AuditorsReadThePublicKey',
+        principals: [this.auditorRole],
+        actions: ['kms:GetPublicKey', 'kms:DescribeKey', 'kms:Verify'],
+        resources: ['*'],
+      }),
+    );
+
     const audit = this.consumer('Audit', {
       stage,
       key,
@@ -212,6 +257,7 @@ export class FlagtrailStack extends Stack {
         // CloudWatch Logs rejects events older than the group's retention: the function keeps
         // timestamps inside it (the record keeps the true time in changedAt).
         ...(retentionDays === logs.RetentionDays.INFINITE ? {} : { FLAGTRAIL_AUDIT_RETENTION_DAYS: String(retentionDays) }),
+        FLAGTRAIL_SEAL_KEY_ID: this.sealKey.keyArn,
       },
       // Everything is audited: no filter.
       filters: undefined,
@@ -230,6 +276,18 @@ export class FlagtrailStack extends Stack {
         resources: [`${auditGroupArn}:log-stream:*`],
       }),
     );
+
+    // Sign, for the audit function only, named in the key policy (the account cannot delegate it).
+    this.sealKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AuditFunctionSignsSeals',
+        principals: [audit.fn.role!],
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' } },
+      }),
+    );
+    this.archiveBucket = this.archive(stage, key, props.archiveRetentionYears ?? 7);
 
     const notify = this.consumer('Notify', {
       stage,
@@ -326,12 +384,155 @@ export class FlagtrailStack extends Stack {
     new CfnOutput(this, 'NotifyFunctionName', { value: notify.fn.functionName });
     new CfnOutput(this, 'ReconcileFunctionName', { value: reconcile.functionName });
     new CfnOutput(this, 'FailureBucketName', { value: this.failureBucket.bucketName });
+    new CfnOutput(this, 'ArchiveBucketName', { value: this.archiveBucket.bucketName });
+    new CfnOutput(this, 'SealKeyArn', { value: this.sealKey.keyArn });
+    new CfnOutput(this, 'AuditorRoleArn', { value: this.auditorRole.roleArn });
 
     for (const fn of [audit.fn, notify.fn]) {
       acknowledge(fn.role as iam.Role, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.failureBucket.node.defaultChild as s3.CfnBucket)}.Arn>/aws/lambda/*]`, 'Lambda names each invocation record aws/lambda/<mapping>/<shard>/<date>/<time>-<uuid>: the prefix is the narrowest fixed resource.');
       acknowledge(fn, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
       acknowledge(fn.role as iam.Role, 'AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams and X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions: AWS offers nothing narrower.');
     }
+  }
+
+  /**
+   * The write-once archive: the audit group's subscription filter → Firehose → an S3 bucket with
+   * Object Lock in compliance mode (nobody, root included, deletes or overwrites a locked version
+   * before `years`). Seals travel with the records. Objects are what Firehose makes of CloudWatch
+   * Logs subscription data: gzip'd `DATA_MESSAGE` documents, concatenated (`flagtrail verify --archive`).
+   */
+  private archive(stage: string, key: kms.IKey, years: number): s3.Bucket {
+    if (!Number.isInteger(years) || years < 1) throw new Error(`archiveRetentionYears must be a whole number of years >= 1, not ${years}`);
+    const bucket = new s3.Bucket(this, 'ArchiveBucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      objectLockEnabled: true,
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(365 * years)),
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        // Glacier Instant Retrieval: cheap, yet `verify` reads it without a restore.
+        { id: 'colder-after-90-days', transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(90) }] },
+        { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+    });
+    acknowledge(bucket, 'AwsSolutions-S1', 'Only Firehose writes here and auditors read; object-level access is in CloudTrail data events where the account enables them.');
+    // "Years", not CDK's 365-day multiple (2,555 days fall short of 7 years by the leap days).
+    (bucket.node.defaultChild as s3.CfnBucket).addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention', { Mode: 'COMPLIANCE', Years: years });
+
+    const deliveryRole = new iam.Role(this, 'ArchiveDeliveryRole', {
+      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', { conditions: { StringEquals: { 'sts:ExternalId': this.account } } }),
+    });
+    deliveryRole.addToPolicy(new iam.PolicyStatement({ sid: 'FindTheBucket', actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }));
+    deliveryRole.addToPolicy(new iam.PolicyStatement({ sid: 'WriteArchiveObjects', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [bucket.arnForObjects('audit/*'), bucket.arnForObjects('errors/*')] }));
+    deliveryRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptArchiveObjects',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` }, StringLike: { 'kms:EncryptionContext:aws:s3:arn': `${bucket.bucketArn}/*` } },
+      }),
+    );
+    acknowledge(deliveryRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/audit/*]`, 'Firehose names objects by delivery time under the prefix: the prefix is the narrowest fixed resource.');
+    acknowledge(deliveryRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/errors/*]`, 'Firehose names error objects by time under the prefix.');
+    // Only Firehose adds objects: nobody can stack a new version on an archived object (Object Lock
+    // keeps the old version; this keeps the bucket from growing versions that would mislead a reader).
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyFirehoseWrites',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects('*')],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': deliveryRole.roleArn } },
+      }),
+    );
+
+    const stream = new firehose.CfnDeliveryStream(this, 'ArchiveDeliveryStream', {
+      deliveryStreamName: `flagtrail-${stage}-archive`,
+      deliveryStreamType: 'DirectPut',
+      deliveryStreamEncryptionConfigurationInput: { keyType: 'AWS_OWNED_CMK' },
+      extendedS3DestinationConfiguration: {
+        bucketArn: bucket.bucketArn,
+        roleArn: deliveryRole.roleArn,
+        prefix: 'audit/',
+        errorOutputPrefix: 'errors/!{firehose:error-output-type}/',
+        // CloudWatch Logs sends gzip'd data already: stored as it comes.
+        compressionFormat: 'UNCOMPRESSED',
+        bufferingHints: { intervalInSeconds: 300, sizeInMBs: 5 },
+        encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: key.keyArn } },
+      },
+    });
+    stream.node.addDependency(deliveryRole);
+    // Firehose retries delivery for a day, then writes to errors/: alarm long before that.
+    new cloudwatch.Alarm(this, 'ArchiveDeliveryLag', {
+      alarmName: `flagtrail-${stage}-ArchiveDeliveryLag`,
+      alarmDescription: 'The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal; see s3://<archive>/errors/).',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Firehose',
+        metricName: 'DeliveryToS3.DataFreshness',
+        dimensionsMap: { DeliveryStreamName: `flagtrail-${stage}-archive` },
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 900,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+
+    const subscriptionRole = new iam.Role(this, 'ArchiveSubscriptionRole', {
+      assumedBy: new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`, {
+        conditions: { StringLike: { 'aws:SourceArn': `arn:${this.partition}:logs:${this.region}:${this.account}:*` } },
+      }),
+    });
+    subscriptionRole.addToPolicy(new iam.PolicyStatement({ sid: 'SendToTheArchive', actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [stream.attrArn] }));
+    const filter = new logs.CfnSubscriptionFilter(this, 'ArchiveSubscription', {
+      logGroupName: this.auditLogGroup.logGroupName,
+      filterName: 'archive',
+      filterPattern: '', // every event: records and seals
+      destinationArn: stream.attrArn,
+      roleArn: subscriptionRole.roleArn,
+    });
+    filter.node.addDependency(subscriptionRole);
+
+    // The auditor reads the archive (every version) and decrypts it through S3.
+    this.auditorRole.addToPolicy(
+      new iam.PolicyStatement({ sid: 'ListTheArchive', actions: ['s3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketLocation', 's3:GetBucketObjectLockConfiguration'], resources: [bucket.bucketArn] }),
+    );
+    this.auditorRole.addToPolicy(
+      new iam.PolicyStatement({ sid: 'ReadTheArchive', actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention'], resources: [bucket.arnForObjects('*')] }),
+    );
+    this.auditorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DecryptTheArchiveThroughS3',
+        actions: ['kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
+      }),
+    );
+    const auditGroupArn = this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    this.auditorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadTheAuditTrail',
+        actions: ['logs:FilterLogEvents', 'logs:GetLogEvents', 'logs:DescribeLogStreams', 'logs:StartQuery', 'logs:GetQueryResults'],
+        resources: [auditGroupArn, `${auditGroupArn}:*`],
+      }),
+    );
+    this.auditorRole.addToPolicy(new iam.PolicyStatement({ sid: 'ListSavedQueries', actions: ['logs:DescribeQueryDefinitions'], resources: ['*'] }));
+    acknowledge(this.auditorRole, 'AwsSolutions-IAM5[Resource::*]', 'logs:DescribeQueryDefinitions has no resource-level permissions.');
+    acknowledge(this.auditorRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`, 'Read-only over the archive objects, whose names Firehose chooses.');
+    const token = (v: string, pseudo: string) => (Token.isUnresolved(v) ? `<AWS::${pseudo}>` : v);
+    const auditLogicalId = this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup);
+    acknowledge(
+      this.auditorRole,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${auditLogicalId}>:*]`,
+      'Read-only over the audit group and its streams (named per day).',
+    );
+    return bucket;
   }
 
   /** One stream consumer: function, its failure queue and its event source mapping. */
@@ -517,6 +718,18 @@ function acknowledge(scope: Construct, id: string, reason: string): void {
 export const SLACK_READ_ACTIONS = [
   'cloudwatch:DescribeAlarms', 'cloudwatch:DescribeAlarmHistory', 'cloudwatch:GetMetricData', 'cloudwatch:GetMetricStatistics',
   'cloudwatch:GetMetricWidgetImage', 'cloudwatch:ListMetrics', 'cloudwatch:GetDashboard', 'cloudwatch:ListDashboards',
+];
+
+/**
+ * What the account may do with the seal key through IAM: administer it and read its public half.
+ * Not kms:Sign (only the audit function has it, by name). PutKeyPolicy stays (a key nobody can
+ * administer is locked out for good): an administrator could grant Sign by rewriting the policy,
+ * which CloudTrail records (docs/integrity.md, key compromise).
+ */
+const SEAL_KEY_ACCOUNT_ACTIONS = [
+  'kms:CancelKeyDeletion', 'kms:CreateAlias', 'kms:DeleteAlias', 'kms:DescribeKey', 'kms:DisableKey', 'kms:EnableKey',
+  'kms:GetKeyPolicy', 'kms:GetPublicKey', 'kms:ListAliases', 'kms:ListResourceTags', 'kms:PutKeyPolicy',
+  'kms:ScheduleKeyDeletion', 'kms:TagResource', 'kms:UntagResource', 'kms:UpdateAlias', 'kms:UpdateKeyDescription', 'kms:Verify',
 ];
 
 /** What the account may do with the key through IAM, spelled out. */

@@ -56,6 +56,7 @@ function resolver(t: any): (v: any) => any {
       case 'AWS::S3::Bucket': return `arn:aws:s3:::${id.toLowerCase()}`;
       case 'AWS::KMS::Key': return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
       case 'AWS::SNS::Topic': return ref(id);
+      case 'AWS::KinesisFirehose::DeliveryStream': return `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${r.Properties.DeliveryStreamName}`;
       default: return `arn:aws:unknown:${REGION}:${ACCOUNT}:${id}`;
     }
   };
@@ -124,6 +125,31 @@ function allowed(p: { statements: Statement[] }, action: string, resource: strin
   return p.statements.some((s) => s.effect === 'Allow' && applies(s));
 }
 
+/** Whether a role may use a KMS key as KMS decides: a key policy statement naming the role allows it
+ * directly; one naming the account root delegates to IAM, so the role's own policies must allow it too. */
+function keyAllows(t: any, keyPrefix: string, roleId: string, action: string): boolean {
+  const resolve = resolver(t);
+  const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  const [keyId, key] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.startsWith(keyPrefix))!;
+  const roleArn = resolve({ 'Fn::GetAtt': [roleId, 'Arn'] });
+  const root = `arn:aws:iam::${ACCOUNT}:root`;
+  const statements = arr(key.Properties.KeyPolicy.Statement).map((s: any) => ({
+    effect: s.Effect,
+    actions: arr(s.Action),
+    principals: arr(resolve(s.Principal?.AWS)).flat(),
+  }));
+  const matches = (s: any) => s.actions.some((a: string) => glob(a, action, true));
+  if (statements.some((s: any) => s.effect === 'Deny' && matches(s) && (s.principals.includes(roleArn) || s.principals.includes('*')))) return false;
+  if (statements.some((s: any) => s.effect === 'Allow' && matches(s) && s.principals.includes(roleArn))) return true;
+  const delegated = statements.some((s: any) => s.effect === 'Allow' && matches(s) && s.principals.includes(root));
+  return delegated && allowed(policiesOf(t, roleId), action, `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`);
+}
+
+/** A role by its construct id (logical id prefix). */
+function roleNamed(t: any, prefix: string): string {
+  return Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::IAM::Role' && id.startsWith(prefix))!;
+}
+
 /** The role a function runs with. */
 function roleOf(t: any, fnPrefix: string): string {
   const [, fn] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(fnPrefix))!;
@@ -135,7 +161,9 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
   const logs = (group: string, stream = 'x') => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${group}:log-stream:${stream}`;
   const group = (g: string) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${g}`;
   const topic = (name: string) => `arn:aws:sns:${REGION}:${ACCOUNT}:${name}`;
-  const bucketId = Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket')!.toLowerCase();
+  const bucketId = Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket' && id.startsWith('FailureBucket'))!.toLowerCase();
+  const archiveId = Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket' && id.startsWith('ArchiveBucket'))!.toLowerCase();
+  const archived = `arn:aws:s3:::${archiveId}/audit/2026/11/30/10/flagtrail-prod-archive-1-2026-11-30-10-00-00-uuid`;
   const audit = '/flagtrail/prod/audit';
   // [function, action, resource, allowed?]
   const matrix: Array<[string, string, string, boolean]> = [
@@ -165,14 +193,64 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     ['Reconcile', 'logs:PutLogEvents', logs(audit), false],
     ['Reconcile', 'logs:DeleteLogStream', logs(audit), false],
     ['Reconcile', 'dynamodb:PutItem', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`, false],
+    // The archive: Firehose writes it, auditors read it, nobody else touches it.
+    ['Audit', 's3:PutObject', archived, false],
+    ['Notify', 's3:GetObject', archived, false],
+    ['ArchiveDelivery', 's3:PutObject', archived, true],
+    ['ArchiveDelivery', 's3:DeleteObject', archived, false],
+    ['ArchiveDelivery', 's3:GetObject', archived, false],
+    ['ArchiveDelivery', 'logs:PutLogEvents', logs(audit), false],
+    ['Auditor', 's3:GetObjectVersion', archived, true],
+    ['Auditor', 's3:ListBucketVersions', `arn:aws:s3:::${archiveId}`, true],
+    ['Auditor', 's3:PutObject', archived, false],
+    ['Auditor', 's3:DeleteObjectVersion', archived, false],
+    ['Auditor', 's3:PutObjectRetention', archived, false],
+    ['Auditor', 'logs:FilterLogEvents', group(audit), true],
+    ['Auditor', 'logs:PutLogEvents', logs(audit), false],
+    ['Auditor', 'logs:DeleteLogStream', logs(audit), false],
+    ['Auditor', 'logs:PutLogEvents', logs('/aws/lambda/flagtrail-prod-audit'), false],
   ];
   const failures: string[] = [];
+  const roles: Record<string, string> = {
+    Audit: roleOf(t, 'AuditFunction'),
+    Notify: roleOf(t, 'NotifyFunction'),
+    Reconcile: roleOf(t, 'ReconcileFunction'),
+    ArchiveDelivery: roleNamed(t, 'ArchiveDeliveryRole'),
+    Auditor: roleNamed(t, 'AuditorRole'),
+  };
   for (const [fn, action, resource, want] of matrix) {
-    const policies = policiesOf(t, roleOf(t, `${fn}Function`));
+    const policies = policiesOf(t, roles[fn]);
     if (policies.managed.length) failures.push(`${fn}: managed policies ${policies.managed.join(', ')} (AWS-managed ones grant on "*")`);
     const got = allowed(policies, action, resource);
     if (got !== want) failures.push(`${fn} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
   }
+  assert.deepEqual(failures, []);
+});
+
+test('only the audit function signs seals; auditors read the public key', () => {
+  const t = template();
+  const roles: Record<string, string> = {
+    Audit: roleOf(t, 'AuditFunction'),
+    Notify: roleOf(t, 'NotifyFunction'),
+    Reconcile: roleOf(t, 'ReconcileFunction'),
+    ArchiveDelivery: roleNamed(t, 'ArchiveDeliveryRole'),
+    Auditor: roleNamed(t, 'AuditorRole'),
+  };
+  const matrix: Array<[string, string, boolean]> = [
+    ['Audit', 'kms:Sign', true],
+    ['Notify', 'kms:Sign', false],
+    ['Reconcile', 'kms:Sign', false],
+    ['Auditor', 'kms:Sign', false],
+    ['ArchiveDelivery', 'kms:Sign', false],
+    ['Auditor', 'kms:GetPublicKey', true],
+    ['Auditor', 'kms:Verify', true],
+    ['Audit', 'kms:ScheduleKeyDeletion', false],
+    ['Audit', 'kms:PutKeyPolicy', false],
+    ['Notify', 'kms:GetPublicKey', false],
+  ];
+  const failures = matrix
+    .filter(([who, action, want]) => keyAllows(t, 'SealKey', roles[who], action) !== want)
+    .map(([who, action, want]) => `${who} ${action} on the seal key: should be ${want ? 'allowed' : 'denied'}`);
   assert.deepEqual(failures, []);
 });
 

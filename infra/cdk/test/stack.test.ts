@@ -217,8 +217,9 @@ test('no wildcard actions anywhere, and wildcard resources only where AWS offers
     const identity = all.filter((s) => s.where.includes('PolicyDocument') && !s.where.includes('KeyPolicy'));
     for (const s of identity) {
       if (!s.resource.includes('*')) continue;
-      // ListStreams, X-Ray writes and CloudWatch metric/dashboard reads have no resource-level permissions.
-      const allowed = s.action.every((a) => ['dynamodb:ListStreams', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords', ...SLACK_READ_ACTIONS].includes(a));
+      // ListStreams, X-Ray writes, CloudWatch metric/dashboard reads and the saved-query list have no
+      // resource-level permissions.
+      const allowed = s.action.every((a) => ['dynamodb:ListStreams', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'logs:DescribeQueryDefinitions', ...SLACK_READ_ACTIONS].includes(a));
       assert.ok(allowed, `wildcard resource for ${s.action} at ${s.where}`);
     }
   }
@@ -238,4 +239,39 @@ test('cdk-nag AwsSolutions passes with every acknowledgement justified, and woul
     return true;
   });
   assert.ok(report.includes('PlainQueue') && report.includes('AwsSolutions-SQS'), 'the finding names the unacknowledged queue');
+});
+
+test('the archive: subscription filter to Firehose, Object Lock in compliance mode for years, the seal key', () => {
+  const { template } = synth();
+  template.hasResourceProperties('AWS::S3::Bucket', {
+    ObjectLockEnabled: true,
+    ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Years: 7 } } },
+    VersioningConfiguration: { Status: 'Enabled' },
+    PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }) })] },
+    LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 90 }] })]) },
+  });
+  const t = template.toJSON();
+  const [streamId] = Object.entries<any>(t.Resources).find(([, r]) => r.Type === 'AWS::KinesisFirehose::DeliveryStream')!;
+  template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+    FilterPattern: '',
+    LogGroupName: { Ref: Match.stringLikeRegexp('^AuditLogGroup') },
+    DestinationArn: { 'Fn::GetAtt': [streamId, 'Arn'] },
+  });
+  template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+    ExtendedS3DestinationConfiguration: Match.objectLike({ BucketARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ArchiveBucket'), 'Arn'] }, CompressionFormat: 'UNCOMPRESSED', Prefix: 'audit/' }),
+  });
+  template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    FunctionName: 'flagtrail-prod-audit',
+    Environment: { Variables: Match.objectLike({ FLAGTRAIL_SEAL_KEY_ID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SealKey'), 'Arn'] } }) },
+  });
+  // Only Firehose may add archive objects.
+  template.hasResourceProperties('AWS::S3::BucketPolicy', {
+    Bucket: { Ref: Match.stringLikeRegexp('^ArchiveBucket') },
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'OnlyFirehoseWrites', Effect: 'Deny', Action: 's3:PutObject' })]) },
+  });
+  const years = synth({ archiveRetentionYears: 10 }).template;
+  years.hasResourceProperties('AWS::S3::Bucket', { ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Years: 10 } } } });
+  assert.throws(() => synth({ archiveRetentionYears: 0 }), /archiveRetentionYears must be a whole number/);
 });
