@@ -61,4 +61,12 @@ export const AUDITOR_QUERIES: AuditorQuery[] = [
     fields: ['eventId', 'sequenceNumber', 'eventName', 'error.kind', 'error.message', 'rawSha256', 'rawBytes'],
     filters: ['recordType = "quarantine"'],
   },
+  {
+    // The seals over the trail (docs/integrity.md): what each invocation sealed, and with which key.
+    id: 'Seals',
+    name: 'seals',
+    fields: ['@timestamp', 'sealId', 'part', 'parts', 'count', 'firstSequenceNumber', 'lastSequenceNumber', 'signature.keyId'],
+    filters: ['recordType = "seal"'],
+    sort: '@timestamp desc',
+  },
 ];

@@ -7,13 +7,18 @@ import { AUDITOR_QUERIES } from '../lib/queries';
 
 const schema = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'audit-record.schema.json'), 'utf8'));
 
-/** True when `field` (dotted) is a property of a record shape in the schema. */
+/** Logs Insights' own fields, on every event. */
+const BUILTIN = ['@timestamp', '@message', '@logStream', '@ingestionTime'];
+
+/** True when `field` (dotted) is a property of a record shape in the schema (or a built-in field). */
 function defined(field: string): boolean {
-  return ['change', 'quarantine', 'part'].some((shape) => {
-    let node = schema.$defs[shape];
+  if (field.startsWith('@')) return BUILTIN.includes(field);
+  return ['change', 'quarantine', 'part', 'seal'].some((shape) => {
+    let nodes: any[] = [schema.$defs[shape]];
     for (const part of field.split('.')) {
-      node = node?.properties?.[part];
-      if (!node) return false;
+      // A property may be one of several shapes (e.g. a signature or null): any of them counts.
+      nodes = nodes.flatMap((n) => [n, ...(n.oneOf ?? [])]).map((n) => n?.properties?.[part]).filter(Boolean);
+      if (!nodes.length) return false;
     }
     return true;
   });
@@ -27,7 +32,7 @@ function fieldsOf(expr: string): string[] {
 }
 
 test('every saved query uses only schema fields', () => {
-  assert.equal(AUDITOR_QUERIES.length, 7);
+  assert.equal(AUDITOR_QUERIES.length, 8);
   for (const q of AUDITOR_QUERIES) {
     const used = [...q.fields, ...q.filters.flatMap(fieldsOf), ...(q.sort ? fieldsOf(q.sort) : [])];
     assert.ok(used.length > 2, q.name);
@@ -39,12 +44,16 @@ test('the field check itself rejects an undefined field', () => {
   assert.equal(defined('flagKey'), true);
   assert.equal(defined('error.kind'), true);
   assert.equal(defined('flag_key'), false);
+  assert.equal(defined('signature.keyId'), true);
+  assert.equal(defined('signature.nope'), false);
+  assert.equal(defined('@timestamp'), true);
+  assert.equal(defined('@nope'), false);
   assert.deepEqual(fieldsOf('actor = "bob and alice" and production = 1'), ['actor', 'production']);
 });
 
 test('the questions auditors ask are covered', () => {
   const names = AUDITOR_QUERIES.map((q) => q.name);
-  for (const n of ['who-changed-flag-in-environment', 'kill-switch-activations', 'production-changes-by-user', 'changes-for-tenant', 'everything-one-request-touched', 'quarantined-records', 'unattributed-changes']) {
+  for (const n of ['who-changed-flag-in-environment', 'kill-switch-activations', 'production-changes-by-user', 'changes-for-tenant', 'everything-one-request-touched', 'quarantined-records', 'unattributed-changes', 'seals']) {
     assert.ok(names.includes(n), n);
   }
 });

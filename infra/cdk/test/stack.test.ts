@@ -183,7 +183,7 @@ test('the completeness check runs hourly and may only scan the table and read th
 });
 
 test('saved queries and a dashboard exist for the audit log group', () => {
-  t.resourceCountIs('AWS::Logs::QueryDefinition', 7);
+  t.resourceCountIs('AWS::Logs::QueryDefinition', 8);
   t.hasResourceProperties('AWS::Logs::QueryDefinition', { Name: 'flagtrail/prod/kill-switch-activations' });
   t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   const body = JSON.stringify(t.findResources('AWS::CloudWatch::Dashboard'));
