@@ -9,12 +9,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::Value;
 
+use flagtrail_core::integrity::{self, SealKeys};
 use flagtrail_core::metrics::Counter;
 use flagtrail_devtools::mapping::{drain, MappingOptions};
 use flagtrail_devtools::stack::{self, StackArgs};
 use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
 use flagtrail_runtime::pipeline::now_ms;
+use flagtrail_runtime::trail::{LogGroupTrail, TrailSource};
 use flagtrail_runtime::{AuditConfig, NotifyConfig, Pipeline, SdkSettings};
+
+use crate::archive::ArchiveTrail;
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -239,7 +243,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let t_changes = t1.elapsed();
 
     println!("\n== 3. pipeline: both consumers over the stream (as two event source mappings)");
-    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
+    let mut audit_config = AuditConfig::new(&stack.log_group);
+    audit_config.seal_key_id = Some(stack.seal_key_id.clone()); // seals signed by the stack's KMS key
+    let audit = audit_pipeline(&sdk, &audit_config);
     let notify = notify_pipeline(&sdk, &NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn));
     let t2 = Instant::now();
     let consumers: [&dyn Pipeline; 2] = [&audit, &notify];
@@ -290,6 +296,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             r["requestId"].as_str().unwrap_or("-"),
             fields.join(",")
         );
+    }
+
+    println!("\n== 4b. is the trail untouched? (flagtrail verify, seals signed by KMS {})", stack.seal_key_id);
+    let keys = SealKeys(vec![crate::verify::kms_key(&sdk, &stack.seal_key_id).await?]);
+    let group = LogGroupTrail { client: logs.clone(), group: stack.log_group.clone(), start_ms: None, end_ms: None };
+    let archive = ArchiveTrail::new(aws_sdk_s3::Client::new(&sdk), &stack.archive)?;
+    let mut sealed = true;
+    for source in [&group as &dyn TrailSource, &archive] {
+        let report = integrity::verify(&source.messages().await?, Some(&keys));
+        crate::verify::print_report(&source.name(), &report, true);
+        sealed &= report.findings.iter().all(|f| matches!(f, integrity::IntegrityFinding::Continuity(_)));
     }
 
     println!("\n== 5. what on-call sees (alert topic → SQS; Chatbot custom-notification bodies)");
@@ -366,5 +383,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         anyhow::bail!("expected {changes} audit records, found {}", audit_records.len());
     }
     println!("  every change is in the audit trail: OK");
+    if !sealed {
+        anyhow::bail!("the trail does not verify against its seals (see 4b)");
+    }
+    println!("  every record is sealed, in the log group and in the archive: OK");
     Ok(())
 }

@@ -32,15 +32,22 @@ pub async fn trusted_keys(args: &VerifyArgs, sdk: &aws_config::SdkConfig) -> any
         let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         keys.push(SealKey::from_pem(path.display().to_string(), &pem)?);
     }
-    if !args.kms_key_ids.is_empty() {
-        let kms = aws_sdk_kms::Client::new(sdk);
-        for id in &args.kms_key_ids {
-            let out = kms.get_public_key().key_id(id).send().await.with_context(|| format!("KMS GetPublicKey {id}"))?;
-            let der = out.public_key().with_context(|| format!("KMS key {id} returned no public key"))?;
-            keys.push(SealKey::from_der(format!("kms:{id}"), der.as_ref())?);
-        }
+    for id in &args.kms_key_ids {
+        keys.push(kms_key(sdk, id).await?);
     }
     Ok((!keys.is_empty()).then_some(SealKeys(keys)))
+}
+
+/// The public half of a KMS signing key (GetPublicKey: DER SubjectPublicKeyInfo).
+pub async fn kms_key(sdk: &aws_config::SdkConfig, id: &str) -> anyhow::Result<SealKey> {
+    let out = aws_sdk_kms::Client::new(sdk)
+        .get_public_key()
+        .key_id(id)
+        .send()
+        .await
+        .with_context(|| format!("KMS GetPublicKey {id}"))?;
+    let der = out.public_key().with_context(|| format!("KMS key {id} returned no public key"))?;
+    Ok(SealKey::from_der(format!("kms:{id}"), der.as_ref())?)
 }
 
 /// Prints the findings and a summary; true when the trail is intact.
