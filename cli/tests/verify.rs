@@ -31,7 +31,7 @@ fn batch(version: u64, flags: &[&str]) -> Value {
                 "NewImage": image(flag, version, version % 2 == 1),
             });
             if version > 1 {
-                ddb["OldImage"] = image(flag, version - 1, version % 2 == 0);
+                ddb["OldImage"] = image(flag, version - 1, version.is_multiple_of(2));
             }
             json!({
                 "eventID": format!("ev-{version}-{flag}"), "eventName": if version == 1 { "INSERT" } else { "MODIFY" },
