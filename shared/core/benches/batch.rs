@@ -1,8 +1,8 @@
 //! Cost of processing a full Lambda batch against the bar in the brief: at most ~2× parsing the
 //! same JSON into typed serde structs (`aws_lambda_events`' DynamoDB event).
 //!
-//! Each function is measured on exactly what it computes before I/O: `audit::plan` and
-//! `notify::plan` of the core, the same calls the Lambda pipelines make.
+//! Each function is measured on exactly what it computes before I/O: `audit::plan` (and the seal)
+//! and `notify::plan` of the core, the same calls the Lambda pipelines make.
 //!
 //! `cargo bench -p flagtrail-core --bench batch` prints criterion's figures and, at the end, the
 //! ratio of the medians for each function (each Lambda pays only its own share) and batch shape.
@@ -26,12 +26,15 @@ fn baseline(text: &str) -> usize {
     e.records.len()
 }
 
-/// What the `audit` function computes from a batch, without I/O: decode, audit JSON, metrics.
+/// What the `audit` function computes from a batch, without I/O: decode, audit JSON, metrics, and
+/// the seal over every record (a SHA-256 per record, the statement digest, the seal parts).
 fn audit(text: &str, config: &CoreConfig) -> usize {
     let event = StreamEvent::from_json(text).expect("event");
     let plan = audit::plan(&event, config, 0, audit::max_event_age_ms(None));
+    let (seal, _) = plan.seal().expect("a batch to seal");
     plan.events.items.iter().map(|e| e.message.len()).sum::<usize>()
         + plan.metrics.to_emf("Flagtrail", "bench", 0).len()
+        + seal.to_parts(None).iter().map(String::len).sum::<usize>()
 }
 
 /// What the `notify` function computes from a batch, without I/O: decode, alerts, invalidations

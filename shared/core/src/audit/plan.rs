@@ -99,25 +99,21 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig, now_ms: i64, max_age_ms: i
 }
 
 impl AuditPlan {
-    /// The seal over the log events of the records before `durable_until` (the records whose
-    /// outputs were all made durable and will not come again), with the lowest record it covers;
-    /// `None` when it would cover nothing. Later records are written again on redelivery and
-    /// sealed then (see docs/integrity.md).
-    pub fn seal(&self, durable_until: usize) -> Option<(Seal, usize)> {
-        let covered: Vec<usize> =
-            (0..self.events.len()).filter(|&i| self.events.covers[i].iter().all(|&r| r < durable_until)).collect();
-        let lowest = covered.iter().flat_map(|&i| self.events.covers[i].iter().copied()).min()?;
-        let sequence = |rev: bool| {
-            let mut seqs = self.sequence_numbers[..durable_until.min(self.sequence_numbers.len())].iter().flatten();
-            if rev { seqs.next_back() } else { seqs.next() }.cloned()
-        };
+    /// The seal over every planned log event (see docs/integrity.md), with the lowest record it
+    /// covers (the record a lost seal part fails the batch from); `None` for an empty batch.
+    pub fn seal(&self) -> Option<(Seal, usize)> {
+        let lowest = self.events.covers.iter().flatten().copied().min()?;
+        let mut seqs = self.sequence_numbers.iter().flatten();
         let seal = Seal {
             stream_arn: self.stream_arn.clone(),
-            first_sequence_number: sequence(false),
-            last_sequence_number: sequence(true),
-            entries: covered
+            first_sequence_number: seqs.next().cloned(),
+            last_sequence_number: seqs.next_back().or(self.sequence_numbers.iter().flatten().next()).cloned(),
+            entries: self
+                .events
+                .items
                 .iter()
-                .map(|&i| SealEntry::of(&self.event_ids[i], &self.events.items[i].message))
+                .zip(&self.event_ids)
+                .map(|(event, id)| SealEntry::of(id, &event.message))
                 .collect(),
         };
         Some((seal, lowest))
