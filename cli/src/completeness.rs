@@ -11,24 +11,25 @@ use flagtrail_runtime::SdkSettings;
 
 use crate::archive::ArchiveTrail;
 
-/// Which trail to read: one of a folder, the log group, the archive.
+/// Which trail to read: one of a folder, the log group, the archive (`--since`/`--until` narrow the
+/// log group).
 #[derive(clap::Args, Debug, Clone, Default)]
-#[group(multiple = false)]
+#[group(skip)]
 pub struct TrailArgs {
     /// A folder with audit.jsonl (`flagtrail replay --out`), or a JSON-lines file.
-    #[arg(long)]
+    #[arg(long, group = "trail")]
     pub dir: Option<PathBuf>,
     /// The audit log group.
-    #[arg(long)]
+    #[arg(long, group = "trail")]
     pub log_group: Option<String>,
     /// The write-once archive, `s3://bucket/prefix` (objects as Firehose delivers them).
-    #[arg(long)]
+    #[arg(long, group = "trail")]
     pub archive: Option<String>,
     /// Only events since this time (RFC 3339), for the log group.
-    #[arg(long)]
+    #[arg(long, requires = "log_group")]
     pub since: Option<String>,
     /// Only events until this time (RFC 3339), for the log group.
-    #[arg(long)]
+    #[arg(long, requires = "log_group")]
     pub until: Option<String>,
 }
 
@@ -53,8 +54,13 @@ pub struct ReconcileArgs {
     pub trail: TrailArgs,
 }
 
-/// The trail the arguments name.
-pub async fn trail_source(args: &TrailArgs, sdk: &aws_config::SdkConfig) -> anyhow::Result<Box<dyn TrailSource>> {
+/// The trail the arguments name; `unmask` reads the log group through a data-protection policy
+/// (needs `logs:Unmask`).
+pub async fn trail_source(
+    args: &TrailArgs,
+    sdk: &aws_config::SdkConfig,
+    unmask: bool,
+) -> anyhow::Result<Box<dyn TrailSource>> {
     Ok(match (&args.dir, &args.log_group, &args.archive) {
         (Some(dir), _, _) => Box::new(FileTrail(dir.clone())),
         (None, Some(group), _) => Box::new(LogGroupTrail {
@@ -62,6 +68,7 @@ pub async fn trail_source(args: &TrailArgs, sdk: &aws_config::SdkConfig) -> anyh
             group: group.clone(),
             start_ms: epoch_ms("--since", args.since.as_deref())?,
             end_ms: epoch_ms("--until", args.until.as_deref())?,
+            unmask,
         }),
         (None, None, Some(url)) => Box::new(ArchiveTrail::new(aws_sdk_s3::Client::new(sdk), url)?),
         (None, None, None) => anyhow::bail!("give --dir, --log-group or --archive"),
@@ -79,7 +86,7 @@ fn report(what: &str, source: &str, records: usize, findings: &[Finding]) -> boo
 /// `flagtrail continuity`: false when a record is missing.
 pub async fn run_continuity(args: TrailArgs) -> anyhow::Result<bool> {
     let sdk = SdkSettings::default().load().await;
-    let source = trail_source(&args, &sdk).await?;
+    let source = trail_source(&args, &sdk, false).await?;
     let records = read_trail(source.as_ref()).await?;
     Ok(report("continuity", &source.name(), records.len(), &continuity(&records)))
 }
@@ -87,7 +94,7 @@ pub async fn run_continuity(args: TrailArgs) -> anyhow::Result<bool> {
 /// `flagtrail reconcile`: false when the table and the trail disagree.
 pub async fn run_reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
     let sdk = SdkSettings::default().load().await;
-    let source = trail_source(&args.trail, &sdk).await?;
+    let source = trail_source(&args.trail, &sdk, false).await?;
     let records = read_trail(source.as_ref()).await?;
     let table = scan_table(&aws_sdk_dynamodb::Client::new(&sdk), &args.table).await?;
     let findings = reconcile(&table, &records);

@@ -300,7 +300,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     println!("\n== 4b. is the trail untouched? (flagtrail verify, seals signed by KMS {})", stack.seal_key_id);
     let keys = SealKeys(vec![crate::verify::kms_key(&sdk, &stack.seal_key_id).await?]);
-    let group = LogGroupTrail { client: logs.clone(), group: stack.log_group.clone(), start_ms: None, end_ms: None };
+    let group = LogGroupTrail {
+        client: logs.clone(),
+        group: stack.log_group.clone(),
+        start_ms: None,
+        end_ms: None,
+        unmask: false,
+    };
     let archive = ArchiveTrail::new(aws_sdk_s3::Client::new(&sdk), &stack.archive)?;
     let mut sealed = true;
     for source in [&group as &dyn TrailSource, &archive] {

@@ -81,7 +81,8 @@ pub async fn run(mut args: VerifyArgs) -> anyhow::Result<bool> {
     }
     let sdk = SdkSettings::default().load().await;
     let keys = trusted_keys(&args, &sdk).await?;
-    let source = trail_source(&args.trail, &sdk).await?;
+    // Unmasked: the seals cover the bytes written, before any data-protection masking.
+    let source = trail_source(&args.trail, &sdk, true).await?;
     let messages = source.messages().await?;
     let report = verify(&messages, keys.as_ref());
     Ok(print_report(&source.name(), &report, keys.is_some()))

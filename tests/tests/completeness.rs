@@ -69,7 +69,13 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
 
     // The clean history: nothing to report.
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-    let group = LogGroupTrail { client: logs.clone(), group: stack.log_group.clone(), start_ms: None, end_ms: None };
+    let group = LogGroupTrail {
+        client: logs.clone(),
+        group: stack.log_group.clone(),
+        start_ms: None,
+        end_ms: None,
+        unmask: false,
+    };
     let trail = read_trail(&group).await.unwrap();
     assert_eq!(trail.len(), 5);
     assert_eq!(continuity(&trail), vec![]);

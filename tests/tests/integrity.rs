@@ -77,6 +77,12 @@ async fn kms_signed_seals_verify_in_the_log_group_and_the_archive() {
     assert!(out.contains("9 record(s) (0 duplicate(s))") && out.contains("0 finding(s)"), "{out}");
     let seals = signed_seals(&out);
     assert!(seals >= 3, "one seal per batch of at most 3 records: {out}");
+    // A time window on the log group (seals are dated like their newest record, so they fall in it).
+    let since = ["--since", "2000-01-01T00:00:00Z"];
+    let (code, out) =
+        flagtrail(&[&["verify", "--log-group", &stack.log_group][..], &since, &key].concat(), &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("9 record(s)"), "{out}");
     let (code, out) = flagtrail(&[&["verify", "--archive", &stack.archive][..], &key].concat(), &moto.endpoint);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("9 record(s) (0 duplicate(s))") && signed_seals(&out) == seals, "{out}");

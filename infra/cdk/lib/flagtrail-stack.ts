@@ -421,7 +421,10 @@ export class FlagtrailStack extends Stack {
     });
     acknowledge(bucket, 'AwsSolutions-S1', 'Only Firehose writes here and auditors read; object-level access is in CloudTrail data events where the account enables them.');
     // "Years", not CDK's 365-day multiple (2,555 days fall short of 7 years by the leap days).
-    (bucket.node.defaultChild as s3.CfnBucket).addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention', { Mode: 'COMPLIANCE', Years: years });
+    // addPropertyOverride merges, so CDK's Days is removed explicitly: S3 refuses a rule with both.
+    const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
+    cfnBucket.addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention.Years', years);
+    cfnBucket.addPropertyDeletionOverride('ObjectLockConfiguration.Rule.DefaultRetention.Days');
 
     const deliveryRole = new iam.Role(this, 'ArchiveDeliveryRole', {
       assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', { conditions: { StringEquals: { 'sts:ExternalId': this.account } } }),
@@ -433,7 +436,8 @@ export class FlagtrailStack extends Stack {
         sid: 'EncryptArchiveObjects',
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: [key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` }, StringLike: { 'kms:EncryptionContext:aws:s3:arn': `${bucket.bucketArn}/*` } },
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` }, // With an S3 Bucket Key the encryption context is the bucket's ARN, without one the object's.
+        StringLike: { 'kms:EncryptionContext:aws:s3:arn': `${bucket.bucketArn}*` } },
       }),
     );
     acknowledge(deliveryRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/audit/*]`, 'Firehose names objects by delivery time under the prefix: the prefix is the narrowest fixed resource.');
@@ -522,6 +526,8 @@ export class FlagtrailStack extends Stack {
         resources: [auditGroupArn, `${auditGroupArn}:*`],
       }),
     );
+    // The group may carry a data-protection policy: verify must read the bytes that were sealed.
+    this.auditorRole.addToPolicy(new iam.PolicyStatement({ sid: 'ReadUnmasked', actions: ['logs:Unmask'], resources: [auditGroupArn, `${auditGroupArn}:*`] }));
     this.auditorRole.addToPolicy(new iam.PolicyStatement({ sid: 'ListSavedQueries', actions: ['logs:DescribeQueryDefinitions'], resources: ['*'] }));
     acknowledge(this.auditorRole, 'AwsSolutions-IAM5[Resource::*]', 'logs:DescribeQueryDefinitions has no resource-level permissions.');
     acknowledge(this.auditorRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`, 'Read-only over the archive objects, whose names Firehose chooses.');
@@ -703,7 +709,7 @@ function protectAuditTrail(role: iam.Role, auditGroupArn: string): void {
     new iam.PolicyStatement({
       sid: 'NeverDeleteOrShortenTheAuditTrail',
       effect: iam.Effect.DENY,
-      actions: ['logs:DeleteLogGroup', 'logs:DeleteLogStream', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey', 'logs:AssociateKmsKey', 'logs:DeleteDataProtectionPolicy', 'logs:PutDataProtectionPolicy'],
+      actions: ['logs:DeleteLogGroup', 'logs:DeleteLogStream', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey', 'logs:AssociateKmsKey', 'logs:DeleteDataProtectionPolicy', 'logs:PutDataProtectionPolicy', 'logs:DeleteSubscriptionFilter', 'logs:PutSubscriptionFilter'],
       resources: [auditGroupArn, `${auditGroupArn}:*`],
     }),
   );

@@ -209,6 +209,9 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     ['Auditor', 'logs:PutLogEvents', logs(audit), false],
     ['Auditor', 'logs:DeleteLogStream', logs(audit), false],
     ['Auditor', 'logs:PutLogEvents', logs('/aws/lambda/flagtrail-prod-audit'), false],
+    ['Auditor', 'logs:Unmask', group(audit), true],
+    ['Audit', 'logs:DeleteSubscriptionFilter', group(audit), false],
+    ['Notify', 'logs:PutSubscriptionFilter', group(audit), false],
   ];
   const failures: string[] = [];
   const roles: Record<string, string> = {

@@ -243,9 +243,12 @@ test('cdk-nag AwsSolutions passes with every acknowledgement justified, and woul
 
 test('the archive: subscription filter to Firehose, Object Lock in compliance mode for years, the seal key', () => {
   const { template } = synth();
+  const t0 = template.toJSON();
+  const [, archive] = Object.entries<any>(t0.Resources).find(([id, r]) => r.Type === 'AWS::S3::Bucket' && id.startsWith('ArchiveBucket'))!;
+  // Exactly Mode and Years: S3 refuses a default retention with both Days and Years.
+  assert.deepEqual(archive.Properties.ObjectLockConfiguration, { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Years: 7 } } });
   template.hasResourceProperties('AWS::S3::Bucket', {
     ObjectLockEnabled: true,
-    ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Years: 7 } } },
     VersioningConfiguration: { Status: 'Enabled' },
     PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
     BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }) })] },
@@ -271,7 +274,13 @@ test('the archive: subscription filter to Firehose, Object Lock in compliance mo
     Bucket: { Ref: Match.stringLikeRegexp('^ArchiveBucket') },
     PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'OnlyFirehoseWrites', Effect: 'Deny', Action: 's3:PutObject' })]) },
   });
-  const years = synth({ archiveRetentionYears: 10 }).template;
-  years.hasResourceProperties('AWS::S3::Bucket', { ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Years: 10 } } } });
+  const years = synth({ archiveRetentionYears: 10 }).template.toJSON();
+  const [, archive10] = Object.entries<any>(years.Resources).find(([id, r]) => r.Type === 'AWS::S3::Bucket' && id.startsWith('ArchiveBucket'))!;
+  assert.deepEqual(archive10.Properties.ObjectLockConfiguration.Rule.DefaultRetention, { Mode: 'COMPLIANCE', Years: 10 });
+  // Firehose encrypts through S3 with a Bucket Key: the encryption context is the bucket ARN itself.
+  const delivery = Object.entries<any>(t0.Resources).find(([id, r]) => r.Type === 'AWS::IAM::Policy' && id.startsWith('ArchiveDeliveryRole'))![1];
+  const kmsStatement = delivery.Properties.PolicyDocument.Statement.find((st: any) => st.Sid === 'EncryptArchiveObjects');
+  const context = JSON.stringify(kmsStatement.Condition.StringLike['kms:EncryptionContext:aws:s3:arn']);
+  assert.ok(context.endsWith('"*"]]}') && !context.includes('/*'), `context pattern must match the bucket ARN: ${context}`);
   assert.throws(() => synth({ archiveRetentionYears: 0 }), /archiveRetentionYears must be a whole number/);
 });

@@ -70,6 +70,7 @@ pub fn completeness_check(sdk: &SdkConfig, config: &ReconcileConfig) -> Complete
             group: config.log_group.clone(),
             start_ms: None,
             end_ms: None,
+            unmask: false,
         },
     }
 }

@@ -73,6 +73,9 @@ pub struct LogGroupTrail {
     pub start_ms: Option<i64>,
     /// Latest event time, if any.
     pub end_ms: Option<i64>,
+    /// Read through a data-protection policy (`unmask`, needs `logs:Unmask`): what `verify` must
+    /// compare with the seals, which were computed over the unmasked bytes.
+    pub unmask: bool,
 }
 
 #[async_trait]
@@ -86,6 +89,7 @@ impl TrailSource for LogGroupTrail {
             .log_group_name(&self.group)
             .set_start_time(self.start_ms)
             .set_end_time(self.end_ms)
+            .set_unmask(self.unmask.then_some(true))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

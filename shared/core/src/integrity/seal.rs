@@ -26,6 +26,7 @@ const STATEMENT_FORMAT: &str = "flagtrail-seal/1";
 
 /// One covered record: its id and the SHA-256 of its exact bytes (hex).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SealEntry {
     /// `eventId`, or `eventId#part` for a part of an oversized record.
     pub id: String,
@@ -42,7 +43,7 @@ impl SealEntry {
 
 /// A signature over a seal's digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealSignature {
     /// The signing key as the signer names it (a KMS key ARN, or `local:<fingerprint>`):
     /// informational, the verifier checks against the keys the auditor trusts.
@@ -66,9 +67,11 @@ pub struct Seal {
     pub entries: Vec<SealEntry>,
 }
 
-/// One stored part of a seal (`recordType: "seal"`).
+/// One stored part of a seal (`recordType: "seal"`). Unknown fields are refused, and the verifier
+/// requires the stored text to be exactly this struct's serialization: a seal event carries
+/// nothing that is not covered by its digest or its signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealPart {
     /// The audit schema version.
     pub schema_version: u32,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::keys::SealKeys;
-use super::seal::{record_id, statement_digest, SealEntry, SealPart};
+use super::seal::{record_id, statement_digest, SealEntry, SealPart, SealSignature};
 use crate::completeness::{continuity, Finding, TrailRecord};
 
 /// One way the trail is not what its seals say; sorted seals first (a bad seal explains the
@@ -144,9 +144,20 @@ pub fn verify(messages: &[String], keys: Option<&SealKeys>) -> VerifyReport {
             }
         };
         if value["recordType"] == "seal" {
+            let seal_id = value["sealId"].as_str().unwrap_or("?").to_owned();
             match serde_json::from_value::<SealPart>(value) {
-                Ok(part) => seal_parts.entry(part.seal_id.clone()).or_default().push(part),
-                Err(e) => findings.push(IntegrityFinding::Unreadable { position, reason: format!("seal: {e}") }),
+                // Byte for byte what the writer serializes: no field outside the digest and the
+                // signature can be added or changed in a seal event.
+                Ok(part) if serde_json::to_string(&part).is_ok_and(|t| t == *message) => {
+                    seal_parts.entry(part.seal_id.clone()).or_default().push(part)
+                }
+                Ok(_) => findings.push(IntegrityFinding::SealAltered {
+                    seal_id,
+                    reason: format!("message {position} is not the seal's own serialization (edited text)"),
+                }),
+                Err(e) => {
+                    findings.push(IntegrityFinding::SealAltered { seal_id, reason: format!("message {position}: {e}") })
+                }
             }
             continue;
         }
@@ -202,22 +213,26 @@ pub fn verify(messages: &[String], keys: Option<&SealKeys>) -> VerifyReport {
 }
 
 /// A seal's entries if it is whole, consistent and (with keys) signed by a trusted key.
+///
+/// The same seal may be stored more than once with different signatures: a redelivered batch is
+/// sealed again with the same digest, and ECDSA signatures differ on every Sign call. So parts are
+/// compared without their signature, and with keys every distinct signature must verify.
 fn check_seal(seal_id: &str, parts: &[SealPart], keys: Option<&SealKeys>) -> Result<Vec<SealEntry>, IntegrityFinding> {
     let altered = |reason: String| IntegrityFinding::SealAltered { seal_id: seal_id.to_owned(), reason };
+    let unsigned = |p: &SealPart| SealPart { signature: None, ..p.clone() };
     let first = &parts[0];
-    let mut by_number: BTreeMap<usize, &SealPart> = BTreeMap::new();
+    let mut by_number: BTreeMap<usize, SealPart> = BTreeMap::new();
     for p in parts {
         let same_header = p.parts == first.parts
             && p.count == first.count
             && p.stream_arn == first.stream_arn
             && p.first_sequence_number == first.first_sequence_number
-            && p.last_sequence_number == first.last_sequence_number
-            && p.signature == first.signature;
+            && p.last_sequence_number == first.last_sequence_number;
         if !same_header {
             return Err(altered(format!("part {} disagrees with part {} on the header", p.part, first.part)));
         }
-        if let Some(seen) = by_number.insert(p.part, p) {
-            if seen != p {
+        if let Some(seen) = by_number.insert(p.part, unsigned(p)) {
+            if seen != unsigned(p) {
                 return Err(altered(format!("two different copies of part {}", p.part)));
             }
         }
@@ -243,11 +258,15 @@ fn check_seal(seal_id: &str, parts: &[SealPart], keys: Option<&SealKeys>) -> Res
         return Err(altered("its entries do not hash to its id".into()));
     }
     if let Some(keys) = keys {
-        let Some(signature) = &first.signature else {
-            return Err(IntegrityFinding::Unsigned { seal_id: seal_id.to_owned() });
-        };
-        keys.check(signature, &digest)
-            .map_err(|reason| IntegrityFinding::BadSignature { seal_id: seal_id.to_owned(), reason })?;
+        let mut signatures: Vec<&Option<SealSignature>> = parts.iter().map(|p| &p.signature).collect();
+        signatures.dedup();
+        for signature in signatures {
+            let Some(signature) = signature else {
+                return Err(IntegrityFinding::Unsigned { seal_id: seal_id.to_owned() });
+            };
+            keys.check(signature, &digest)
+                .map_err(|reason| IntegrityFinding::BadSignature { seal_id: seal_id.to_owned(), reason })?;
+        }
     }
     Ok(entries)
 }
@@ -286,7 +305,7 @@ mod tests {
     use crate::integrity::keys::SealKey;
     use crate::integrity::seal::{Seal, SealSignature, SIGNING_ALGORITHM};
     use base64::Engine;
-    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::signature::{RandomizedSigner, Signer};
     use p256::ecdsa::{Signature, SigningKey};
 
     fn change(event_id: &str, item: &str, version: u64, name: &str) -> String {
@@ -423,6 +442,69 @@ mod tests {
         edited[0] = edited[0].replace("a@example.com", "x@example.com");
         assert!(matches!(&verify(&edited, None).findings[..], [IntegrityFinding::Edited { id, .. }] if id == "e1"));
     }
+
+    #[test]
+    fn a_batch_sealed_twice_with_different_signatures_verifies() {
+        // KMS's ECDSA signatures differ on every call; a redelivered batch is sealed again with the
+        // same digest and another signature. Both copies verify; a forged one does not.
+        let records = vec![change("e1", "f1", 1, "INSERT")];
+        let first = sealed(records.clone(), Some(&key(1)));
+        let mut second = first.clone();
+        let part: SealPart = serde_json::from_str(&second[1]).unwrap();
+        let digest: [u8; 32] = hex::decode(&part.seal_id).unwrap().try_into().unwrap();
+        let other: Signature = key(1).sign_with_rng(&mut FixedRng(7), &digest);
+        let mut resigned = part.clone();
+        resigned.signature.as_mut().unwrap().value =
+            base64::engine::general_purpose::STANDARD.encode(other.to_der().as_bytes());
+        assert_ne!(resigned.signature, part.signature, "a second, different signature");
+        second[1] = serde_json::to_string(&resigned).unwrap();
+        let both: Vec<String> = first.iter().chain(&second).cloned().collect();
+        let r = verify(&both, Some(&trusted(1)));
+        assert!(r.intact(), "{:?}", r.findings);
+        assert_eq!(r.duplicates, 1);
+        let mut forged = resigned.clone();
+        forged.signature.as_mut().unwrap().value =
+            serde_json::from_str::<SealPart>(&sealed(vec![change("e9", "f9", 1, "INSERT")], Some(&key(1)))[1])
+                .unwrap()
+                .signature
+                .unwrap()
+                .value;
+        let with_forged: Vec<String> =
+            first.iter().cloned().chain([records[0].clone(), serde_json::to_string(&forged).unwrap()]).collect();
+        let f = verify(&with_forged, Some(&trusted(1))).findings;
+        assert!(matches!(&f[0], IntegrityFinding::BadSignature { .. }), "{f:?}");
+    }
+
+    #[test]
+    fn a_seal_event_with_added_or_edited_text_is_altered() {
+        let t = trail(Some(&key(1)));
+        let s = t.iter().position(|m| m.contains("\"recordType\":\"seal\"")).unwrap();
+        let mut added = t.clone();
+        added[s] = added[s].replacen('{', r#"{"actor":"mallory@example.com","#, 1);
+        assert!(matches!(&verify(&added, Some(&trusted(1))).findings[0], IntegrityFinding::SealAltered { .. }));
+        let mut spaced = t.clone();
+        spaced[s] = spaced[s].replacen(',', ", ", 1);
+        assert!(matches!(&verify(&spaced, Some(&trusted(1))).findings[0], IntegrityFinding::SealAltered { .. }));
+    }
+
+    /// A deterministic source of randomness for a second, different ECDSA signature.
+    struct FixedRng(u8);
+    impl p256::elliptic_curve::rand_core::RngCore for FixedRng {
+        fn next_u32(&mut self) -> u32 {
+            u32::from(self.0)
+        }
+        fn next_u64(&mut self) -> u64 {
+            u64::from(self.0)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(self.0);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), p256::elliptic_curve::rand_core::Error> {
+            dest.fill(self.0);
+            Ok(())
+        }
+    }
+    impl p256::elliptic_curve::rand_core::CryptoRng for FixedRng {}
 
     #[test]
     fn a_seal_part_edited_or_lost_is_named() {

@@ -52,8 +52,11 @@ impl<L: LogSink> AuditPipeline<L> {
                 },
                 None => None,
             };
+            // Dated like the newest record it covers, not "now": a reader's time window (or the
+            // group's retention) then keeps or drops a seal together with its records.
+            let timestamp_ms = plan.events.items.iter().map(|e| e.timestamp_ms).max().unwrap_or(inv.now_ms);
             for message in seal.to_parts(signature.as_ref()) {
-                plan.events.push(LogEvent { timestamp_ms: inv.now_ms, message }, vec![lowest]);
+                plan.events.push(LogEvent { timestamp_ms, message }, vec![lowest]);
             }
         }
 
