@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::Value;
 
-use flagtrail_core::integrity::{self, SealKeys};
+use flagtrail_core::integrity::SealKeys;
 use flagtrail_core::metrics::Counter;
 use flagtrail_devtools::mapping::{drain, MappingOptions};
 use flagtrail_devtools::stack::{self, StackArgs};
@@ -300,19 +300,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     println!("\n== 4b. is the trail untouched? (flagtrail verify, seals signed by KMS {})", stack.seal_key_id);
     let keys = SealKeys(vec![crate::verify::kms_key(&sdk, &stack.seal_key_id).await?]);
-    let group = LogGroupTrail {
-        client: logs.clone(),
-        group: stack.log_group.clone(),
-        start_ms: None,
-        end_ms: None,
-        unmask: false,
-    };
+    let group = LogGroupTrail::whole(logs.clone(), &stack.log_group);
     let archive = ArchiveTrail::new(aws_sdk_s3::Client::new(&sdk), &stack.archive)?;
     let mut sealed = true;
     for source in [&group as &dyn TrailSource, &archive] {
-        let report = integrity::verify(&source.messages().await?, Some(&keys));
-        crate::verify::print_report(&source.name(), &report, true);
-        sealed &= report.findings.iter().all(|f| matches!(f, integrity::IntegrityFinding::Continuity(_)));
+        let report = crate::verify::check(source, Some(&keys)).await?;
+        sealed &= report.seal_findings().next().is_none();
     }
 
     println!("\n== 5. what on-call sees (alert topic → SQS; Chatbot custom-notification bodies)");

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use flagtrail_core::integrity::{verify, SealKey, SealKeys, VerifyReport};
+use flagtrail_runtime::trail::TrailSource;
 use flagtrail_runtime::SdkSettings;
 
 use crate::completeness::{trail_source, TrailArgs};
@@ -83,7 +84,12 @@ pub async fn run(mut args: VerifyArgs) -> anyhow::Result<bool> {
     let keys = trusted_keys(&args, &sdk).await?;
     // Unmasked: the seals cover the bytes written, before any data-protection masking.
     let source = trail_source(&args.trail, &sdk, true).await?;
-    let messages = source.messages().await?;
-    let report = verify(&messages, keys.as_ref());
-    Ok(print_report(&source.name(), &report, keys.is_some()))
+    Ok(check(source.as_ref(), keys.as_ref()).await?.intact())
+}
+
+/// Reads `source`, verifies it (signatures too when `keys` are given) and prints the report.
+pub async fn check(source: &dyn TrailSource, keys: Option<&SealKeys>) -> anyhow::Result<VerifyReport> {
+    let report = verify(&source.messages().await?, keys);
+    print_report(&source.name(), &report, keys.is_some());
+    Ok(report)
 }

@@ -65,6 +65,21 @@ impl Drop for Moto {
     }
 }
 
+/// Runs `target/debug/flagtrail` against the stand-in at `endpoint`: (exit code, stdout then stderr).
+pub fn flagtrail(args: &[&str], endpoint: &str) -> (i32, String) {
+    let out = Command::new(root().join("target/debug/flagtrail"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("target/debug/flagtrail runs (the README's test command builds it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// Creates the local stack with default names.
 pub async fn stack(sdk: &aws_config::SdkConfig) -> Stack {
     let args = StackArgs {
@@ -95,6 +110,26 @@ pub fn stamped(
     m.insert("requestId".into(), s(request));
     m.insert("version".into(), AttributeValue::N(version.to_string()));
     m
+}
+
+/// A production flag item (`FLAG#prod#{key}` / `METADATA`) with a rollout, stamped.
+pub fn prod_flag(
+    key: &str,
+    rollout: u32,
+    who: &str,
+    request: &str,
+    version: u32,
+) -> std::collections::HashMap<String, AttributeValue> {
+    stamped(
+        &[
+            ("PK", s(&format!("FLAG#prod#{key}"))),
+            ("SK", s("METADATA")),
+            ("rolloutPercentage", AttributeValue::N(rollout.to_string())),
+        ],
+        who,
+        request,
+        version,
+    )
 }
 
 /// All messages of a log group, parsed.

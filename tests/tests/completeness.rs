@@ -4,43 +4,16 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use flagtrail_cli::completeness::{read_trail, scan_table};
 use flagtrail_core::completeness::{continuity, item_id, reconcile, Finding};
 use flagtrail_devtools::mapping::{drain, MappingOptions};
-use flagtrail_e2e::{audit_records, root, s, stack, stamped, Moto};
+use flagtrail_e2e::{audit_records, flagtrail, prod_flag, s, stack, Moto};
 use flagtrail_runtime::build::audit_pipeline;
 use flagtrail_runtime::trail::{FileTrail, LogGroupTrail};
 use flagtrail_runtime::AuditConfig;
-
-fn flag(key: &str, rollout: u32, who: &str, request: &str, version: u32) -> HashMap<String, AttributeValue> {
-    stamped(
-        &[
-            ("PK", s(&format!("FLAG#prod#{key}"))),
-            ("SK", s("METADATA")),
-            ("rolloutPercentage", AttributeValue::N(rollout.to_string())),
-        ],
-        who,
-        request,
-        version,
-    )
-}
-
-fn flagtrail(args: &[&str], endpoint: &str) -> (i32, String) {
-    let out = Command::new(root().join("target/debug/flagtrail"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("target/debug/flagtrail runs (the README's test command builds it)");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continuity_and_reconcile_name_exactly_what_is_missing() {
@@ -53,11 +26,11 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
         let table = stack.table.clone();
         async move { ddb.put_item().table_name(table).set_item(Some(item)).send().await.expect("PutItem") }
     };
-    put(flag("a", 10, "alice", "r-a1", 1)).await;
-    put(flag("a", 20, "alice", "r-a2", 2)).await;
-    put(flag("a", 30, "bob", "r-a3", 3)).await;
-    put(flag("b", 10, "carol", "r-b1", 1)).await;
-    put(flag("b", 50, "carol", "r-b2", 2)).await;
+    put(prod_flag("a", 10, "alice", "r-a1", 1)).await;
+    put(prod_flag("a", 20, "alice", "r-a2", 2)).await;
+    put(prod_flag("a", 30, "bob", "r-a3", 3)).await;
+    put(prod_flag("b", 10, "carol", "r-b1", 1)).await;
+    put(prod_flag("b", 50, "carol", "r-b2", 2)).await;
     let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
     let opts = MappingOptions {
         stop_after_idle_polls: Some(2),
@@ -69,13 +42,7 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
 
     // The clean history: nothing to report.
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-    let group = LogGroupTrail {
-        client: logs.clone(),
-        group: stack.log_group.clone(),
-        start_ms: None,
-        end_ms: None,
-        unmask: false,
-    };
+    let group = LogGroupTrail::whole(logs.clone(), &stack.log_group);
     let trail = read_trail(&group).await.unwrap();
     assert_eq!(trail.len(), 5);
     assert_eq!(continuity(&trail), vec![]);
@@ -109,7 +76,7 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
     assert_eq!(code, 0, "the log group itself is intact");
 
     // A write behind the trail's back (the stream is not read again): b is at v3 in the table only.
-    put(flag("b", 90, "mallory", "r-b3", 3)).await;
+    put(prod_flag("b", 90, "mallory", "r-b3", 3)).await;
     let findings = reconcile(&scan_table(&ddb, &stack.table).await.unwrap(), &trail);
     assert_eq!(
         findings,

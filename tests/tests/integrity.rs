@@ -9,43 +9,13 @@
 //! version (moto stores the lock settings without enforcing compliance mode against the root
 //! account), and IAM (the stack's grants are evaluated in infra/cdk/test/iam.test.ts).
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use flagtrail_devtools::mapping::{drain, MappingOptions};
-use flagtrail_e2e::{root, s, stack, stamped, Moto};
+use flagtrail_e2e::{flagtrail, prod_flag, stack, Moto};
 use flagtrail_runtime::build::audit_pipeline;
 use flagtrail_runtime::AuditConfig;
-
-fn flag(key: &str, rollout: u32, who: &str, version: u32) -> HashMap<String, AttributeValue> {
-    stamped(
-        &[
-            ("PK", s(&format!("FLAG#prod#{key}"))),
-            ("SK", s("METADATA")),
-            ("rolloutPercentage", AttributeValue::N(rollout.to_string())),
-        ],
-        who,
-        &format!("r-{key}{version}"),
-        version,
-    )
-}
-
-fn flagtrail(args: &[&str], endpoint: &str) -> (i32, String) {
-    let out = Command::new(root().join("target/debug/flagtrail"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("target/debug/flagtrail runs (the README's test command builds it)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_signed_seals_verify_in_the_log_group_and_the_archive() {
@@ -65,7 +35,7 @@ async fn kms_signed_seals_verify_in_the_log_group_and_the_archive() {
     };
     for (key, who) in [("a", "alice"), ("b", "bob"), ("c", "carol")] {
         for v in 1..=3 {
-            let item = flag(key, v * 10, who, v);
+            let item = prod_flag(key, v * 10, who, &format!("r-{key}{v}"), v);
             ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.expect("PutItem");
         }
     }

@@ -85,16 +85,7 @@ export class FlagtrailStack extends Stack {
       description: `flagtrail ${stage}: audit log group and topics`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({
-        statements: [
-          new iam.PolicyStatement({
-            sid: 'AccountAdministersAndUsesTheKeyThroughIam',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: KEY_ACCOUNT_ACTIONS,
-            resources: ['*'], // in a key policy "*" means this key
-          }),
-        ],
-      }),
+      policy: accountKeyPolicy('AccountAdministersAndUsesTheKeyThroughIam', KEY_ACCOUNT_ACTIONS),
     });
     key.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -140,13 +131,7 @@ export class FlagtrailStack extends Stack {
     // an S3 destination gets the whole invocation record, which `flagtrail redrive` replays
     // (docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html).
     this.failureBucket = new s3.Bucket(this, 'FailureBucket', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      versioned: true,
-      removalPolicy: RemovalPolicy.RETAIN, // discarded records outlive the stack
+      ...protectedBucket(key), // discarded records outlive the stack
       // Request metrics on Lambda's prefix: an alarm as soon as one object lands.
       metrics: [{ id: 'DiscardedBatches', prefix: 'aws/lambda/' }],
       lifecycleRules: [
@@ -204,9 +189,7 @@ export class FlagtrailStack extends Stack {
     const arch = props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
     const retentionDays = props.auditRetention ?? logs.RetentionDays.ONE_YEAR;
-    // The audit group's ARN built from its name: the `logGroupArn` token ends in ":*" and cannot be
-    // edited as a string (the old "strip :*" produced "...:audit:*:log-stream:*", matching nothing).
-    const auditGroupArn = this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const auditGroupArn = this.auditGroupArn();
     // Seals are signed with an asymmetric key (docs/integrity.md). Its policy gives the account the
     // administration of the key and its public half, never kms:Sign: no IAM policy can then grant
     // Sign to anyone; the audit function gets it by name below. Asymmetric keys do not rotate
@@ -216,16 +199,7 @@ export class FlagtrailStack extends Stack {
       keySpec: kms.KeySpec.ECC_NIST_P256,
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       removalPolicy: RemovalPolicy.RETAIN, // old seals stay verifiable
-      policy: new iam.PolicyDocument({
-        statements: [
-          new iam.PolicyStatement({
-            sid: 'AccountAdministersTheKeyButCannotSign',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: SEAL_KEY_ACCOUNT_ACTIONS,
-            resources: ['*'], // in a key policy "*" means this key
-          }),
-        ],
-      }),
+      policy: accountKeyPolicy('AccountAdministersTheKeyButCannotSign', SEAL_KEY_ACCOUNT_ACTIONS),
     });
     this.auditorRole = new iam.Role(this, 'AuditorRole', {
       roleName: `flagtrail-${stage}-auditor`,
@@ -262,11 +236,9 @@ export class FlagtrailStack extends Stack {
       // Everything is audited: no filter.
       filters: undefined,
     });
-    const token = (v: string, pseudo: string) => (Token.isUnresolved(v) ? `<AWS::${pseudo}>` : v);
-    const auditLogicalId = this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup);
     acknowledge(
       audit.fn.role as iam.Role,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${auditLogicalId}>:log-stream:*]`,
+      this.auditGroupFinding(':log-stream:*'),
       'Log streams are named per UTC day inside the one audit log group: the group is the narrowest fixed resource.',
     );
     audit.fn.addToRolePolicy(
@@ -356,7 +328,7 @@ export class FlagtrailStack extends Stack {
     );
     acknowledge(
       reconcileRole,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${auditLogicalId}>:*]`,
+      this.auditGroupFinding(':*'),
       'The audit log group itself, in the ARN form CloudWatch Logs uses for group-level actions (log-group:NAME:*).',
     );
     new events.Rule(this, 'ReconcileSchedule', {
@@ -396,6 +368,21 @@ export class FlagtrailStack extends Stack {
   }
 
   /**
+   * The audit group's ARN built from its name: the `logGroupArn` token ends in ":*" and cannot be
+   * edited as a string (the old "strip :*" produced "...:audit:*:log-stream:*", matching nothing).
+   */
+  private auditGroupArn(): string {
+    return this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  }
+
+  /** The cdk-nag finding id of a wildcard resource `<audit group ARN><suffix>`. */
+  private auditGroupFinding(suffix: string): string {
+    const token = (v: string, pseudo: string) => (Token.isUnresolved(v) ? `<AWS::${pseudo}>` : v);
+    const logicalId = this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup);
+    return `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${logicalId}>${suffix}]`;
+  }
+
+  /**
    * The write-once archive: the audit group's subscription filter → Firehose → an S3 bucket with
    * Object Lock in compliance mode (nobody, root included, deletes or overwrites a locked version
    * before `years`). Seals travel with the records. Objects are what Firehose makes of CloudWatch
@@ -404,15 +391,9 @@ export class FlagtrailStack extends Stack {
   private archive(stage: string, key: kms.IKey, years: number): s3.Bucket {
     if (!Number.isInteger(years) || years < 1) throw new Error(`archiveRetentionYears must be a whole number of years >= 1, not ${years}`);
     const bucket = new s3.Bucket(this, 'ArchiveBucket', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      versioned: true,
+      ...protectedBucket(key),
       objectLockEnabled: true,
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(365 * years)),
-      removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
         // Glacier Instant Retrieval: cheap, yet `verify` reads it without a restore.
         { id: 'colder-after-90-days', transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(90) }] },
@@ -518,24 +499,22 @@ export class FlagtrailStack extends Stack {
         conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
       }),
     );
-    const auditGroupArn = this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const auditGroupArn = this.auditGroupArn();
     this.auditorRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadTheAuditTrail',
-        actions: ['logs:FilterLogEvents', 'logs:GetLogEvents', 'logs:DescribeLogStreams', 'logs:StartQuery', 'logs:GetQueryResults'],
+        // logs:Unmask: the group may carry a data-protection policy, and verify must read the bytes
+        // that were sealed.
+        actions: ['logs:FilterLogEvents', 'logs:GetLogEvents', 'logs:DescribeLogStreams', 'logs:StartQuery', 'logs:GetQueryResults', 'logs:Unmask'],
         resources: [auditGroupArn, `${auditGroupArn}:*`],
       }),
     );
-    // The group may carry a data-protection policy: verify must read the bytes that were sealed.
-    this.auditorRole.addToPolicy(new iam.PolicyStatement({ sid: 'ReadUnmasked', actions: ['logs:Unmask'], resources: [auditGroupArn, `${auditGroupArn}:*`] }));
     this.auditorRole.addToPolicy(new iam.PolicyStatement({ sid: 'ListSavedQueries', actions: ['logs:DescribeQueryDefinitions'], resources: ['*'] }));
     acknowledge(this.auditorRole, 'AwsSolutions-IAM5[Resource::*]', 'logs:DescribeQueryDefinitions has no resource-level permissions.');
     acknowledge(this.auditorRole, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`, 'Read-only over the archive objects, whose names Firehose chooses.');
-    const token = (v: string, pseudo: string) => (Token.isUnresolved(v) ? `<AWS::${pseudo}>` : v);
-    const auditLogicalId = this.getLogicalId(this.auditLogGroup.node.defaultChild as logs.CfnLogGroup);
     acknowledge(
       this.auditorRole,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${token(this.region, 'Region')}:${token(this.account, 'AccountId')}:log-group:<${auditLogicalId}>:*]`,
+      this.auditGroupFinding(':*'),
       'Read-only over the audit group and its streams (named per day).',
     );
     return bucket;
@@ -713,6 +692,34 @@ function protectAuditTrail(role: iam.Role, auditGroupArn: string): void {
       resources: [auditGroupArn, `${auditGroupArn}:*`],
     }),
   );
+}
+
+/** A bucket for records that must outlive everything: KMS (with a Bucket Key), no public access,
+ * TLS only, versioned, retained when the stack is deleted. */
+function protectedBucket(key: kms.IKey): s3.BucketProps {
+  return {
+    encryption: s3.BucketEncryption.KMS,
+    encryptionKey: key,
+    bucketKeyEnabled: true,
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    enforceSSL: true,
+    versioned: true,
+    removalPolicy: RemovalPolicy.RETAIN,
+  };
+}
+
+/** A key policy naming every action the account may take on the key through IAM (no "kms:*"). */
+function accountKeyPolicy(sid: string, actions: string[]): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid,
+        principals: [new iam.AccountRootPrincipal()],
+        actions,
+        resources: ['*'], // in a key policy "*" means this key
+      }),
+    ],
+  });
 }
 
 /** A cdk-nag finding accepted on purpose, with the reason in code. */

@@ -150,6 +150,17 @@ function roleNamed(t: any, prefix: string): string {
   return Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::IAM::Role' && id.startsWith(prefix))!;
 }
 
+/** The roles the matrices ask about, by the names the rows use. */
+function rolesOf(t: any): Record<string, string> {
+  return {
+    Audit: roleOf(t, 'AuditFunction'),
+    Notify: roleOf(t, 'NotifyFunction'),
+    Reconcile: roleOf(t, 'ReconcileFunction'),
+    ArchiveDelivery: roleNamed(t, 'ArchiveDeliveryRole'),
+    Auditor: roleNamed(t, 'AuditorRole'),
+  };
+}
+
 /** The role a function runs with. */
 function roleOf(t: any, fnPrefix: string): string {
   const [, fn] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(fnPrefix))!;
@@ -214,13 +225,7 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     ['Notify', 'logs:PutSubscriptionFilter', group(audit), false],
   ];
   const failures: string[] = [];
-  const roles: Record<string, string> = {
-    Audit: roleOf(t, 'AuditFunction'),
-    Notify: roleOf(t, 'NotifyFunction'),
-    Reconcile: roleOf(t, 'ReconcileFunction'),
-    ArchiveDelivery: roleNamed(t, 'ArchiveDeliveryRole'),
-    Auditor: roleNamed(t, 'AuditorRole'),
-  };
+  const roles = rolesOf(t);
   for (const [fn, action, resource, want] of matrix) {
     const policies = policiesOf(t, roles[fn]);
     if (policies.managed.length) failures.push(`${fn}: managed policies ${policies.managed.join(', ')} (AWS-managed ones grant on "*")`);
@@ -232,13 +237,7 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
 
 test('only the audit function signs seals; auditors read the public key', () => {
   const t = template();
-  const roles: Record<string, string> = {
-    Audit: roleOf(t, 'AuditFunction'),
-    Notify: roleOf(t, 'NotifyFunction'),
-    Reconcile: roleOf(t, 'ReconcileFunction'),
-    ArchiveDelivery: roleNamed(t, 'ArchiveDeliveryRole'),
-    Auditor: roleNamed(t, 'AuditorRole'),
-  };
+  const roles = rolesOf(t);
   const matrix: Array<[string, string, boolean]> = [
     ['Audit', 'kms:Sign', true],
     ['Notify', 'kms:Sign', false],

@@ -65,12 +65,6 @@ pub fn completeness_check(sdk: &SdkConfig, config: &ReconcileConfig) -> Complete
     CompletenessCheck {
         ddb: aws_sdk_dynamodb::Client::new(sdk),
         table: config.table.clone(),
-        trail: LogGroupTrail {
-            client: aws_sdk_cloudwatchlogs::Client::new(sdk),
-            group: config.log_group.clone(),
-            start_ms: None,
-            end_ms: None,
-            unmask: false,
-        },
+        trail: LogGroupTrail::whole(aws_sdk_cloudwatchlogs::Client::new(sdk), &config.log_group),
     }
 }

@@ -78,6 +78,13 @@ pub struct LogGroupTrail {
     pub unmask: bool,
 }
 
+impl LogGroupTrail {
+    /// The whole group, as stored (masked where a data-protection policy masks).
+    pub fn whole(client: aws_sdk_cloudwatchlogs::Client, group: impl Into<String>) -> Self {
+        LogGroupTrail { client, group: group.into(), start_ms: None, end_ms: None, unmask: false }
+    }
+}
+
 #[async_trait]
 impl TrailSource for LogGroupTrail {
     async fn messages(&self) -> Result<Vec<String>, TrailError> {

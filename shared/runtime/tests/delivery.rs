@@ -133,11 +133,7 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
     // is not there: the first invocation's seal covers the whole batch (the records of the failed
     // call were `missing` until the redelivery wrote the same bytes under a second seal).
     let report = flagtrail_core::integrity::verify(&messages(&audit.log.inner), None);
-    let sealing: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| !matches!(f, flagtrail_core::integrity::IntegrityFinding::Continuity(_)))
-        .collect();
+    let sealing: Vec<_> = report.seal_findings().collect();
     assert!(sealing.is_empty(), "{sealing:?}");
     assert_eq!(report.seals, 2);
     assert!(report.duplicates > 0, "calls in flight at the failure wrote records that came again");
@@ -279,12 +275,7 @@ async fn a_seal_not_signed_or_not_written_fails_its_records_and_the_redelivery_s
     )]);
     let sealing_findings = |log: &LocalLog| {
         let report = flagtrail_core::integrity::verify(&messages(log), Some(&keys));
-        let r: Vec<String> = report
-            .findings
-            .iter()
-            .filter(|f| !matches!(f, flagtrail_core::integrity::IntegrityFinding::Continuity(_)))
-            .map(|f| f.to_string())
-            .collect();
+        let r: Vec<String> = report.seal_findings().map(|f| f.to_string()).collect();
         (r, report.signatures_verified)
     };
 

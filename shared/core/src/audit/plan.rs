@@ -104,10 +104,12 @@ impl AuditPlan {
     pub fn seal(&self) -> Option<(Seal, usize)> {
         let lowest = self.events.covers.iter().flatten().copied().min()?;
         let mut seqs = self.sequence_numbers.iter().flatten();
+        let first = seqs.next();
+        let last = seqs.next_back().or(first);
         let seal = Seal {
             stream_arn: self.stream_arn.clone(),
-            first_sequence_number: seqs.next().cloned(),
-            last_sequence_number: seqs.next_back().or(self.sequence_numbers.iter().flatten().next()).cloned(),
+            first_sequence_number: first.cloned(),
+            last_sequence_number: last.cloned(),
             entries: self
                 .events
                 .items

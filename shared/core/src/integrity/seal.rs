@@ -108,14 +108,13 @@ impl Seal {
         )
     }
 
-    /// The stored parts (JSON documents, one log event each), carrying `signature` if any.
+    /// The stored parts (JSON documents, one log event each), carrying `signature` if any; none for
+    /// a seal over nothing.
     pub fn to_parts(&self, signature: Option<&SealSignature>) -> Vec<String> {
         let seal_id = hex::encode(self.digest());
-        let chunks: Vec<&[SealEntry]> =
-            if self.entries.is_empty() { vec![&[]] } else { self.entries.chunks(ENTRIES_PER_PART).collect() };
-        let parts = chunks.len();
-        chunks
-            .into_iter()
+        let parts = self.entries.len().div_ceil(ENTRIES_PER_PART);
+        self.entries
+            .chunks(ENTRIES_PER_PART)
             .enumerate()
             .map(|(i, records)| {
                 let part = SealPart {
@@ -163,9 +162,9 @@ pub(crate) fn statement_digest(
 /// The id a log event is sealed under: `eventId`, or `eventId#part` for a part record. `None`
 /// for a seal or a message that is not an audit record.
 pub fn record_id(record: &serde_json::Value) -> Option<String> {
+    // Seals carry no eventId.
     let event_id = record["eventId"].as_str()?;
     match record["recordType"].as_str() {
-        Some("seal") => None,
         Some("part") => Some(format!("{event_id}#{}", record["part"].as_u64()?)),
         _ => Some(event_id.to_owned()),
     }

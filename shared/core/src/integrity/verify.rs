@@ -125,6 +125,12 @@ impl VerifyReport {
     pub fn intact(&self) -> bool {
         self.findings.is_empty()
     }
+
+    /// The findings about seals and record bytes, continuity apart (a trail that starts mid-history
+    /// has version gaps its seals say nothing about).
+    pub fn seal_findings(&self) -> impl Iterator<Item = &IntegrityFinding> {
+        self.findings.iter().filter(|f| !matches!(f, IntegrityFinding::Continuity(_)))
+    }
 }
 
 /// Verifies `messages` (the trail's log event messages, any order). With `keys`, every seal must

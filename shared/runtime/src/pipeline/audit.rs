@@ -38,7 +38,7 @@ impl<L: LogSink> AuditPipeline<L> {
         let mut plan = audit::plan(event, &self.config, inv.now_ms, max_age);
         let mut out = Outcome::default();
         let mut ledger = Ledger::default();
-        let records = plan.events.len();
+        let record_events = plan.events.len();
         if let Some((seal, lowest)) = plan.seal() {
             let signature = match &self.signer {
                 Some(signer) => match within(inv.call_budget(), signer.sign(&seal.digest())).await {
@@ -78,19 +78,19 @@ impl<L: LogSink> AuditPipeline<L> {
             |_, mut positions| async move {
                 positions.sort_by_key(|&i| items[i].timestamp_ms); // stable: keeps shard order within a millisecond
                 let batch: Vec<LogEvent> = positions.iter().map(|&i| items[i].clone()).collect();
-                let has_seal = positions.iter().any(|&i| i >= records);
+                let has_seal = positions.iter().any(|&i| i >= record_events);
                 let not_written = log.put(&batch).await.inspect_err(|_| {
                     seal_lost.fetch_or(has_seal, Ordering::Relaxed);
                 })?;
                 rejected.fetch_add(not_written.len() as u64, Ordering::Relaxed);
                 let not_written: Vec<usize> = not_written.into_iter().map(|p| positions[p]).collect();
-                seal_lost.fetch_or(not_written.iter().any(|&i| i >= records), Ordering::Relaxed);
+                seal_lost.fetch_or(not_written.iter().any(|&i| i >= record_events), Ordering::Relaxed);
                 Ok(not_written)
             },
         )
         .await;
-        if plan.events.len() > records && !seal_lost.load(Ordering::Relaxed) {
-            plan.metrics.count(Counter::RecordsSealed, records as u64);
+        if plan.events.len() > record_events && !seal_lost.load(Ordering::Relaxed) {
+            plan.metrics.count(Counter::RecordsSealed, record_events as u64);
         }
         plan.metrics.count(Counter::PutLogEventsCalls, delivered.calls[0] as u64);
         plan.metrics.count(Counter::CallsInFlightMax, delivered.most_in_flight as u64);
