@@ -2,17 +2,47 @@
 """Cold start of Lambda bootstraps: process start to the first `GET .../invocation/next` on a local
 Runtime API, the part of init the function's own code decides. A benchmark, not a test.
 
-    scripts/cold-start.py [--runs N] NAME=BOOTSTRAP [NAME=BOOTSTRAP ...]
+    scripts/cold-start.py [--runs N] [--al2023-certs] NAME=BOOTSTRAP [NAME=BOOTSTRAP ...]
 
-Each bootstrap is started N times (default 40, interleaved) with the variables the stack sets;
-prints min / median / p90 in ms per bootstrap and the ratio of medians to the first one.
+Each bootstrap is started N times (default 40, interleaved) with only the variables Lambda and the
+stack set; prints min / median / p90 in ms per bootstrap and the ratio of medians to the first one.
+
+--al2023-certs runs them in a private mount namespace (needs root and `unshare`) where /etc/ssl and
+/etc/pki hold the root certificates the way Amazon Linux 2023 (`provided.al2023`) lays them out, a
+Red Hat-family layout: the PEM bundle at /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem,
+/etc/pki/tls/certs holding symlinks to it and to the OpenSSL "TRUSTED CERTIFICATE" bundle, and
+/etc/ssl/certs a symlink to /etc/pki/tls/certs. The certificates are this host's.
 """
-import http.server, os, socket, statistics, subprocess, sys, threading, time
+import http.server, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 args = sys.argv[1:]
 runs = 40
 if args[:1] == ["--runs"]:
     runs, args = int(args[1]), args[2:]
+if args[:1] == ["--al2023-certs"]:
+    root = tempfile.mkdtemp(prefix="al2023-certs-")
+    pem = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
+                     open("/etc/ssl/certs/ca-certificates.crt").read(), re.S)
+    for d in ("pki/ca-trust/extracted/pem", "pki/ca-trust/extracted/openssl", "pki/tls/certs", "ssl"):
+        os.makedirs(f"{root}/{d}")
+    open(f"{root}/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "w").write("".join(pem))
+    # Same size and sections as update-ca-trust's file; the PEM reader skips this label unread.
+    open(f"{root}/pki/ca-trust/extracted/openssl/ca-bundle.trust.crt", "w").write(
+        "".join(p.replace("CERTIFICATE-----", "TRUSTED CERTIFICATE-----") for p in pem))
+    os.symlink("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", f"{root}/pki/tls/certs/ca-bundle.crt")
+    os.symlink("/etc/pki/ca-trust/extracted/openssl/ca-bundle.trust.crt", f"{root}/pki/tls/certs/ca-bundle.trust.crt")
+    os.symlink("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", f"{root}/pki/tls/cert.pem")
+    os.symlink("../pki/tls/certs", f"{root}/ssl/certs")
+    made_pki = not os.path.exists("/etc/pki")
+    os.makedirs("/etc/pki", exist_ok=True)  # a mount point; removed again below if it was not there
+    inner = [sys.executable, os.path.abspath(__file__), "--runs", str(runs), *args[1:]]
+    code = subprocess.call(["unshare", "-m", "sh", "-c",
+                            f'mount --bind {root}/pki /etc/pki && mount --bind {root}/ssl /etc/ssl && exec "$@"',
+                            "sh", *inner])
+    shutil.rmtree(root)
+    if made_pki:
+        os.rmdir("/etc/pki")
+    sys.exit(code)
 bins = [a.split("=", 1) for a in args]
 if not bins:
     sys.exit(__doc__)
@@ -41,7 +71,12 @@ def serve():
     return s
 
 
-env = dict(os.environ)
+# Only what Lambda's environment has (the reserved variables and the stack's): nothing of this
+# host's, such as SSL_CERT_FILE / SSL_CERT_DIR, which change how the SDK finds root certificates.
+env = {
+    "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC",
+    "LD_LIBRARY_PATH": "/lib64:/usr/lib64", "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime",
+}
 env.update({
     "AWS_LAMBDA_FUNCTION_NAME": "cold-start", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_REGION": "eu-west-1",
@@ -52,7 +87,6 @@ env.update({
     "FLAGTRAIL_INVALIDATION_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:flagtrail-prod-invalidations",
     "FLAGTRAIL_PRODUCTION_ENVIRONMENTS": "prod,production",
 })
-env.pop("AWS_ENDPOINT_URL", None)
 times = {name: [] for name, _ in bins}
 server = serve()
 env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"

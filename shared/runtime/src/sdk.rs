@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -87,11 +91,43 @@ impl SdkSettings {
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        if let Some(local) = &self.local {
-            let creds = aws_sdk_sns::config::Credentials::new("test", "test", None, None, "flagtrail-local");
-            loader = loader.region(Region::new(local.region.clone())).credentials_provider(creds);
-        }
+        loader = match &self.local {
+            Some(local) => {
+                let creds = aws_sdk_sns::config::Credentials::new("test", "test", None, None, "flagtrail-local");
+                loader.region(Region::new(local.region.clone())).credentials_provider(creds)
+            }
+            None => loader.credentials_provider(default_chain_on_demand()),
+        };
         loader.load().await
+    }
+}
+
+/// The SDK's default credential chain, in its own order (the environment first), with the rest of
+/// the chain built only when the environment has no keys.
+///
+/// Lambda puts the execution role's keys in the environment (the reserved variables
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: "Defined runtime environment
+/// variables", Lambda Developer Guide), so a function never needs the rest; building it eagerly
+/// cost every cold start an STS client for web identity and, with it, one more TLS trust store
+/// parsed from the platform's certificates (measured in docs/measurements.md, "Cold start").
+fn default_chain_on_demand() -> CredentialsProviderChain {
+    CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new())
+        .or_else("DefaultProviderChain", DefaultChainOnDemand::default())
+}
+
+/// [`DefaultCredentialsChain`], built on its first use.
+#[derive(Debug, Default)]
+struct DefaultChainOnDemand(tokio::sync::OnceCell<DefaultCredentialsChain>);
+
+impl ProvideCredentials for DefaultChainOnDemand {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let chain = self.0.get_or_init(|| DefaultCredentialsChain::builder().build()).await;
+            chain.provide_credentials().await
+        })
     }
 }
 
