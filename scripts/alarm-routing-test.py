@@ -7,10 +7,15 @@ its topics without a filter), then publishes:
     message attributes, to the topic the alarms notify;
   - the functions' alerts with their `severity` attribute, to the alert topic.
 The e-mail stand-in must receive every alarm and the critical/high alerts, the Slack stand-in all.
+Then the tamper rules: CloudTrail-shaped API calls against the trail's group, keys, buckets and
+archive stream must match one of the template's EventBridge patterns (moto's TestEventPattern, the
+template's intrinsics resolved to stand-in names), the same calls on other resources and the
+functions' everyday calls must match none, and every rule must target the topic the e-mail
+receives unfiltered. moto's EventBridge does not deliver to SNS targets, hence the pattern test.
 
     scripts/alarm-routing-test.py TEMPLATE.json
 """
-import json, os, sys
+import json, os, re, sys
 
 os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="eu-west-1")
 import boto3  # noqa: E402
@@ -82,6 +87,114 @@ with mock_aws():
           email == sorted(["flagtrail-prod-ProductionFlagChange", "critical", "high"]))
     check(f"Slack gets the alarm and every alert: {slack}",
           slack == sorted(["flagtrail-prod-ProductionFlagChange", "critical", "high", "warning", "info"]))
+
+
+
+ACCOUNT = "123456789012"
+# The region the template was synthesized for (CloudWatch Logs' regional service principal).
+REGION = re.search(r"logs\.([a-z0-9-]+)\.amazonaws\.com", json.dumps(template)).group(1)
+
+
+def resolve(v):
+    """The template's intrinsics as physical names: Ref X -> X's name property if the template sets
+    one, else "X-id"; GetAtt X.Arn -> an ARN."""
+    if isinstance(v, str):
+        return v
+    if "Ref" in v:
+        pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        if v["Ref"] in pseudo:
+            return pseudo[v["Ref"]]
+        props = res[v["Ref"]].get("Properties", {})
+        named = [props[n] for n in ("LogGroupName", "DeliveryStreamName", "BucketName") if isinstance(props.get(n), str)]
+        return named[0] if named else f"{v['Ref']}-id"
+    if "Fn::GetAtt" in v:
+        rid = v["Fn::GetAtt"][0]
+        return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}-id" if res[rid]["Type"] == "AWS::KMS::Key" else f"arn:aws:::{rid}-id"
+    if "Fn::Join" in v:
+        sep, parts = v["Fn::Join"]
+        return sep.join(resolve(p) for p in parts)
+    raise ValueError(f"unexpected intrinsic {v}")
+
+
+def resolved(node):
+    if isinstance(node, list):
+        return [resolved(x) for x in node]
+    if isinstance(node, dict) and not ({"Ref", "Fn::GetAtt", "Fn::Join"} & node.keys()):
+        return {k: resolved(x) for k, x in node.items()}
+    return resolve(node)
+
+
+rules = {k: v["Properties"] for k, v in by_type("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]}
+first = lambda prefix: next(k for k in res if k.startswith(prefix))
+group = next(v["Properties"]["LogGroupName"] for v in by_type("AWS::Logs::LogGroup").values() if "/audit" in str(v["Properties"].get("LogGroupName")))
+group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"
+seal, key = first("SealKey"), next(k for k in by_type("AWS::KMS::Key") if not k.startswith("SealKey"))
+archive, failures = first("ArchiveBucket"), first("FailureBucket")
+stream = next(v["Properties"]["DeliveryStreamName"] for v in by_type("AWS::KinesisFirehose::DeliveryStream").values())
+
+
+def call(service, name, **params):
+    return {"id": "0", "version": "0", "account": ACCOUNT, "region": REGION, "time": "2026-11-30T00:00:00Z", "resources": [],
+            "source": f"aws.{service}", "detail-type": "AWS API Call via CloudTrail",
+            "detail": {"eventSource": f"{service}.amazonaws.com", "eventName": name, "requestParameters": params}}
+
+
+PAGES = [
+    call("logs", "DeleteSubscriptionFilter", logGroupName=group, filterName="archive"),
+    call("logs", "PutRetentionPolicy", logGroupName=group, retentionInDays=1),
+    call("logs", "DeleteLogStream", logGroupName=group, logStreamName="audit/2026/11/30"),
+    call("logs", "PutDataProtectionPolicy", logGroupIdentifier=group_arn),
+    call("logs", "DeleteDataProtectionPolicy", logGroupIdentifier=group),
+    call("kms", "ScheduleKeyDeletion", keyId=f"{seal}-id", pendingWindowInDays=7),
+    call("kms", "PutKeyPolicy", keyId=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{seal}-id", policyName="default"),
+    call("kms", "DisableKey", keyId=f"{key}-id"),
+    call("s3", "PutBucketPolicy", bucketName=f"{archive}-id"),
+    call("s3", "PutBucketLifecycle", bucketName=f"{failures}-id"),
+    call("s3", "PutObjectLockConfiguration", bucketName=f"{archive}-id"),
+    call("firehose", "DeleteDeliveryStream", deliveryStreamName=stream),
+]
+QUIET = [
+    call("logs", "PutRetentionPolicy", logGroupName="/other/group", retentionInDays=1),
+    call("logs", "DeleteSubscriptionFilter", logGroupName=group + "-copy", filterName="archive"),
+    call("logs", "CreateLogStream", logGroupName=group, logStreamName="audit/2026/11/30"),
+    call("kms", "ScheduleKeyDeletion", keyId="0000-other-key", pendingWindowInDays=7),
+    call("kms", "Sign", keyId=f"{seal}-id"),
+    call("s3", "PutBucketPolicy", bucketName="some-other-bucket"),
+    call("firehose", "DeleteDeliveryStream", deliveryStreamName=stream + "-2"),
+]
+
+with mock_aws():
+    # Each rule delivers to an SQS stand-in here (moto's EventBridge cannot deliver to SNS and has no
+    # TestEventPattern); its pattern is the template's, resolved, and matched by moto's matcher.
+    ev, sqs = boto3.client("events"), boto3.client("sqs")
+    queues = {}
+    for k, r in rules.items():
+        ev.put_rule(Name=k, EventPattern=json.dumps(resolved(r["EventPattern"])))
+        url = sqs.create_queue(QueueName=f"rule-{k}")["QueueUrl"]
+        qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        ev.put_targets(Rule=k, Targets=[{"Id": "standin", "Arn": qarn}])
+        queues[k] = url
+
+    def matches(e):
+        ev.put_events(Entries=[{"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}])
+        hit = []
+        for k, url in queues.items():
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            for m in got:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            hit += [k] * len(got)
+        return hit
+
+    check(f"tamper rules exist: {sorted(rules)}", len(rules) >= 4)
+    for e in PAGES:
+        d = e["detail"]
+        check(f"pages: {e['source']} {d['eventName']} {d['requestParameters']}", bool(matches(e)))
+    for e in QUIET:
+        d = e["detail"]
+        check(f"quiet: {e['source']} {d['eventName']} {d['requestParameters']}", not matches(e))
+    email_topics = {s["TopicArn"]["Ref"] for s in email_subs if "FilterPolicy" not in s}
+    targets = {t["Arn"]["Ref"] for r in rules.values() for t in r["Targets"]}
+    check(f"every tamper rule targets a topic the e-mail receives unfiltered: {sorted(targets)}", bool(targets) and targets <= email_topics)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

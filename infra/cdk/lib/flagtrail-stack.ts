@@ -96,8 +96,9 @@ export class FlagtrailStack extends Stack {
         conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*` } },
       }),
     );
-    // CloudWatch alarms publish to the encrypted alert topic.
+    // CloudWatch alarms and the tamper rules (EventBridge) publish to the encrypted alarm topic.
     key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+    key.grant(new iam.ServicePrincipal('events.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
 
     const table = props.createDemoTable
       ? new dynamodb.Table(this, 'DemoTable', {
@@ -339,6 +340,7 @@ export class FlagtrailStack extends Stack {
     acknowledge(reconcile, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
 
     this.alarms(stage, [audit, notify], reconcile, props.productionEnvironments ?? ['prod', 'production']);
+    this.tamperAlerts(stage, [key, this.sealKey]);
     for (const q of AUDITOR_QUERIES) {
       new logs.QueryDefinition(this, `Query${q.id}`, {
         queryDefinitionName: `flagtrail/${stage}/${q.name}`,
@@ -373,6 +375,61 @@ export class FlagtrailStack extends Stack {
    */
   private auditGroupArn(): string {
     return this.formatArn({ service: 'logs', resource: 'log-group', resourceName: this.auditLogGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  }
+
+  /**
+   * Pages the alarm topic when anyone changes what protects the trail: the audit group (retention,
+   * encryption, masking, the archive's subscription, deleted streams), the two keys (deletion
+   * scheduled, disabled, a new policy, rotation off), the archive and failure buckets (policy,
+   * versioning, Object Lock, lifecycle, encryption, public access, deletion) and the archive's
+   * delivery stream. The stack's roles are denied these; an administrator or a stack update is not,
+   * and this is how on-call hears of it. EventBridge gets these API calls from CloudTrail, which
+   * needs a trail logging management events in this region ("AWS service events delivered via AWS
+   * CloudTrail", EventBridge User Guide). One rule per request parameter naming the resource, each
+   * with every form the API accepts (name, ID, ARN): a pattern matches only the values it lists.
+   */
+  private tamperAlerts(stage: string, keys: kms.Key[]): void {
+    const group = this.auditLogGroup.logGroupName;
+    const groupArn = this.auditGroupArn();
+    const watched: [string, string, string[], string, string[]][] = [
+      ['AuditGroupChanged', 'aws.logs', AUDIT_GROUP_PROTECTIONS, 'logGroupName', [group]],
+      ['AuditGroupChangedById', 'aws.logs', AUDIT_GROUP_PROTECTIONS, 'logGroupIdentifier', [group, groupArn, `${groupArn}:*`]],
+      ['AuditGroupChangedByResourceId', 'aws.logs', AUDIT_GROUP_PROTECTIONS, 'resourceIdentifier', [group, groupArn, `${groupArn}:*`]],
+      ['TrailKeyChanged', 'aws.kms', ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy', 'DisableKeyRotation'], 'keyId', keys.flatMap((k) => [k.keyId, k.keyArn])],
+      [
+        'TrailBucketChanged',
+        'aws.s3',
+        ['PutBucketPolicy', 'DeleteBucketPolicy', 'PutBucketVersioning', 'PutObjectLockConfiguration', 'PutBucketLifecycle', 'DeleteBucketLifecycle', 'PutBucketEncryption', 'DeleteBucketEncryption', 'PutBucketPublicAccessBlock', 'DeleteBucketPublicAccessBlock', 'DeleteBucket'],
+        'bucketName',
+        [this.archiveBucket.bucketName, this.failureBucket.bucketName],
+      ],
+      ['ArchiveStreamChanged', 'aws.firehose', ['DeleteDeliveryStream', 'UpdateDestination', 'StopDeliveryStreamEncryption'], 'deliveryStreamName', [archiveStreamName(stage)]],
+    ];
+    // The topic as a plain target: CDK's SnsTopic target would also grant EventBridge
+    // kms:GenerateDataKey* on the key; the key policy grants the two actions it needs by name.
+    const alarmTopic: events.IRuleTarget = { bind: () => ({ arn: this.alarmTopic.topicArn }) };
+    const rules = watched.map(
+      ([id, source, eventNames, parameter, values]) =>
+        new events.Rule(this, id, {
+          ruleName: `flagtrail-${stage}-${id}`,
+          description: `Someone called ${source.slice(4)} ${eventNames.join('/')} on what protects the audit trail.`,
+          eventPattern: {
+            source: [source],
+            detailType: ['AWS API Call via CloudTrail'],
+            detail: { eventName: eventNames, requestParameters: { [parameter]: values } },
+          },
+          targets: [alarmTopic],
+        }),
+    );
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'TamperRulesPublish',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': rules.map((r) => r.ruleArn) } },
+      }),
+    );
   }
 
   /** The cdk-nag finding id of a wildcard resource `<audit group ARN><suffix>`. */
@@ -437,7 +494,7 @@ export class FlagtrailStack extends Stack {
     );
 
     const stream = new firehose.CfnDeliveryStream(this, 'ArchiveDeliveryStream', {
-      deliveryStreamName: `flagtrail-${stage}-archive`,
+      deliveryStreamName: archiveStreamName(stage),
       deliveryStreamType: 'DirectPut',
       deliveryStreamEncryptionConfigurationInput: { keyType: 'AWS_OWNED_CMK' },
       extendedS3DestinationConfiguration: {
@@ -459,7 +516,7 @@ export class FlagtrailStack extends Stack {
       metric: new cloudwatch.Metric({
         namespace: 'AWS/Firehose',
         metricName: 'DeliveryToS3.DataFreshness',
-        dimensionsMap: { DeliveryStreamName: `flagtrail-${stage}-archive` },
+        dimensionsMap: { DeliveryStreamName: archiveStreamName(stage) },
         statistic: 'Maximum',
         period: Duration.minutes(5),
       }),
@@ -679,6 +736,17 @@ class S3RecordDestination implements lambda.IEventSourceDlq {
   }
 }
 
+/** The Firehose stream that feeds the archive. */
+function archiveStreamName(stage: string): string {
+  return `flagtrail-${stage}-archive`;
+}
+
+/** What no role of the stack may do to the audit group, and what pages on-call when anyone does. */
+const AUDIT_GROUP_PROTECTIONS = [
+  'DeleteLogGroup', 'DeleteLogStream', 'PutRetentionPolicy', 'DeleteRetentionPolicy', 'DisassociateKmsKey', 'AssociateKmsKey',
+  'DeleteDataProtectionPolicy', 'PutDataProtectionPolicy', 'DeleteSubscriptionFilter', 'PutSubscriptionFilter',
+];
+
 /**
  * Nobody in the stack deletes the audit trail or shortens its retention: only a stack update
  * (CloudFormation with the deploy role) can. An explicit Deny wins over any Allow a role may get later.
@@ -688,7 +756,7 @@ function protectAuditTrail(role: iam.Role, auditGroupArn: string): void {
     new iam.PolicyStatement({
       sid: 'NeverDeleteOrShortenTheAuditTrail',
       effect: iam.Effect.DENY,
-      actions: ['logs:DeleteLogGroup', 'logs:DeleteLogStream', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey', 'logs:AssociateKmsKey', 'logs:DeleteDataProtectionPolicy', 'logs:PutDataProtectionPolicy', 'logs:DeleteSubscriptionFilter', 'logs:PutSubscriptionFilter'],
+      actions: AUDIT_GROUP_PROTECTIONS.map((a) => `logs:${a}`),
       resources: [auditGroupArn, `${auditGroupArn}:*`],
     }),
   );

@@ -172,6 +172,37 @@ test('alarms page through the alarm topic, which the e-mail receives unfiltered'
   assert.ok(!guardrail.includes('ReadOnlyAccess'), 'not the whole account');
 });
 
+test('changes to what protects the trail page through the alarm topic, published only by those rules', () => {
+  const rules = resources(t, 'AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern);
+  const by = (source: string) => rules.filter(([, r]) => r.Properties.EventPattern.source[0] === source).map(([, r]) => r.Properties);
+  const names = (source: string) => new Set(by(source).flatMap((r) => r.EventPattern.detail.eventName));
+  for (const a of ['DeleteLogGroup', 'DeleteLogStream', 'PutRetentionPolicy', 'DeleteSubscriptionFilter', 'PutSubscriptionFilter', 'DisassociateKmsKey']) {
+    assert.ok(names('aws.logs').has(a), `logs ${a}`);
+  }
+  for (const a of ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy']) assert.ok(names('aws.kms').has(a), `kms ${a}`);
+  for (const a of ['PutBucketPolicy', 'PutObjectLockConfiguration', 'PutBucketVersioning', 'PutBucketLifecycle']) assert.ok(names('aws.s3').has(a), `s3 ${a}`);
+  assert.ok(names('aws.firehose').has('DeleteDeliveryStream'));
+  // The audit group by name and, where the API takes an identifier, by ARN; both keys by ID and ARN.
+  const params = (source: string) => JSON.stringify(by(source).map((r) => r.EventPattern.detail.requestParameters));
+  for (const p of ['logGroupName', 'logGroupIdentifier']) assert.ok(params('aws.logs').includes(p), p);
+  for (const k of ['SealKey', 'Key961B73FD']) {
+    assert.ok(params('aws.kms').includes(`{"Ref":"${k}`), `${k} by ID`);
+    assert.ok(params('aws.kms').includes(`{"Fn::GetAtt":["${k}`), `${k} by ARN`);
+  }
+  for (const b of ['ArchiveBucket', 'FailureBucket']) assert.ok(params('aws.s3').includes(`{"Ref":"${b}`), b);
+  for (const [, r] of rules) {
+    assert.equal(r.Properties.EventPattern['detail-type'][0], 'AWS API Call via CloudTrail');
+    assert.ok(r.Properties.Targets.every((x: any) => x.Arn.Ref.startsWith('AlarmTopic')), 'pages through the alarm topic');
+  }
+  // EventBridge may publish to the alarm topic for these rules only, and use its key without wildcards.
+  const publish = resources(t, 'AWS::SNS::TopicPolicy')
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+    .filter((s: any) => s.Principal?.Service === 'events.amazonaws.com');
+  assert.equal(publish.length, 1);
+  assert.deepEqual(publish[0].Action, 'sns:Publish');
+  assert.equal(publish[0].Condition.ArnEquals['aws:SourceArn'].length, rules.length);
+});
+
 test('the completeness check runs hourly and may only scan the table and read the trail', () => {
   const rules = resources(t, 'AWS::Events::Rule').map(([, r]) => r.Properties);
   assert.ok(rules.some((r) => r.ScheduleExpression === 'rate(1 hour)' && r.Targets[0].Arn['Fn::GetAtt'][0].startsWith('ReconcileFunction')));
