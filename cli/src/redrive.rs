@@ -4,13 +4,24 @@
 //! Idempotent: audit records carry the stream eventId (a record written twice is a duplicate an
 //! auditor can identify), alerts and invalidations keep their dedup ids and versions; an object is
 //! marked done only once every record in it is durable, and done objects are not read again.
+//!
+//! With `--via-function` the records go through the deployed function instead (a synchronous
+//! Invoke with the saved event): its code, its configuration and its role — for audit, the only
+//! role that may sign seals, so redriven records are sealed with the key like any other.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use async_trait::async_trait;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use flagtrail_core::delivery::{BatchItemFailure, BatchResponse, LAMBDA_SYNC_PAYLOAD_BYTES};
 use flagtrail_core::failure::FailureRecord;
+use flagtrail_core::StreamEvent;
 use flagtrail_devtools::failure_store::{DirStore, FailureStore, S3Store, StoreError};
 use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
-use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Pipeline, SdkSettings};
+use flagtrail_runtime::sdk::classify;
+use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Outcome, Pipeline, SdkSettings, SinkError};
 
 /// Which pipeline to run the records through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +50,87 @@ pub struct RedriveArgs {
     /// List what would be redriven; send nothing and mark nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Invoke this deployed function (name or ARN) with each saved batch instead of writing with
+    /// your own credentials: for audit, the function's role signs the seals (needs
+    /// `lambda:InvokeFunction` on it).
+    #[arg(long)]
+    pub via_function: Option<String>,
+}
+
+/// A deployed function invoked synchronously with a saved batch: its partial batch response says
+/// which records are durable.
+pub struct DeployedFunction {
+    client: aws_sdk_lambda::Client,
+    function: String,
+    pipeline: &'static str,
+}
+
+impl DeployedFunction {
+    /// A client for `function` (name or ARN) running `pipeline`; a call waits as long as a function
+    /// may run (15 minutes), not the sinks' 12 s.
+    pub fn new(sdk: &aws_config::SdkConfig, function: &str, pipeline: Function) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(15 * 60 + 30))
+            .operation_timeout(Duration::from_secs(3 * (15 * 60 + 30)))
+            .build();
+        let conf = aws_sdk_lambda::config::Builder::from(sdk).timeout_config(timeouts).build();
+        DeployedFunction {
+            client: aws_sdk_lambda::Client::from_conf(conf),
+            function: function.to_owned(),
+            pipeline: match pipeline {
+                Function::Audit => "audit",
+                Function::Notify => "notify",
+            },
+        }
+    }
+
+    fn failed(error: SinkError) -> Outcome {
+        // The empty identifier: nothing in the batch is known durable.
+        let response = BatchResponse { batch_item_failures: vec![BatchItemFailure { item_identifier: String::new() }] };
+        Outcome { response, errors: vec![error], ..Default::default() }
+    }
+}
+
+#[async_trait]
+impl Pipeline for DeployedFunction {
+    fn name(&self) -> &'static str {
+        self.pipeline
+    }
+
+    async fn handle(&self, event: &StreamEvent, _inv: Invocation) -> Outcome {
+        const SINK: &str = "function";
+        let permanent = |message: String| Self::failed(SinkError::Permanent { sink: SINK, message });
+        let payload = match serde_json::to_vec(event) {
+            Ok(p) if p.len() > LAMBDA_SYNC_PAYLOAD_BYTES => {
+                return permanent(format!("the batch is {} bytes, over Invoke's {LAMBDA_SYNC_PAYLOAD_BYTES}", p.len()))
+            }
+            Ok(p) => p,
+            Err(e) => return permanent(format!("cannot serialize the batch: {e}")),
+        };
+        let sent = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) => return Self::failed(classify(SINK, &e)),
+        };
+        let body = out.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
+        if let Some(kind) = out.function_error() {
+            return permanent(format!("{} failed ({kind}): {body}", self.function));
+        }
+        match serde_json::from_str::<BatchResponse>(&body) {
+            Ok(response) => Outcome { response, ..Default::default() },
+            Err(e) => {
+                permanent(format!("{} answered what is not a partial batch response ({e}): {body}", self.function))
+            }
+        }
+    }
 }
 
 /// What happened to one invocation record.
@@ -114,9 +206,10 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<bool> {
         (None, Some(dir)) => Box::new(DirStore(dir.clone())),
         (None, None) => anyhow::bail!("give --bucket or --dir"),
     };
-    let pipeline: Box<dyn Pipeline> = match args.function {
-        Function::Audit => Box::new(audit_pipeline(&sdk, &AuditConfig::from_env()?)),
-        Function::Notify => Box::new(notify_pipeline(&sdk, &NotifyConfig::from_env()?)),
+    let pipeline: Box<dyn Pipeline> = match (&args.via_function, args.function) {
+        (Some(name), function) => Box::new(DeployedFunction::new(&sdk, name, function)),
+        (None, Function::Audit) => Box::new(audit_pipeline(&sdk, &AuditConfig::from_env()?)),
+        (None, Function::Notify) => Box::new(notify_pipeline(&sdk, &NotifyConfig::from_env()?)),
     };
     let report = redrive(store.as_ref(), pipeline.as_ref(), args.only_function.as_deref(), args.dry_run).await?;
     let mut ok = true;

@@ -8,13 +8,17 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use flagtrail_cli::redrive::{redrive, Fate};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use flagtrail_cli::redrive::{redrive, DeployedFunction, Fate, Function};
 use flagtrail_core::failure::FailureRecord;
 use flagtrail_core::StreamEvent;
 use flagtrail_devtools::failure_store::{DirStore, FailureStore, S3Store};
 use flagtrail_devtools::mapping::{drain_mappings, notify_filter, DrainStats, Mapping, MappingOptions};
 use flagtrail_devtools::stack::{Stack, StackArgs};
-use flagtrail_e2e::{audit_records, drain_queue, s, stack, stream_records, write_changes, Moto};
+use flagtrail_e2e::invoke::{Handler, InvokeStandIn};
+use flagtrail_e2e::{audit_records, drain_queue, flagtrail, s, stack, stream_records, write_changes, Moto};
 use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
 use flagtrail_runtime::{AuditConfig, Invocation, NotifyConfig, Outcome, Pipeline};
 
@@ -29,7 +33,7 @@ fn opts() -> MappingOptions {
 }
 
 struct Env {
-    _moto: Moto,
+    moto: Moto,
     sdk: aws_config::SdkConfig,
     stack: Stack,
     store: S3Store,
@@ -41,7 +45,7 @@ async fn env() -> Env {
     let stack = stack(&sdk).await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     s3.create_bucket().bucket("flagtrail-failures").send().await.expect("CreateBucket");
-    Env { _moto: moto, sdk, stack, store: S3Store { client: s3, bucket: "flagtrail-failures".into() } }
+    Env { moto, sdk, stack, store: S3Store { client: s3, bucket: "flagtrail-failures".into() } }
 }
 
 impl Env {
@@ -116,6 +120,69 @@ async fn audit_records_discarded_after_retries_are_redriven_into_the_trail() {
     let again = redrive(&env.store, &audit, None, false).await.unwrap();
     assert!(again.is_empty(), "a second redrive finds nothing pending: {again:?}");
     assert_eq!(audit_records(&logs, &env.stack.log_group).await.len(), ids.len(), "and adds nothing");
+}
+
+/// `--via-function`: the saved batches go to the deployed audit function (Invoke; here a stand-in
+/// running the audit pipeline with the seal key, as the function does), so the redriven records are
+/// sealed and signed by the function's key and `verify` with that key finds nothing; an Invoke that
+/// fails (unknown function, function error) marks nothing done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redriven_through_the_deployed_function_the_records_are_signed_by_its_key() {
+    let env = env().await;
+    write_changes(&env.sdk, &env.stack.table, 2).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
+    logs.delete_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+    env.drain(&audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group)), opts()).await;
+    let ids = env.stream_ids().await;
+    assert_eq!(env.discarded_ids().await, ids);
+    logs.create_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+
+    let mut config = AuditConfig::new(&env.stack.log_group);
+    config.seal_key_id = Some(env.stack.seal_key_id.clone());
+    let function = Arc::new(audit_pipeline(&env.sdk, &config));
+    let fail_next = Arc::new(AtomicBool::new(false));
+    let (rt, f, fail) = (tokio::runtime::Handle::current(), function.clone(), fail_next.clone());
+    let handler: Handler = Arc::new(move |payload: &[u8]| {
+        if fail.swap(false, Ordering::SeqCst) {
+            return Err("Runtime.ExitError".into());
+        }
+        let event = StreamEvent::from_json(std::str::from_utf8(payload).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let out = rt.block_on(f.handle(&event, Invocation::unbounded()));
+        Ok(serde_json::to_vec(&out.response).unwrap())
+    });
+    let lambda = InvokeStandIn::start("flagtrail-prod-audit", handler);
+    let sdk = env.sdk.to_builder().endpoint_url(&lambda.endpoint).build();
+    let pending = env.store.pending().await.unwrap().len();
+
+    let wrong = DeployedFunction::new(&sdk, "flagtrail-prod-audit-typo", Function::Audit);
+    let report = redrive(&env.store, &wrong, None, false).await.unwrap();
+    assert!(
+        report.iter().all(|r| matches!(&r.fate, Fate::Failed(why) if why.contains("ResourceNotFound"))),
+        "{report:?}"
+    );
+    fail_next.store(true, Ordering::SeqCst);
+    let via = DeployedFunction::new(&sdk, "flagtrail-prod-audit", Function::Audit);
+    let report = redrive(&env.store, &via, None, false).await.unwrap();
+    assert!(matches!(&report[0].fate, Fate::Failed(why) if why.contains("Unhandled")), "a function error: {report:?}");
+    assert_eq!(env.store.pending().await.unwrap().len(), pending, "failed invokes mark nothing done");
+
+    let report = redrive(&env.store, &via, None, false).await.unwrap();
+    assert_eq!(redriven(&report), ids.len());
+    assert!(env.store.pending().await.unwrap().is_empty());
+    let key = ["--kms-key-id", env.stack.seal_key_id.as_str()];
+    let (code, out) =
+        flagtrail(&[&["verify", "--log-group", &env.stack.log_group][..], &key].concat(), &env.moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{} record(s) (0 duplicate(s))", ids.len())) && out.contains("0 finding(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("signature(s) verified") && !out.contains(" 0 signature(s) verified"),
+        "signed by the function's key: {out}"
+    );
+    assert!(lambda.calls().iter().any(|c| c.ends_with("404 Not Found")), "{:?}", lambda.calls());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

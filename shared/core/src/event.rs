@@ -3,15 +3,15 @@
 //! The envelope keeps each record as raw JSON so one undecodable record becomes a quarantine
 //! record instead of failing the whole event.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::audit::QuarantineRecord;
 use crate::change::{decode_record, Change, DecodeError};
 use crate::config::CoreConfig;
 
-/// A DynamoDB stream event as Lambda delivers it, records still raw.
-#[derive(Debug, Deserialize)]
+/// A DynamoDB stream event as Lambda delivers it, records still raw (serialized back byte for byte).
+#[derive(Debug, Deserialize, Serialize)]
 pub struct StreamEvent {
     /// The records, in shard order.
     #[serde(rename = "Records")]

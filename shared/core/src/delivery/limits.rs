@@ -13,6 +13,9 @@ pub const LOG_BATCH_EVENTS: usize = 10_000;
 pub const LOG_EVENT_BYTES: usize = LOG_BATCH_BYTES - LOG_EVENT_OVERHEAD;
 /// PutLogEvents: events of one call span at most 24 hours.
 pub const LOG_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// Lambda Invoke (synchronous): request payload bytes ("Lambda quotas": 6 MB each for request and
+/// response); a saved stream batch fits, since Lambda delivered it within the same limit.
+pub const LAMBDA_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 /// SNS PublishBatch: entries per call.
 pub const SNS_BATCH_ENTRIES: usize = 10;
 /// SNS: bytes per message, and per PublishBatch call, attributes included.
