@@ -493,6 +493,25 @@ export class FlagtrailStack extends Stack {
       }),
     );
 
+    // Firehose's own error log: why a delivery failed (an S3 or KMS refusal, with its message), the
+    // first thing to read when ArchiveDeliveryLag fires (docs/runbook.md).
+    const deliveryLog = new logs.LogGroup(this, 'ArchiveDeliveryErrors', {
+      logGroupName: `/aws/kinesisfirehose/${archiveStreamName(stage)}`,
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const deliveryLogStream = new logs.LogStream(this, 'ArchiveDeliveryErrorsStream', {
+      logGroup: deliveryLog,
+      logStreamName: 'DestinationDelivery',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    deliveryRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'LogDeliveryErrors',
+        actions: ['logs:PutLogEvents'],
+        resources: [this.formatArn({ service: 'logs', resource: 'log-group', resourceName: `${deliveryLog.logGroupName}:log-stream:${deliveryLogStream.logStreamName}`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
     const stream = new firehose.CfnDeliveryStream(this, 'ArchiveDeliveryStream', {
       deliveryStreamName: archiveStreamName(stage),
       deliveryStreamType: 'DirectPut',
@@ -506,13 +525,14 @@ export class FlagtrailStack extends Stack {
         compressionFormat: 'UNCOMPRESSED',
         bufferingHints: { intervalInSeconds: 300, sizeInMBs: 5 },
         encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: key.keyArn } },
+        cloudWatchLoggingOptions: { enabled: true, logGroupName: deliveryLog.logGroupName, logStreamName: deliveryLogStream.logStreamName },
       },
     });
     stream.node.addDependency(deliveryRole);
     // Firehose retries delivery for a day, then writes to errors/: alarm long before that.
     new cloudwatch.Alarm(this, 'ArchiveDeliveryLag', {
       alarmName: `flagtrail-${stage}-ArchiveDeliveryLag`,
-      alarmDescription: 'The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal; see s3://<archive>/errors/).',
+      alarmDescription: `The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal). Why: log group /aws/kinesisfirehose/${archiveStreamName(stage)} (docs/runbook.md).`,
       metric: new cloudwatch.Metric({
         namespace: 'AWS/Firehose',
         metricName: 'DeliveryToS3.DataFreshness',

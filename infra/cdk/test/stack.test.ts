@@ -295,6 +295,17 @@ test('the archive: subscription filter to Firehose, Object Lock in compliance mo
   template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
     ExtendedS3DestinationConfiguration: Match.objectLike({ BucketARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ArchiveBucket'), 'Arn'] }, CompressionFormat: 'UNCOMPRESSED', Prefix: 'audit/' }),
   });
+  // Why a delivery failed is logged where the runbook looks, and the delivery role may write there only.
+  const logging = t.Resources[streamId].Properties.ExtendedS3DestinationConfiguration.CloudWatchLoggingOptions;
+  assert.equal(logging.Enabled, true);
+  assert.equal(logging.LogStreamName.Ref.startsWith('ArchiveDeliveryErrorsStream'), true);
+  template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/kinesisfirehose/flagtrail-prod-archive' });
+  const putLogs = Object.values<any>(t.Resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy')
+    .flatMap((p) => p.Properties.PolicyDocument.Statement)
+    .filter((st: any) => st.Sid === 'LogDeliveryErrors');
+  assert.equal(putLogs.length, 1);
+  assert.match(JSON.stringify(putLogs[0].Resource), /log-stream:/);
   template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
   template.hasResourceProperties('AWS::Lambda::Function', {
     FunctionName: 'flagtrail-prod-audit',
