@@ -55,6 +55,19 @@ impl Env {
         drain_mappings(&streams, &self.stack.stream_arn, &[mapping]).await.expect("drain")
     }
 
+    /// `rounds` of changes whose audit batches all end in the failure bucket (the log group is
+    /// deleted, so every call fails past the retries); returns the group's client and the eventIds.
+    async fn discard_audit_batches(&self, rounds: usize) -> (aws_sdk_cloudwatchlogs::Client, BTreeSet<String>) {
+        write_changes(&self.sdk, &self.stack.table, rounds).await;
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk);
+        logs.delete_log_group().log_group_name(&self.stack.log_group).send().await.unwrap();
+        let stats = self.drain(&audit_pipeline(&self.sdk, &AuditConfig::new(&self.stack.log_group)), opts()).await;
+        let ids = self.stream_ids().await;
+        assert_eq!(stats.discarded["audit"], ids.len(), "every record discarded after the retries");
+        assert_eq!(self.discarded_ids().await, ids, "the destination holds every record, not only metadata");
+        (logs, ids)
+    }
+
     async fn stream_ids(&self) -> BTreeSet<String> {
         stream_records(&self.sdk, &self.stack.stream_arn)
             .await
@@ -93,16 +106,8 @@ fn redriven(report: &[flagtrail_cli::redrive::Redriven]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_records_discarded_after_retries_are_redriven_into_the_trail() {
     let env = env().await;
-    write_changes(&env.sdk, &env.stack.table, 3).await;
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
-    logs.delete_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
+    let (logs, ids) = env.discard_audit_batches(3).await;
     let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
-
-    let stats = env.drain(&audit, opts()).await;
-    let ids = env.stream_ids().await;
-    assert_eq!(stats.discarded["audit"], ids.len(), "every record discarded after the retries");
-    assert_eq!(env.discarded_ids().await, ids, "the destination holds every record, not only metadata");
-
     let dry = redrive(&env.store, &audit, None, true).await.unwrap();
     assert!(dry.iter().all(|r| matches!(r.fate, Fate::WouldRedrive(_))));
     assert_eq!(env.store.pending().await.unwrap().len(), dry.len(), "a dry run marks nothing");
@@ -129,12 +134,7 @@ async fn audit_records_discarded_after_retries_are_redriven_into_the_trail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redriven_through_the_deployed_function_the_records_are_signed_by_its_key() {
     let env = env().await;
-    write_changes(&env.sdk, &env.stack.table, 2).await;
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
-    logs.delete_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
-    env.drain(&audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group)), opts()).await;
-    let ids = env.stream_ids().await;
-    assert_eq!(env.discarded_ids().await, ids);
+    let (logs, ids) = env.discard_audit_batches(2).await;
     logs.create_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
 
     let mut config = AuditConfig::new(&env.stack.log_group);
