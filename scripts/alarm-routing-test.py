@@ -98,14 +98,14 @@ REGION = re.search(r"logs\.([a-z0-9-]+)\.amazonaws\.com", json.dumps(template)).
 def resolve(v):
     """The template's intrinsics as physical names: Ref X -> X's name property if the template sets
     one, else "X-id"; GetAtt X.Arn -> an ARN."""
-    if isinstance(v, str):
+    if not isinstance(v, dict):
         return v
     if "Ref" in v:
         pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
         if v["Ref"] in pseudo:
             return pseudo[v["Ref"]]
         props = res[v["Ref"]].get("Properties", {})
-        named = [props[n] for n in ("LogGroupName", "DeliveryStreamName", "BucketName") if isinstance(props.get(n), str)]
+        named = [props[n] for n in ("LogGroupName", "DeliveryStreamName", "BucketName", "FunctionName", "AlarmName") if isinstance(props.get(n), str)]
         return named[0] if named else f"{v['Ref']}-id"
     if "Fn::GetAtt" in v:
         rid = v["Fn::GetAtt"][0]
@@ -133,10 +133,19 @@ archive, failures = first("ArchiveBucket"), first("FailureBucket")
 stream = next(v["Properties"]["DeliveryStreamName"] for v in by_type("AWS::KinesisFirehose::DeliveryStream").values())
 
 
-def call(service, name, **params):
+def call(service, event_name, response=None, /, **params):
+    detail = {"eventSource": f"{service}.amazonaws.com", "eventName": event_name, "requestParameters": params}
+    if response:
+        detail["responseElements"] = response
     return {"id": "0", "version": "0", "account": ACCOUNT, "region": REGION, "time": "2026-11-30T00:00:00Z", "resources": [],
-            "source": f"aws.{service}", "detail-type": "AWS API Call via CloudTrail",
-            "detail": {"eventSource": f"{service}.amazonaws.com", "eventName": name, "requestParameters": params}}
+            "source": f"aws.{service}", "detail-type": "AWS API Call via CloudTrail", "detail": detail}
+
+
+audit_fn = next(k for k, v in by_type("AWS::Lambda::Function").items() if v["Properties"].get("FunctionName") == "flagtrail-prod-audit")
+audit_arn = resolve({"Fn::GetAtt": [audit_fn, "Arn"]})
+alarm_topic = resolve({"Ref": next(k for k in topics if k.startswith("AlarmTopic"))})
+alert_topic = resolve({"Ref": alert_topic_id})
+table = "feature-flags-prod"
 
 
 PAGES = [
@@ -152,6 +161,17 @@ PAGES = [
     call("s3", "PutBucketLifecycle", bucketName=f"{failures}-id"),
     call("s3", "PutObjectLockConfiguration", bucketName=f"{archive}-id"),
     call("firehose", "DeleteDeliveryStream", deliveryStreamName=stream),
+    call("logs", "PutAccountPolicy", policyName="mask-everything", policyType="DATA_PROTECTION_POLICY"),
+    call("dynamodb", "UpdateTable", tableName=table, streamSpecification={"streamEnabled": False}),
+    call("dynamodb", "DeleteTable", tableName=table),
+    call("lambda", "UpdateFunctionConfiguration20150331v2", functionName="flagtrail-prod-audit"),
+    call("lambda", "PutFunctionConcurrency20171031", functionName=audit_arn, reservedConcurrentExecutions=0),
+    call("lambda", "UpdateEventSourceMapping20150331", {"functionArn": audit_arn, "state": "Disabling"}, uUID="1234", enabled=False),
+    call("sns", "SetTopicAttributes", topicArn=alarm_topic, attributeName="Policy"),
+    call("sns", "Unsubscribe", subscriptionArn=f"{alarm_topic}:0f1e2d3c"),
+    call("monitoring", "DisableAlarmActions", alarmNames=["flagtrail-prod-ArchiveDeliveryLag"]),
+    call("events", "DisableRule", name="flagtrail-prod-TrailKeyChanged"),
+    call("events", "RemoveTargets", rule="flagtrail-prod-WatchersChanged", ids=["Target0"]),
 ]
 QUIET = [
     call("logs", "PutRetentionPolicy", logGroupName="/other/group", retentionInDays=1),
@@ -161,6 +181,12 @@ QUIET = [
     call("kms", "Sign", keyId=f"{seal}-id"),
     call("s3", "PutBucketPolicy", bucketName="some-other-bucket"),
     call("firehose", "DeleteDeliveryStream", deliveryStreamName=stream + "-2"),
+    call("dynamodb", "UpdateTable", tableName=table, billingMode="PAY_PER_REQUEST"),
+    call("lambda", "UpdateFunctionConfiguration20150331v2", functionName="someone-elses-function"),
+    call("lambda", "UpdateEventSourceMapping20150331", {"functionArn": audit_arn + "-other"}, uUID="1234", enabled=False),
+    call("sns", "Unsubscribe", subscriptionArn=f"{alert_topic}:0f1e2d3c"),
+    call("monitoring", "DisableAlarmActions", alarmNames=["someone-elses-alarm"]),
+    call("events", "DisableRule", name="someone-elses-rule"),
 ]
 
 with mock_aws():

@@ -96,9 +96,6 @@ export class FlagtrailStack extends Stack {
         conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*` } },
       }),
     );
-    // CloudWatch alarms and the tamper rules (EventBridge) publish to the encrypted alarm topic.
-    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
-    key.grant(new iam.ServicePrincipal('events.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
 
     const table = props.createDemoTable
       ? new dynamodb.Table(this, 'DemoTable', {
@@ -152,7 +149,12 @@ export class FlagtrailStack extends Stack {
     // Alarms get a topic of their own: CloudWatch alarm notifications carry no message attributes,
     // and SNS drops a message that lacks an attribute a subscription filters on, so on the alert
     // topic the paging e-mail (filtered on severity) would never see an alarm.
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { topicName: `flagtrail-${stage}-alarms`, masterKey: key, enforceSSL: true });
+    // Not encrypted with a KMS key: a page must not depend on a key someone can disable — the stack's
+    // key is one of the things the tamper rules watch, and with it disabled an encrypted topic
+    // would drop the very page that reports it (and every alarm). What it carries is alarm states
+    // and CloudTrail call summaries, not the trail's contents; TLS is enforced.
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { topicName: `flagtrail-${stage}-alarms`, enforceSSL: true });
+    acknowledge(this.alarmTopic, 'AwsSolutions-SNS2', 'Paging must not depend on a KMS key an attacker or a mistake can disable (the tamper rules watch the stack key); the topic carries alarm states and API call summaries, not audit records; TLS-only.');
     if (props.alertEmail) {
       this.alarmTopic.addSubscription(new subs.EmailSubscription(props.alertEmail));
       this.alertTopic.addSubscription(
@@ -340,7 +342,7 @@ export class FlagtrailStack extends Stack {
     acknowledge(reconcile, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
 
     this.alarms(stage, [audit, notify], reconcile, props.productionEnvironments ?? ['prod', 'production']);
-    this.tamperAlerts(stage, [key, this.sealKey]);
+    this.tamperAlerts(stage, [key, this.sealKey], [audit.fn, notify.fn, reconcile], props.tableName);
     for (const q of AUDITOR_QUERIES) {
       new logs.QueryDefinition(this, `Query${q.id}`, {
         queryDefinitionName: `flagtrail/${stage}/${q.name}`,
@@ -378,45 +380,73 @@ export class FlagtrailStack extends Stack {
   }
 
   /**
-   * Pages the alarm topic when anyone changes what protects the trail: the audit group (retention,
-   * encryption, masking, the archive's subscription, deleted streams), the two keys (deletion
-   * scheduled, disabled, a new policy, rotation off), the archive and failure buckets (policy,
-   * versioning, Object Lock, lifecycle, encryption, public access, deletion) and the archive's
-   * delivery stream. The stack's roles are denied these; an administrator or a stack update is not,
-   * and this is how on-call hears of it. EventBridge gets these API calls from CloudTrail, which
-   * needs a trail logging management events in this region ("AWS service events delivered via AWS
-   * CloudTrail", EventBridge User Guide). One rule per request parameter naming the resource, each
-   * with every form the API accepts (name, ID, ARN): a pattern matches only the values it lists.
+   * Pages the alarm topic when anyone changes what the trail depends on: the audit group
+   * (retention, encryption, masking, the archive's subscription, deleted streams; account-wide log
+   * policies), the two keys (deletion scheduled, disabled, a new policy, rotation off), the archive
+   * and failure buckets (policy, versioning, Object Lock, lifecycle, encryption, public access,
+   * deletion), the archive's delivery stream; the source (the table deleted or its stream turned
+   * off, the functions' code, configuration or concurrency, their mappings); and the watchers
+   * themselves (these rules, the alarms, the alarm topic). The stack's roles are denied the
+   * changes to the trail; an administrator or a stack update is not, and this is how on-call hears
+   * of it. EventBridge gets these API calls from CloudTrail, which needs a trail logging management
+   * events in this region ("AWS service events delivered via AWS CloudTrail", EventBridge User
+   * Guide). Each rule names the resource in every form the API accepts (name, ID, ARN): a pattern
+   * matches only the values it lists. Lambda's CloudTrail event names carry an API version
+   * (`UpdateFunctionConfiguration20150331v2`), hence prefixes there.
    */
-  private tamperAlerts(stage: string, keys: kms.Key[]): void {
+  private tamperAlerts(stage: string, keys: kms.Key[], functions: lambda.Function[], tableName: string): void {
     const group = this.auditLogGroup.logGroupName;
     const groupArn = this.auditGroupArn();
-    const watched: [string, string, string[], string, string[]][] = [
-      ['AuditGroupChanged', 'aws.logs', AUDIT_GROUP_PROTECTIONS, 'logGroupName', [group]],
-      ['AuditGroupChangedById', 'aws.logs', AUDIT_GROUP_PROTECTIONS, 'logGroupIdentifier', [group, groupArn, `${groupArn}:*`]],
-      ['AuditGroupChangedByResourceId', 'aws.logs', AUDIT_GROUP_PROTECTIONS, 'resourceIdentifier', [group, groupArn, `${groupArn}:*`]],
-      ['TrailKeyChanged', 'aws.kms', ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy', 'DisableKeyRotation'], 'keyId', keys.flatMap((k) => [k.keyId, k.keyArn])],
-      [
-        'TrailBucketChanged',
-        'aws.s3',
-        ['PutBucketPolicy', 'DeleteBucketPolicy', 'PutBucketVersioning', 'PutObjectLockConfiguration', 'PutBucketLifecycle', 'DeleteBucketLifecycle', 'PutBucketEncryption', 'DeleteBucketEncryption', 'PutBucketPublicAccessBlock', 'DeleteBucketPublicAccessBlock', 'DeleteBucket'],
-        'bucketName',
-        [this.archiveBucket.bucketName, this.failureBucket.bucketName],
-      ],
-      ['ArchiveStreamChanged', 'aws.firehose', ['DeleteDeliveryStream', 'UpdateDestination', 'StopDeliveryStreamEncryption'], 'deliveryStreamName', [archiveStreamName(stage)]],
+    const prefixes = (names: string[]) => names.map((prefix) => ({ prefix }));
+    const alarmNames = this.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm).map((a) => a.alarmName);
+    const watched: { id: string; source: string; eventName: unknown[]; requestParameters?: object; responseElements?: object }[] = [
+      { id: 'AuditGroupChanged', source: 'aws.logs', eventName: AUDIT_GROUP_PROTECTIONS, requestParameters: { logGroupName: [group] } },
+      { id: 'AuditGroupChangedById', source: 'aws.logs', eventName: AUDIT_GROUP_PROTECTIONS, requestParameters: { logGroupIdentifier: [group, groupArn, `${groupArn}:*`] } },
+      { id: 'AuditGroupChangedByResourceId', source: 'aws.logs', eventName: AUDIT_GROUP_PROTECTIONS, requestParameters: { resourceIdentifier: [group, groupArn, `${groupArn}:*`] } },
+      // An account policy (data protection, subscription filter) applies to every group, this one included.
+      { id: 'LogsAccountPolicyChanged', source: 'aws.logs', eventName: ['PutAccountPolicy', 'DeleteAccountPolicy'] },
+      { id: 'TrailKeyChanged', source: 'aws.kms', eventName: ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy', 'DisableKeyRotation'], requestParameters: { keyId: keys.flatMap((k) => [k.keyId, k.keyArn]) } },
+      {
+        id: 'TrailBucketChanged',
+        source: 'aws.s3',
+        eventName: ['PutBucketPolicy', 'DeleteBucketPolicy', 'PutBucketVersioning', 'PutObjectLockConfiguration', 'PutBucketLifecycle', 'DeleteBucketLifecycle', 'PutBucketEncryption', 'DeleteBucketEncryption', 'PutBucketPublicAccessBlock', 'DeleteBucketPublicAccessBlock', 'DeleteBucket'],
+        requestParameters: { bucketName: [this.archiveBucket.bucketName, this.failureBucket.bucketName] },
+      },
+      { id: 'ArchiveStreamChanged', source: 'aws.firehose', eventName: ['DeleteDeliveryStream', 'UpdateDestination', 'StopDeliveryStreamEncryption'], requestParameters: { deliveryStreamName: [archiveStreamName(stage)] } },
+      { id: 'FlagTableDeleted', source: 'aws.dynamodb', eventName: ['DeleteTable'], requestParameters: { tableName: [tableName] } },
+      { id: 'FlagStreamTurnedOff', source: 'aws.dynamodb', eventName: ['UpdateTable'], requestParameters: { tableName: [tableName], streamSpecification: { streamEnabled: [false] } } },
+      {
+        id: 'TrailFunctionChanged',
+        source: 'aws.lambda',
+        // Concurrency 0 stops a function as surely as deleting it.
+        eventName: prefixes(['UpdateFunctionCode', 'UpdateFunctionConfiguration', 'DeleteFunction', 'PutFunctionConcurrency']),
+        requestParameters: { functionName: functions.flatMap((f) => [f.functionName, f.functionArn]) },
+      },
+      // The mapping is named by its UUID in the request; the response names its function.
+      { id: 'TrailMappingChanged', source: 'aws.lambda', eventName: prefixes(['UpdateEventSourceMapping', 'DeleteEventSourceMapping']), responseElements: { functionArn: functions.map((f) => f.functionArn) } },
+      { id: 'AlarmTopicChanged', source: 'aws.sns', eventName: ['SetTopicAttributes', 'DeleteTopic'], requestParameters: { topicArn: [this.alarmTopic.topicArn] } },
+      { id: 'AlarmTopicUnsubscribed', source: 'aws.sns', eventName: ['Unsubscribe'], requestParameters: { subscriptionArn: [{ prefix: `${this.alarmTopic.topicArn}:` }] } },
+      { id: 'AlarmsSilenced', source: 'aws.monitoring', eventName: ['DisableAlarmActions', 'DeleteAlarms'], requestParameters: { alarmNames } },
     ];
+    const ruleName = (id: string) => `flagtrail-${stage}-${id}`;
+    const ruleNames = [...watched.map((w) => w.id), 'WatchersChanged', 'WatchersRetargeted'].map(ruleName);
+    watched.push(
+      // One rule sees another disabled, deleted or retargeted (a rule may not see its own change).
+      { id: 'WatchersChanged', source: 'aws.events', eventName: ['DisableRule', 'DeleteRule', 'PutRule'], requestParameters: { name: ruleNames } },
+      { id: 'WatchersRetargeted', source: 'aws.events', eventName: ['RemoveTargets', 'PutTargets'], requestParameters: { rule: ruleNames } },
+    );
     // The topic as a plain target: CDK's SnsTopic target would also grant EventBridge
-    // kms:GenerateDataKey* on the key; the key policy grants the two actions it needs by name.
+    // kms:GenerateDataKey* on the topic's key (the alarm topic has none, see its comment).
     const alarmTopic: events.IRuleTarget = { bind: () => ({ arn: this.alarmTopic.topicArn }) };
     const rules = watched.map(
-      ([id, source, eventNames, parameter, values]) =>
+      ({ id, source, eventName, requestParameters, responseElements }) =>
         new events.Rule(this, id, {
-          ruleName: `flagtrail-${stage}-${id}`,
-          description: `Someone called ${source.slice(4)} ${eventNames.join('/')} on what protects the audit trail.`,
+          ruleName: ruleName(id),
+          description: `Someone changed what the audit trail depends on (${id}).`,
           eventPattern: {
             source: [source],
             detailType: ['AWS API Call via CloudTrail'],
-            detail: { eventName: eventNames, requestParameters: { [parameter]: values } },
+            detail: { eventName, ...(requestParameters && { requestParameters }), ...(responseElements && { responseElements }) },
           },
           targets: [alarmTopic],
         }),

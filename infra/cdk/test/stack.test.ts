@@ -118,8 +118,16 @@ test('the audit log group is encrypted, retained, and kept a year by default', (
   t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
 });
 
-test('topics are encrypted; e-mail gets only what pages; Slack is optional', () => {
-  for (const [, topic] of resources(t, 'AWS::SNS::Topic')) assert.ok(topic.Properties.KmsMasterKeyId, 'encrypted');
+test('alert and invalidation topics are encrypted, the alarm topic on no key; e-mail gets only what pages; Slack is optional', () => {
+  for (const [id, topic] of resources(t, 'AWS::SNS::Topic')) {
+    // Paging must not depend on a key that can be disabled (and that the tamper rules watch).
+    if (id.startsWith('AlarmTopic')) assert.equal(topic.Properties.KmsMasterKeyId, undefined, 'the alarm topic needs no key');
+    else assert.ok(topic.Properties.KmsMasterKeyId, `${id} encrypted`);
+  }
+  // Nothing but CloudWatch Logs, and the account through IAM, uses the stack key: no service is
+  // granted it for the alarm topic any more.
+  const keyPolicy = JSON.stringify(resources(t, 'AWS::KMS::Key').find(([id]) => id.startsWith('Key'))![1].Properties.KeyPolicy);
+  assert.ok(!keyPolicy.includes('cloudwatch.amazonaws.com') && !keyPolicy.includes('events.amazonaws.com'), keyPolicy);
   t.resourceCountIs('AWS::SNS::Subscription', 0);
   t.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
   const opt = synth({ alertEmail: 'oncall@example.com', slack: { workspaceId: 'T0123', channelId: 'C0456' } }).template;
@@ -182,6 +190,18 @@ test('changes to what protects the trail page through the alarm topic, published
   for (const a of ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy']) assert.ok(names('aws.kms').has(a), `kms ${a}`);
   for (const a of ['PutBucketPolicy', 'PutObjectLockConfiguration', 'PutBucketVersioning', 'PutBucketLifecycle']) assert.ok(names('aws.s3').has(a), `s3 ${a}`);
   assert.ok(names('aws.firehose').has('DeleteDeliveryStream'));
+  // The source and the watchers: the stream turned off, the functions or their mappings changed,
+  // the alarms silenced, the alarm topic or these rules changed.
+  assert.ok(names('aws.dynamodb').has('UpdateTable') && names('aws.dynamodb').has('DeleteTable'));
+  const lambdaNames = JSON.stringify([...names('aws.lambda')]);
+  for (const a of ['UpdateFunctionConfiguration', 'PutFunctionConcurrency', 'UpdateEventSourceMapping', 'DeleteEventSourceMapping']) {
+    assert.ok(lambdaNames.includes(`{"prefix":"${a}"}`), `lambda ${a}, by prefix: CloudTrail adds the API version`);
+  }
+  assert.ok(names('aws.monitoring').has('DisableAlarmActions'));
+  assert.ok(names('aws.sns').has('SetTopicAttributes') && names('aws.sns').has('Unsubscribe'));
+  assert.ok(names('aws.events').has('DisableRule') && names('aws.events').has('RemoveTargets'));
+  const silenced = by('aws.monitoring')[0].EventPattern.detail.requestParameters.alarmNames;
+  assert.equal(silenced.length, resources(t, 'AWS::CloudWatch::Alarm').length, 'every alarm of the stack');
   // The audit group by name and, where the API takes an identifier, by ARN; both keys by ID and ARN.
   const params = (source: string) => JSON.stringify(by(source).map((r) => r.EventPattern.detail.requestParameters));
   for (const p of ['logGroupName', 'logGroupIdentifier']) assert.ok(params('aws.logs').includes(p), p);
@@ -194,7 +214,7 @@ test('changes to what protects the trail page through the alarm topic, published
     assert.equal(r.Properties.EventPattern['detail-type'][0], 'AWS API Call via CloudTrail');
     assert.ok(r.Properties.Targets.every((x: any) => x.Arn.Ref.startsWith('AlarmTopic')), 'pages through the alarm topic');
   }
-  // EventBridge may publish to the alarm topic for these rules only, and use its key without wildcards.
+  // EventBridge may publish to the alarm topic for these rules only.
   const publish = resources(t, 'AWS::SNS::TopicPolicy')
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
     .filter((s: any) => s.Principal?.Service === 'events.amazonaws.com');
