@@ -16,10 +16,13 @@ Red Hat-family layout: the PEM bundle at /etc/pki/ca-trust/extracted/pem/tls-ca-
 import http.server, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 args = sys.argv[1:]
-runs = 40
-if args[:1] == ["--runs"]:
-    runs, args = int(args[1]), args[2:]
-if args[:1] == ["--al2023-certs"]:
+runs, al2023 = 40, False
+while args[:1] in (["--runs"], ["--al2023-certs"]):
+    if args[0] == "--runs":
+        runs, args = int(args[1]), args[2:]
+    else:
+        al2023, args = True, args[1:]
+if al2023:
     root = tempfile.mkdtemp(prefix="al2023-certs-")
     pem = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
                      open("/etc/ssl/certs/ca-certificates.crt").read(), re.S)
@@ -35,13 +38,15 @@ if args[:1] == ["--al2023-certs"]:
     os.symlink("../pki/tls/certs", f"{root}/ssl/certs")
     made_pki = not os.path.exists("/etc/pki")
     os.makedirs("/etc/pki", exist_ok=True)  # a mount point; removed again below if it was not there
-    inner = [sys.executable, os.path.abspath(__file__), "--runs", str(runs), *args[1:]]
-    code = subprocess.call(["unshare", "-m", "sh", "-c",
-                            f'mount --bind {root}/pki /etc/pki && mount --bind {root}/ssl /etc/ssl && exec "$@"',
-                            "sh", *inner])
-    shutil.rmtree(root)
-    if made_pki:
-        os.rmdir("/etc/pki")
+    inner = [sys.executable, os.path.abspath(__file__), "--runs", str(runs), *args]
+    try:
+        code = subprocess.call(["unshare", "-m", "sh", "-c",
+                                f'mount --bind {root}/pki /etc/pki && mount --bind {root}/ssl /etc/ssl && exec "$@"',
+                                "sh", *inner])
+    finally:
+        shutil.rmtree(root)
+        if made_pki:
+            os.rmdir("/etc/pki")
     sys.exit(code)
 bins = [a.split("=", 1) for a in args]
 if not bins:

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_lambda::types::{InvocationType, LogType};
+use base64::Engine;
 use flagtrail_core::delivery::{BatchItemFailure, BatchResponse, LAMBDA_SYNC_PAYLOAD_BYTES};
-use flagtrail_core::failure::FailureRecord;
+use flagtrail_core::failure::{function_name, FailureRecord};
 use flagtrail_core::StreamEvent;
 use flagtrail_devtools::failure_store::{DirStore, FailureStore, S3Store, StoreError};
 use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
@@ -50,8 +51,8 @@ pub struct RedriveArgs {
     /// List what would be redriven; send nothing and mark nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Invoke this deployed function (name or ARN) with each saved batch instead of writing with
-    /// your own credentials: for audit, the function's role signs the seals (needs
+    /// Invoke this deployed function (name or ARN) with each of its own saved batches instead of
+    /// writing with your own credentials: for audit, the function's role signs the seals (needs
     /// `lambda:InvokeFunction` on it).
     #[arg(long)]
     pub via_function: Option<String>,
@@ -113,6 +114,8 @@ impl Pipeline for DeployedFunction {
             .invoke()
             .function_name(&self.function)
             .invocation_type(InvocationType::RequestResponse)
+            // The last 4 KB of the invocation's log, to say why records were not made durable.
+            .log_type(LogType::Tail)
             .payload(Blob::new(payload))
             .send()
             .await;
@@ -121,13 +124,27 @@ impl Pipeline for DeployedFunction {
             Err(e) => return Self::failed(classify(SINK, &e)),
         };
         let body = out.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
+        let log = out
+            .log_result()
+            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+            .map(|l| format!("; its log ends: {}", String::from_utf8_lossy(&l).trim_end()))
+            .unwrap_or_default();
         if let Some(kind) = out.function_error() {
-            return permanent(format!("{} failed ({kind}): {body}", self.function));
+            return permanent(format!("{} failed ({kind}): {body}{log}", self.function));
         }
         match serde_json::from_str::<BatchResponse>(&body) {
-            Ok(response) => Outcome { response, ..Default::default() },
+            Ok(response) => {
+                let errors = match response.resume_from() {
+                    Some(seq) => vec![SinkError::Transient {
+                        sink: SINK,
+                        message: format!("{} did not make record {seq:?} and later durable{log}", self.function),
+                    }],
+                    None => vec![],
+                };
+                Outcome { response, errors, ..Default::default() }
+            }
             Err(e) => {
-                permanent(format!("{} answered what is not a partial batch response ({e}): {body}", self.function))
+                permanent(format!("{} answered what is not a partial batch response ({e}): {body}{log}", self.function))
             }
         }
     }
@@ -193,6 +210,17 @@ pub async fn redrive(
     Ok(report)
 }
 
+/// Whose discarded batches to redrive. Both mappings share the failure bucket: through a function
+/// (`via`, a name or ARN), only that function's own batches, and `--only-function` must agree.
+pub fn batches_of<'a>(only: Option<&'a str>, via: Option<&'a str>) -> anyhow::Result<Option<&'a str>> {
+    match (only, via.map(function_name)) {
+        (Some(only), Some(via)) if only != via => {
+            anyhow::bail!("--only-function {only} with --via-function {via} would send {only}'s batches to {via}")
+        }
+        (only, via) => Ok(only.or(via)),
+    }
+}
+
 /// Runs the command; false when any record could not be redriven.
 pub async fn run(args: RedriveArgs) -> anyhow::Result<bool> {
     let sdk = SdkSettings::default().load().await;
@@ -211,7 +239,8 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<bool> {
         (None, Function::Audit) => Box::new(audit_pipeline(&sdk, &AuditConfig::from_env()?)),
         (None, Function::Notify) => Box::new(notify_pipeline(&sdk, &NotifyConfig::from_env()?)),
     };
-    let report = redrive(store.as_ref(), pipeline.as_ref(), args.only_function.as_deref(), args.dry_run).await?;
+    let only_function = batches_of(args.only_function.as_deref(), args.via_function.as_deref())?;
+    let report = redrive(store.as_ref(), pipeline.as_ref(), only_function, args.dry_run).await?;
     let mut ok = true;
     let (mut objects, mut records) = (0, 0);
     for r in &report {
@@ -241,4 +270,21 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<bool> {
         store.name()
     );
     Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches_of;
+
+    #[test]
+    fn through_a_function_only_its_own_batches() {
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:flagtrail-prod-audit:live";
+        assert_eq!(batches_of(None, Some(arn)).unwrap(), Some("flagtrail-prod-audit"));
+        assert_eq!(batches_of(None, Some("flagtrail-prod-audit")).unwrap(), Some("flagtrail-prod-audit"));
+        assert_eq!(batches_of(Some("flagtrail-prod-audit"), Some(arn)).unwrap(), Some("flagtrail-prod-audit"));
+        assert_eq!(batches_of(Some("flagtrail-prod-notify"), None).unwrap(), Some("flagtrail-prod-notify"));
+        assert_eq!(batches_of(None, None).unwrap(), None);
+        let err = batches_of(Some("flagtrail-prod-notify"), Some(arn)).unwrap_err().to_string();
+        assert!(err.contains("would send flagtrail-prod-notify's batches to flagtrail-prod-audit"), "{err}");
+    }
 }

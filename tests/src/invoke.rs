@@ -10,9 +10,11 @@ use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use flagtrail_core::delivery::LAMBDA_SYNC_PAYLOAD_BYTES;
-
 use crate::fault::read_message;
+
+/// Lambda's synchronous request limit, as its own error message states it (kept apart from the
+/// client's constant on purpose: the stand-in is a second opinion).
+const MAX_REQUEST_BYTES: usize = 6_291_456;
 
 /// What the function does with an event: its JSON answer, or an error message.
 pub type Handler = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
@@ -70,7 +72,7 @@ fn serve(conn: TcpStream, function: &str, handler: &Handler, calls: &Mutex<Vec<S
             error("404 Not Found", "ResourceNotFoundException", &format!("Function not found: {named}"))
         } else if header("x-amz-invocation-type").is_some_and(|t| t != "RequestResponse") {
             error("400 Bad Request", "InvalidParameterValueException", "this stand-in answers RequestResponse only")
-        } else if body.len() > LAMBDA_SYNC_PAYLOAD_BYTES {
+        } else if body.len() > MAX_REQUEST_BYTES {
             error(
                 "413 Request Entity Too Large",
                 "RequestEntityTooLargeException",

@@ -6,6 +6,6 @@ use flagtrail_runtime::{build, init_tracing, serve, NotifyConfig, SdkSettings};
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let config = NotifyConfig::from_env()?;
-    let pipeline = build::notify_pipeline(&SdkSettings::default().load().await, &config);
+    let pipeline = build::notify_pipeline(&SdkSettings::lambda().load().await, &config);
     serve(pipeline, &config.metrics_namespace).await
 }

@@ -7,6 +7,6 @@ use flagtrail_runtime::{build, init_tracing, serve_check, ReconcileConfig, SdkSe
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let config = ReconcileConfig::from_env()?;
-    let check = build::completeness_check(&SdkSettings::default().load().await, &config);
+    let check = build::completeness_check(&SdkSettings::lambda().load().await, &config);
     serve_check(check, &config.metrics_namespace).await
 }

@@ -562,7 +562,7 @@ export class FlagtrailStack extends Stack {
     // Firehose retries delivery for a day, then writes to errors/: alarm long before that.
     new cloudwatch.Alarm(this, 'ArchiveDeliveryLag', {
       alarmName: `flagtrail-${stage}-ArchiveDeliveryLag`,
-      alarmDescription: `The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal). Why: log group /aws/kinesisfirehose/${archiveStreamName(stage)} (docs/runbook.md).`,
+      alarmDescription: `The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal). Why: log group ${deliveryLog.logGroupName} (docs/runbook.md).`,
       metric: new cloudwatch.Metric({
         namespace: 'AWS/Firehose',
         metricName: 'DeliveryToS3.DataFreshness',

@@ -121,9 +121,13 @@ impl FailureRecord {
 
     /// The function name at the end of `functionArn`.
     pub fn function_name(&self) -> &str {
-        let arn = self.request_context.function_arn.as_str();
-        arn.split(":function:").nth(1).map_or(arn, |f| f.split(':').next().unwrap_or(f))
+        function_name(&self.request_context.function_arn)
     }
+}
+
+/// A function's name from its name or ARN (qualified or not).
+pub fn function_name(name_or_arn: &str) -> &str {
+    name_or_arn.split(":function:").nth(1).map_or(name_or_arn, |f| f.split(':').next().unwrap_or(f))
 }
 
 #[cfg(test)]

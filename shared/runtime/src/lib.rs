@@ -13,6 +13,6 @@ pub mod trail;
 
 pub use config::{AuditConfig, NotifyConfig, ReconcileConfig};
 pub use pipeline::{AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};
-pub use sdk::SdkSettings;
+pub use sdk::{CredentialSource, SdkSettings};
 pub use serve::{init_tracing, serve, serve_check};
 pub use sink::SinkError;

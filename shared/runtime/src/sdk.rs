@@ -41,6 +41,19 @@ pub struct SdkSettings {
     /// Dummy static credentials and a fixed region for a local stand-in; `None` uses the default
     /// provider chains.
     pub local: Option<LocalAccount>,
+    /// Where credentials come from outside a local stand-in.
+    pub credentials: CredentialSource,
+}
+
+/// Where a process's AWS credentials come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The SDK's default chain exactly as aws-config builds it (the CLI, anything not in Lambda).
+    #[default]
+    DefaultChain,
+    /// A Lambda function: the execution role's keys from the environment; the rest of the default
+    /// chain only if they are missing, built then (see [`SdkSettings::lambda`]).
+    LambdaEnvironment,
 }
 
 /// Credentials and region for a local stand-in (moto), which accepts any.
@@ -60,11 +73,25 @@ impl Default for SdkSettings {
             operation_timeout: Duration::from_secs(12),
             endpoint_url: None,
             local: None,
+            credentials: CredentialSource::DefaultChain,
         }
     }
 }
 
 impl SdkSettings {
+    /// The production settings for a Lambda function: credentials from the environment first.
+    ///
+    /// Lambda puts the execution role's keys in the environment (the reserved variables
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: "Defined runtime environment
+    /// variables", Lambda Developer Guide), so a function never needs the rest of the default chain;
+    /// building it eagerly cost every cold start an STS client for web identity and, with it, one
+    /// more TLS trust store parsed from the platform's certificates (docs/measurements.md, "Cold
+    /// start"). The rest of the chain is still there, built on first use, with aws-config's defaults
+    /// rather than these settings (it is never used where the keys are in the environment).
+    pub fn lambda() -> Self {
+        SdkSettings { credentials: CredentialSource::LambdaEnvironment, ..Default::default() }
+    }
+
     /// The production settings pointed at a local stand-in on `endpoint` (dummy credentials,
     /// us-east-1).
     pub fn local(endpoint: &str) -> Self {
@@ -96,24 +123,30 @@ impl SdkSettings {
                 let creds = aws_sdk_sns::config::Credentials::new("test", "test", None, None, "flagtrail-local");
                 loader.region(Region::new(local.region.clone())).credentials_provider(creds)
             }
-            None => loader.credentials_provider(default_chain_on_demand()),
+            None if self.credentials == CredentialSource::LambdaEnvironment => {
+                loader.credentials_provider(environment_then_default_chain())
+            }
+            None => loader,
         };
         loader.load().await
     }
 }
 
-/// The SDK's default credential chain, in its own order (the environment first), with the rest of
-/// the chain built only when the environment has no keys.
-///
-/// Lambda puts the execution role's keys in the environment (the reserved variables
-/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: "Defined runtime environment
-/// variables", Lambda Developer Guide), so a function never needs the rest; building it eagerly
-/// cost every cold start an STS client for web identity and, with it, one more TLS trust store
-/// parsed from the platform's certificates (measured in docs/measurements.md, "Cold start").
-fn default_chain_on_demand() -> CredentialsProviderChain {
+/// The environment's keys, else the SDK's default chain (which starts with the environment too),
+/// built on first use.
+fn environment_then_default_chain() -> CredentialsProviderChain {
     CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new())
         .or_else("DefaultProviderChain", DefaultChainOnDemand::default())
 }
+
+/// How many on-demand default chains this process has built (for the test that it is not built
+/// when the environment has the keys).
+#[doc(hidden)]
+pub fn default_chains_built() -> usize {
+    CHAINS_BUILT.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+static CHAINS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// [`DefaultCredentialsChain`], built on its first use.
 #[derive(Debug, Default)]
@@ -125,7 +158,13 @@ impl ProvideCredentials for DefaultChainOnDemand {
         Self: 'a,
     {
         future::ProvideCredentials::new(async move {
-            let chain = self.0.get_or_init(|| DefaultCredentialsChain::builder().build()).await;
+            let chain = self
+                .0
+                .get_or_init(|| async {
+                    CHAINS_BUILT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    DefaultCredentialsChain::builder().build().await
+                })
+                .await;
             chain.provide_credentials().await
         })
     }

@@ -1,19 +1,20 @@
-//! The credentials every client is built with: the SDK's default chain in its own order, with the
-//! environment answered first (Lambda's execution-role keys) and the rest of the chain built only
-//! when the environment has none. One test: it changes process-wide environment variables.
+//! A Lambda function's credentials: the environment's keys (the execution role's) first, the rest
+//! of the SDK's default chain built only when they are missing. One test: it changes process-wide
+//! environment variables.
 
 use aws_credential_types::provider::ProvideCredentials;
+use flagtrail_runtime::sdk::default_chains_built;
 use flagtrail_runtime::SdkSettings;
 
-async fn loaded_keys() -> (String, String) {
-    let sdk = SdkSettings::default().load().await;
+async fn loaded_keys(settings: SdkSettings) -> (String, String) {
+    let sdk = settings.load().await;
     let creds =
         sdk.credentials_provider().expect("a credentials provider").provide_credentials().await.expect("credentials");
     (creds.access_key_id().to_owned(), creds.session_token().unwrap_or_default().to_owned())
 }
 
 #[tokio::test]
-async fn environment_keys_first_then_the_rest_of_the_default_chain() {
+async fn a_function_uses_the_environment_keys_and_builds_the_rest_of_the_chain_only_without_them() {
     let dir = std::env::temp_dir().join(format!("flagtrail-credentials-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let shared = dir.join("credentials");
@@ -32,17 +33,23 @@ async fn environment_keys_first_then_the_rest_of_the_default_chain() {
         std::env::remove_var(v);
     }
 
-    // As in Lambda: the execution role's keys in the reserved variables win over a profile.
+    // As in Lambda: the execution role's keys in the reserved variables win over a profile, and
+    // the rest of the default chain (with its STS client) is never built.
     std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDFROMENV");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "s");
     std::env::set_var("AWS_SESSION_TOKEN", "token-from-env");
-    assert_eq!(loaded_keys().await, ("AKIDFROMENV".to_owned(), "token-from-env".to_owned()));
+    assert_eq!(loaded_keys(SdkSettings::lambda()).await, ("AKIDFROMENV".to_owned(), "token-from-env".to_owned()));
+    assert_eq!(default_chains_built(), 0, "the default chain is not built when the environment has the keys");
 
     // No keys in the environment: the rest of the default chain (here the shared credentials
-    // file) still answers, as it did before it was built on demand.
+    // file) still answers, built now.
     for v in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
         std::env::remove_var(v);
     }
-    assert_eq!(loaded_keys().await, ("AKIDFROMPROFILE".to_owned(), String::new()));
+    assert_eq!(loaded_keys(SdkSettings::lambda()).await, ("AKIDFROMPROFILE".to_owned(), String::new()));
+    assert_eq!(default_chains_built(), 1);
+    // Outside Lambda the chain is aws-config's own, untouched.
+    assert_eq!(loaded_keys(SdkSettings::default()).await, ("AKIDFROMPROFILE".to_owned(), String::new()));
+    assert_eq!(default_chains_built(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
