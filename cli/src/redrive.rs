@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
 use base64::Engine;
-use flagtrail_core::delivery::{BatchItemFailure, BatchResponse, LAMBDA_SYNC_PAYLOAD_BYTES};
+use flagtrail_core::delivery::{BatchResponse, LAMBDA_SYNC_PAYLOAD_BYTES};
 use flagtrail_core::failure::{function_name, FailureRecord};
 use flagtrail_core::StreamEvent;
 use flagtrail_devtools::failure_store::{DirStore, FailureStore, S3Store, StoreError};
@@ -87,9 +87,7 @@ impl DeployedFunction {
     }
 
     fn failed(error: SinkError) -> Outcome {
-        // The empty identifier: nothing in the batch is known durable.
-        let response = BatchResponse { batch_item_failures: vec![BatchItemFailure { item_identifier: String::new() }] };
-        Outcome { response, errors: vec![error], ..Default::default() }
+        Outcome { response: BatchResponse::whole_batch(), errors: vec![error], ..Default::default() }
     }
 }
 

@@ -559,7 +559,8 @@ export class FlagtrailStack extends Stack {
       },
     });
     stream.node.addDependency(deliveryRole);
-    // Firehose retries delivery for a day, then writes to errors/: alarm long before that.
+    // Firehose retries a failed S3 delivery until its 24 h Direct PUT retention ends, then drops the
+    // data from the archive path ("Troubleshoot errors in Amazon Data Firehose"): alarm long before that.
     new cloudwatch.Alarm(this, 'ArchiveDeliveryLag', {
       alarmName: `flagtrail-${stage}-ArchiveDeliveryLag`,
       alarmDescription: `The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal). Why: log group ${deliveryLog.logGroupName} (docs/runbook.md).`,

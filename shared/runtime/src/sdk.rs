@@ -1,6 +1,7 @@
 //! The AWS SDK's retry and timeout settings, in one place for every client (see
 //! docs/reliability.md), and the sorting of SDK errors into transient and permanent.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
@@ -143,10 +144,10 @@ fn environment_then_default_chain() -> CredentialsProviderChain {
 /// when the environment has the keys).
 #[doc(hidden)]
 pub fn default_chains_built() -> usize {
-    CHAINS_BUILT.load(std::sync::atomic::Ordering::SeqCst)
+    CHAINS_BUILT.load(Ordering::SeqCst)
 }
 
-static CHAINS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CHAINS_BUILT: AtomicUsize = AtomicUsize::new(0);
 
 /// [`DefaultCredentialsChain`], built on its first use.
 #[derive(Debug, Default)]
@@ -161,7 +162,7 @@ impl ProvideCredentials for DefaultChainOnDemand {
             let chain = self
                 .0
                 .get_or_init(|| async {
-                    CHAINS_BUILT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    CHAINS_BUILT.fetch_add(1, Ordering::SeqCst);
                     DefaultCredentialsChain::builder().build().await
                 })
                 .await;

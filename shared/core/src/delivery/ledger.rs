@@ -24,6 +24,16 @@ pub struct BatchItemFailure {
 }
 
 impl BatchResponse {
+    /// Lambda resumes from this record; the empty identifier retries the whole batch.
+    pub fn failed_from(item_identifier: impl Into<String>) -> Self {
+        BatchResponse { batch_item_failures: vec![BatchItemFailure { item_identifier: item_identifier.into() }] }
+    }
+
+    /// Nothing in the batch is known durable: Lambda retries all of it.
+    pub fn whole_batch() -> Self {
+        Self::failed_from("")
+    }
+
     /// The sequence number Lambda resumes from, if any record failed.
     pub fn resume_from(&self) -> Option<&str> {
         self.batch_item_failures.first().map(|f| f.item_identifier.as_str())
@@ -59,9 +69,8 @@ impl Ledger {
             .iter()
             .rev()
             .find_map(Option::as_deref)
-            .unwrap_or("")
-            .to_owned();
-        BatchResponse { batch_item_failures: vec![BatchItemFailure { item_identifier: id }] }
+            .unwrap_or("");
+        BatchResponse::failed_from(id)
     }
 
     /// The response for a batch, counting the records that will come again.
