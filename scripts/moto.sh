@@ -12,19 +12,33 @@ case "${1:-}" in
     if [ -f "$state/moto.pid" ] && kill -0 "$(cat "$state/moto.pid")" 2>/dev/null; then
       echo "moto already running (pid $(cat "$state/moto.pid"))"; exit 0
     fi
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+    # The server binds a kernel-chosen port itself and prints it (scripts/moto-serve.py): no window
+    # in which another process can take the port, and whatever answers on it is this moto.
+    : >"$state/moto.port"
+    "$root/.venv/bin/python" "$root/scripts/moto-serve.py" >"$state/moto.port" 2>"$state/moto.log" &
     echo $! >"$state/moto.pid"
-    python3 - "$port" <<'PY'
-import sys, time, urllib.request
-url = f"http://127.0.0.1:{sys.argv[1]}/moto-api/"
-for _ in range(200):
+    port=$(python3 - "$state/moto.port" "$(cat "$state/moto.pid")" <<'PY'
+import os, sys, time, urllib.request
+path, pid = sys.argv[1], int(sys.argv[2])
+def alive():
     try:
-        urllib.request.urlopen(url, timeout=1); sys.exit(0)
-    except Exception:
-        time.sleep(0.1)
-sys.exit("moto did not answer on " + url)
+        os.kill(pid, 0); return True
+    except OSError:
+        return False
+deadline = time.time() + 120
+while time.time() < deadline and alive():
+    port = open(path).read().strip()
+    if port:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=5).read()
+            if b"Moto" in body:
+                print(port); sys.exit(0)
+        except Exception:
+            pass
+    time.sleep(0.05)
+sys.exit("moto did not answer as itself; see .local/moto.log")
 PY
+)
     cat >"$state/moto.env" <<ENV
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port
 export AWS_ACCESS_KEY_ID=test

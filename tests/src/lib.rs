@@ -1,7 +1,8 @@
 //! Fixtures of the end-to-end tests: a moto server per test on a free loopback port, and the
 //! local stack created on it with the same code as `flagtrail local-stack`.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,28 +24,67 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto from the project venv (`scripts/setup-python.sh` installs it).
+    /// Starts moto from the project venv (`scripts/setup-python.sh` installs it) on a port the
+    /// server binds itself ([`scripts/moto-serve.py`]), ready once moto's own API answers.
     pub fn start() -> Moto {
-        let bin = root().join(".venv/bin/moto_server");
+        let python = root().join(".venv/bin/python");
         assert!(
-            bin.exists(),
+            python.exists(),
             "{} is missing: run scripts/setup-python.sh (the README's test command does)",
-            bin.display()
+            python.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on {endpoint}");
-            std::thread::sleep(Duration::from_millis(100));
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Moto::try_start(&python) {
+                Ok(moto) => return moto,
+                Err(why) => last = why,
+            }
         }
-        Moto { child, endpoint }
+        panic!("moto did not start: {last}");
+    }
+
+    fn try_start(python: &std::path::Path) -> Result<Moto, String> {
+        let log = tempfile_path("moto-stderr");
+        let mut child = Command::new(python)
+            .arg(root().join("scripts/moto-serve.py"))
+            .arg("--exit-with-stdin")
+            // Held open by the child handle: if this process dies, moto sees EOF and exits.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("spawning moto-serve.py: {e}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        // Generous: importing moto takes seconds on a loaded 2-core machine.
+        let port = rx.recv_timeout(Duration::from_secs(120)).ok().and_then(|l| l.trim().parse::<u16>().ok());
+        let mut moto = Moto { child, endpoint: String::new() };
+        let Some(port) = port else {
+            return Err(format!("no port announced; stderr: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+        };
+        moto.endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                return Err(format!(
+                    "moto exited ({status}); stderr: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ));
+            }
+            if answers_as_moto(port) {
+                let _ = std::fs::remove_file(&log);
+                return Ok(moto);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} did not answer GET /moto-api/", moto.endpoint));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The production SDK settings pointing at this server with dummy credentials (no IMDS probing).
@@ -56,6 +96,26 @@ impl Moto {
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         self.settings().load().await
     }
+}
+
+/// Whether `GET /moto-api/` on the port is answered 200 by moto's own dashboard.
+fn answers_as_moto(port: u16) -> bool {
+    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = conn.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200") && reply.to_ascii_lowercase().contains("moto")
+}
+
+/// A fresh path in the temporary directory, unique to this process and call.
+fn tempfile_path(stem: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("{stem}-{}-{n}", std::process::id()))
 }
 
 impl Drop for Moto {
