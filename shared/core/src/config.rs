@@ -16,6 +16,9 @@ pub struct CoreConfig {
     pub max_record_bytes: usize,
     /// Sink calls one invocation keeps in flight at most (`FLAGTRAIL_MAX_CALLS_IN_FLIGHT`).
     pub max_calls_in_flight: usize,
+    /// Freshness marks notify writes per batch before folding a storm into its environment's
+    /// mark (`FLAGTRAIL_MAX_MARKS_PER_BATCH`).
+    pub max_marks_per_batch: usize,
 }
 
 impl Default for CoreConfig {
@@ -30,6 +33,7 @@ impl Default for CoreConfig {
             // notify's out in ~14 round trips, audit's in ~5 (scripts/delivery-bench.py,
             // docs/measurements.md), far inside SNS's and CloudWatch Logs' account quotas.
             max_calls_in_flight: 16,
+            max_marks_per_batch: crate::notify::DEFAULT_MAX_MARKS_PER_BATCH,
         }
     }
 }
@@ -114,6 +118,9 @@ impl CoreConfig {
         }
         if let Some(n) = vars.number("FLAGTRAIL_MAX_CALLS_IN_FLIGHT")? {
             c.max_calls_in_flight = n as usize;
+        }
+        if let Some(n) = vars.number("FLAGTRAIL_MAX_MARKS_PER_BATCH")? {
+            c.max_marks_per_batch = n as usize;
         }
         Ok(c)
     }

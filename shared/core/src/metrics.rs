@@ -43,6 +43,12 @@ pub enum Counter {
     CallsInFlightMax,
     /// Log events covered by the seal this invocation wrote.
     RecordsSealed,
+    /// Freshness marks raised (a newer invalidation applied to the mark).
+    MarksRaised,
+    /// Freshness marks already as new or newer (redelivery, reordering): nothing written.
+    MarksUnchanged,
+    /// Marks of a storm folded into their environment's mark.
+    MarksFolded,
 }
 
 impl Counter {
@@ -65,6 +71,9 @@ impl Counter {
             Counter::ReconcileFindings => "ReconcileFindings",
             Counter::CallsInFlightMax => "CallsInFlightMax",
             Counter::RecordsSealed => "RecordsSealed",
+            Counter::MarksRaised => "MarksRaised",
+            Counter::MarksUnchanged => "MarksUnchanged",
+            Counter::MarksFolded => "MarksFolded",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The local stack's resources on the AWS stand-in: the flag table with a NEW_AND_OLD_IMAGES stream,
-//! the audit log group, both topics, SQS queues subscribed the way real consumers would be, the
+//! the freshness marks table, the audit log group, both topics, SQS queues subscribed the way real consumers would be, the
 //! seal signing key (KMS, ECC_NIST_P256) and the archive path (subscription filter → Firehose →
 //! an Object Lock bucket), as the CDK stack has them.
 
@@ -37,6 +37,8 @@ pub struct Stack {
     pub table: String,
     /// The table's stream.
     pub stream_arn: String,
+    /// The freshness marks table notify writes and evaluators poll (docs/freshness.md).
+    pub marks_table: String,
     /// Audit log group.
     pub log_group: String,
     /// Alert topic.
@@ -60,6 +62,7 @@ impl Stack {
             ("FLAGTRAIL_AUDIT_LOG_GROUP", self.log_group.clone()),
             ("FLAGTRAIL_ALERT_TOPIC_ARN", self.alert_topic_arn.clone()),
             ("FLAGTRAIL_INVALIDATION_TOPIC_ARN", self.invalidation_topic_arn.clone()),
+            ("FLAGTRAIL_MARKS_TABLE", self.marks_table.clone()),
             ("FLAGTRAIL_SEAL_KEY_ID", self.seal_key_id.clone()),
         ]
     }
@@ -92,6 +95,19 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
             .context("creating the flag table")?;
     }
     let stream_arn = stream_arn(&ddb, &args.table).await?;
+    let marks_table = format!("{}-marks", args.prefix);
+    if ddb.describe_table().table_name(&marks_table).send().await.is_err() {
+        ddb.create_table()
+            .table_name(&marks_table)
+            .key_schema(KeySchemaElement::builder().attribute_name("mark").key_type(KeyType::Hash).build()?)
+            .attribute_definitions(
+                AttributeDefinition::builder().attribute_name("mark").attribute_type(ScalarAttributeType::S).build()?,
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .context("creating the marks table")?;
+    }
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
     if let Err(e) = logs.create_log_group().log_group_name(&args.log_group).send().await {
@@ -154,6 +170,7 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
     Ok(Stack {
         table: args.table.clone(),
         stream_arn,
+        marks_table,
         log_group: args.log_group.clone(),
         alert_topic_arn,
         invalidation_topic_arn,

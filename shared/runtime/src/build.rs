@@ -10,7 +10,9 @@ use flagtrail_core::CoreConfig;
 use crate::config::{AuditConfig, NotifyConfig, ReconcileConfig};
 use crate::pipeline::{AuditPipeline, NotifyPipeline};
 use crate::reconcile::CompletenessCheck;
-use crate::sink::{CloudWatchLog, KmsSigner, LocalLog, LocalTopic, SealSigner, SnsTopic};
+use crate::sink::{
+    CloudWatchLog, DynamoDbMarks, KmsSigner, LocalLog, LocalMarks, LocalTopic, MarkSink, SealSigner, SnsTopic,
+};
 use crate::trail::LogGroupTrail;
 
 /// The audit pipeline writing to the configured CloudWatch Logs group.
@@ -34,29 +36,33 @@ pub fn notify_pipeline(sdk: &SdkConfig, config: &NotifyConfig) -> NotifyPipeline
         config: config.core.clone(),
         alerts: SnsTopic::new(sns.clone(), config.alert_topic_arn.clone(), "alert topic"),
         invalidations: SnsTopic::new(sns, config.invalidation_topic_arn.clone(), "invalidation topic"),
+        marks: config.marks_table.as_ref().map(|table| {
+            Arc::new(DynamoDbMarks::new(aws_sdk_dynamodb::Client::new(sdk), table.clone())) as Arc<dyn MarkSink>
+        }),
     }
 }
 
 /// Both pipelines on local sinks: in memory, or JSON lines (audit.jsonl, alerts.jsonl,
-/// invalidations.jsonl) in `dir`.
+/// invalidations.jsonl, marks.jsonl) in `dir`.
 pub fn local_pipelines(
     config: &CoreConfig,
     dir: Option<&Path>,
 ) -> std::io::Result<(AuditPipeline<LocalLog>, NotifyPipeline<LocalTopic, LocalTopic>)> {
-    let (log, alerts, invalidations) = match dir {
+    let (log, alerts, invalidations, marks) = match dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
             (
                 LocalLog::to_file(dir.join("audit.jsonl"))?,
                 LocalTopic::to_file(dir.join("alerts.jsonl"))?,
                 LocalTopic::to_file(dir.join("invalidations.jsonl"))?,
+                LocalMarks::to_file(dir.join("marks.jsonl"))?,
             )
         }
         None => Default::default(),
     };
     Ok((
         AuditPipeline { config: config.clone(), log, retention_days: None, signer: None },
-        NotifyPipeline { config: config.clone(), alerts, invalidations },
+        NotifyPipeline { config: config.clone(), alerts, invalidations, marks: Some(Arc::new(marks)) },
     ))
 }
 

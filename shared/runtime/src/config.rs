@@ -73,6 +73,8 @@ pub struct NotifyConfig {
     pub invalidation_topic_arn: String,
     /// `FLAGTRAIL_METRICS_NAMESPACE` (default `Flagtrail`).
     pub metrics_namespace: String,
+    /// `FLAGTRAIL_MARKS_TABLE` (optional): the freshness marks table (docs/freshness.md).
+    pub marks_table: Option<String>,
 }
 
 impl NotifyConfig {
@@ -83,6 +85,7 @@ impl NotifyConfig {
             alert_topic_arn: alert_topic_arn.into(),
             invalidation_topic_arn: invalidation_topic_arn.into(),
             metrics_namespace: "Flagtrail".into(),
+            marks_table: None,
         }
     }
 
@@ -106,6 +109,7 @@ impl NotifyConfig {
             alert_topic_arn: arn("FLAGTRAIL_ALERT_TOPIC_ARN")?,
             invalidation_topic_arn: arn("FLAGTRAIL_INVALIDATION_TOPIC_ARN")?,
             metrics_namespace: vars.optional("FLAGTRAIL_METRICS_NAMESPACE").unwrap_or_else(|| "Flagtrail".into()),
+            marks_table: vars.optional("FLAGTRAIL_MARKS_TABLE"),
         })
     }
 }

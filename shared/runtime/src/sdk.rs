@@ -181,7 +181,13 @@ where
     let message = format!("{} ({})", aws_smithy_types::error::display::DisplayErrorContext(err), code);
     let throttled = status == Some(429)
         || code.contains("Throttl")
-        || matches!(code, "RequestLimitExceeded" | "TooManyRequestsException" | "KMSThrottling");
+        || matches!(
+            code,
+            "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "KMSThrottling"
+                | "ProvisionedThroughputExceededException"
+        );
     if throttled {
         return SinkError::Throttled { sink, message };
     }

@@ -40,6 +40,7 @@ async fn hostile_keys_and_reasons_still_page_on_strict_topics() {
             config: CoreConfig::default(),
             alerts: strict_topic(fifo),
             invalidations: strict_topic(fifo),
+            marks: Some(std::sync::Arc::new(flagtrail_runtime::sink::LocalMarks::default())),
         };
         let out = notify.handle(&event(&hostile), inv()).await;
         assert!(out.response.batch_item_failures.is_empty(), "fifo={fifo}: {:?}", out.errors);
@@ -96,6 +97,7 @@ async fn an_entry_sns_refuses_is_republished_degraded_and_counted() {
         config: CoreConfig::default(),
         alerts: RefusesSubjects::default(),
         invalidations: strict_topic(false),
+        marks: None,
     };
     let out = notify.handle(&event(&hostile), inv()).await;
     assert!(out.response.batch_item_failures.is_empty(), "never left to block the shard: {:?}", out.errors);
@@ -200,6 +202,7 @@ async fn a_failed_group_holds_back_its_later_messages_but_not_other_groups() {
         config: CoreConfig::default(),
         alerts: FailsFirstEntryOnce::default(),
         invalidations: strict_topic(true),
+        marks: None,
     };
     let out = notify.handle(&event(&json!({ "Records": records })), inv()).await;
     assert_eq!(out.response.resume_from(), Some("100"), "the failed flip comes again, and all after it");

@@ -160,6 +160,7 @@ async fn api_calls_are_the_minimum_the_limits_allow() {
         config: CoreConfig::default(),
         alerts: LocalTopic::default(),
         invalidations: LocalTopic::default(),
+        marks: None,
     };
     let out = notify.handle(&event, inv()).await;
     let sent = notify.invalidations.messages.lock().unwrap().len();
@@ -178,6 +179,7 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
         config: CoreConfig::default(),
         alerts: LocalTopic::default(),
         invalidations: PartialTopic { inner: LocalTopic::default(), failed_entries: vec![3] },
+        marks: None,
     };
     let out = notify.handle(&event_of(&recs), inv()).await;
     let published: Vec<Value> = notify
@@ -199,6 +201,7 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
         config: CoreConfig::default(),
         alerts: LocalTopic::default(),
         invalidations: LocalTopic::default(),
+        marks: None,
     };
     notify2.handle(&event_of(&recs), inv()).await;
     let msgs = notify2.invalidations.messages.lock().unwrap();

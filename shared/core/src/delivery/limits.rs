@@ -20,3 +20,7 @@ pub const LAMBDA_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 pub const SNS_BATCH_ENTRIES: usize = 10;
 /// SNS: bytes per message, and per PublishBatch call, attributes included.
 pub const SNS_BATCH_BYTES: usize = 262_144;
+/// DynamoDB: bytes of a partition key value.
+pub const DDB_PARTITION_KEY_BYTES: usize = 2048;
+/// DynamoDB: bytes of an item, attribute names and values counted (400 KB).
+pub const DDB_ITEM_BYTES: usize = 400 * 1024;

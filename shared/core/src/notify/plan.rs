@@ -3,6 +3,7 @@
 
 use super::alert::{alerts, Severity};
 use super::invalidation::{coalesce, invalidation, Invalidation};
+use super::mark::{plan_marks, Mark};
 use super::message::{alert_message, invalidation_message, Message};
 use crate::audit::Action;
 use crate::config::CoreConfig;
@@ -17,6 +18,8 @@ pub struct NotifyPlan {
     pub alerts: Outbox<Message>,
     /// Invalidation messages after coalescing, in shard order of the last change per key.
     pub invalidations: Outbox<Message>,
+    /// Freshness marks to raise, one per scope and item (docs/freshness.md).
+    pub marks: Outbox<Mark>,
     /// Each record's sequence number, when it has a valid one.
     pub sequence_numbers: Vec<Option<String>>,
     /// Counts of what the batch held.
@@ -41,6 +44,9 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
     }
     let coalesced = coalesce(invalidations);
     out.metrics.count(Counter::InvalidationsCoalesced, coalesced.dropped as u64);
+    let (marks, folded) = plan_marks(&coalesced.kept, config.max_marks_per_batch);
+    out.marks = marks;
+    out.metrics.count(Counter::MarksFolded, folded as u64);
     for (covers, i) in coalesced.kept {
         // A kill switch must reach the evaluation services before ordinary changes do.
         let urgent = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);

@@ -2,17 +2,18 @@
 
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flagtrail_core::delivery::{
-    plan_batches, prioritize, schedule, Ledger, PlannedCall, NORMAL, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
+    plan_batches, prioritize, schedule, Ledger, Outbox, PlannedCall, NORMAL, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
 };
 use flagtrail_core::metrics::Counter;
-use flagtrail_core::notify::Message;
+use flagtrail_core::notify::{Mark, Message};
 use flagtrail_core::{notify, CoreConfig, StreamEvent};
 
 use super::deliver::{deliver, Books};
 use super::{Invocation, Outcome, Pipeline};
-use crate::sink::{EntryFailure, SinkError, TopicSink};
+use crate::sink::{EntryFailure, MarkSink, Raised, SinkError, TopicSink, ITEM_TOO_LARGE};
 
 /// The notify consumer over two topics.
 pub struct NotifyPipeline<A, I> {
@@ -22,15 +23,21 @@ pub struct NotifyPipeline<A, I> {
     pub alerts: A,
     /// The invalidation topic.
     pub invalidations: I,
+    /// The freshness marks Lambda-hosted evaluators poll (docs/freshness.md); `None`: not kept.
+    pub marks: Option<Arc<dyn MarkSink>>,
 }
 
 impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
-    /// Handles one batch: calls to both topics with up to `max_calls_in_flight` at once; kill
+    /// Handles one batch: calls to both topics with up to `max_calls_in_flight` at once, and
+    /// beside them the marks table with as many again (another service, another quota); kill
     /// switches and critical/high alerts first; a flag's messages in order.
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
         let mut plan = notify::plan(event, &self.config);
         let mut out = Outcome::default();
         let mut ledger = Ledger::default();
+        let mut mark_ledger = Ledger::default();
+        let mut mark_errors = Vec::new();
+        let raised = [&AtomicU64::new(0), &AtomicU64::new(0)];
         let degraded = &AtomicU64::new(0);
         let outboxes = [&plan.alerts, &plan.invalidations];
         let topics: [&dyn TopicSink; 2] = [&self.alerts, &self.invalidations];
@@ -53,7 +60,12 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         }
         let calls = schedule(calls, |sink, p| key(sink, &outboxes[sink].items[p]));
         let max = self.config.max_calls_in_flight;
-        let delivered = deliver(
+        let marks = self.raise_marks(
+            &plan.marks,
+            Books { inv: &inv, ledger: &mut mark_ledger, errors: &mut mark_errors },
+            raised,
+        );
+        let topics_delivered = deliver(
             &outboxes,
             calls,
             max,
@@ -67,13 +79,51 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
                     Ok(failed.into_iter().map(|p| positions[p]).collect())
                 }
             },
-        )
-        .await;
+        );
+        let (delivered, _) = futures_util::join!(topics_delivered, marks);
+        if let Some(first) = mark_ledger.first_failed() {
+            ledger.fail(first);
+        }
+        out.errors.extend(mark_errors);
+        plan.metrics.count(Counter::MarksRaised, raised[0].load(Ordering::Relaxed));
+        plan.metrics.count(Counter::MarksUnchanged, raised[1].load(Ordering::Relaxed));
         plan.metrics.count(Counter::AlertPublishCalls, delivered.calls[0] as u64);
         plan.metrics.count(Counter::InvalidationPublishCalls, delivered.calls[1] as u64);
         plan.metrics.count(Counter::CallsInFlightMax, delivered.most_in_flight as u64);
         plan.metrics.count(Counter::MessagesDegraded, degraded.load(Ordering::Relaxed));
         Outcome::close(&ledger, &plan.sequence_numbers, plan.metrics, out.errors)
+    }
+}
+
+impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
+    /// Raises the batch's marks, urgent ones first, no order among them (each write is
+    /// conditional on its own item's version, so any order ends in the same state).
+    async fn raise_marks(&self, marks: &Outbox<Mark>, books: Books<'_>, raised: [&AtomicU64; 2]) {
+        let Some(sink) = self.marks.as_deref() else { return };
+        let order = prioritize(marks.len(), |_| None, |i| marks.priorities[i]);
+        let calls = order
+            .into_iter()
+            .map(|p| PlannedCall { sink: 0, positions: vec![p], priority: marks.priorities[p], after: Vec::new() })
+            .collect();
+        let calls = schedule(calls, |_, _| None);
+        deliver(&[marks], calls, self.config.max_calls_in_flight, books, |_, _| None, |_, positions| {
+            let mark = &marks.items[positions[0]];
+            async move {
+                let done = match sink.raise(mark).await {
+                    // A mark with a guard per item can reach DynamoDB's 400 KB item limit (a tenant
+                    // with overrides on thousands of flags): raise it without the guard rather than
+                    // fail its records forever; a redelivery then costs one extra flush.
+                    Err(SinkError::Permanent { message, .. }) if message.contains(ITEM_TOO_LARGE) => {
+                        tracing::warn!(mark = %mark.key, "mark item at the size limit; raised without its per-item guard");
+                        sink.raise(&Mark { item: None, ..mark.clone() }).await?
+                    }
+                    other => other?,
+                };
+                raised[usize::from(done == Raised::Unchanged)].fetch_add(1, Ordering::Relaxed);
+                Ok(Vec::new())
+            }
+        })
+        .await;
     }
 }
 

@@ -1,4 +1,4 @@
-//! Sinks behind small traits: CloudWatch Logs and SNS in Lambda, local files in the CLI and tests.
+//! Sinks behind small traits: CloudWatch Logs, SNS and the DynamoDB marks table in Lambda, local files in the CLI and tests.
 //! Batching, splitting and failure bookkeeping are not here (see `flagtrail_core::delivery`):
 //! a sink makes one call with a batch that already fits the service's limits.
 
@@ -9,12 +9,14 @@ use flagtrail_core::notify::Message;
 mod cloudwatch;
 mod error;
 mod local;
+mod marks;
 mod seal;
 mod sns;
 
 pub use cloudwatch::CloudWatchLog;
 pub use error::SinkError;
 pub use local::{LocalLog, LocalTopic};
+pub use marks::{DynamoDbMarks, LocalMarks, MarkSink, Raised, ITEM_TOO_LARGE};
 pub use seal::{KmsSigner, LocalSigner, SealSigner};
 pub use sns::SnsTopic;
 
