@@ -17,6 +17,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { FreshnessMarks } from './marks';
 import { AUDITOR_QUERIES } from './queries';
 
 /** Settings of one stage's stack (from CDK context, see bin/flagtrail.ts). */
@@ -264,6 +265,8 @@ export class FlagtrailStack extends Stack {
     );
     this.archiveBucket = this.archive(stage, key, props.archiveRetentionYears ?? 7);
 
+    // Freshness marks (docs/freshness.md): notify updates them, evaluators elsewhere read them.
+    const marks = new FreshnessMarks(this, 'Marks', { stage });
     const notify = this.consumer('Notify', {
       stage,
       key,
@@ -275,6 +278,7 @@ export class FlagtrailStack extends Stack {
         ...common,
         FLAGTRAIL_ALERT_TOPIC_ARN: this.alertTopic.topicArn,
         FLAGTRAIL_INVALIDATION_TOPIC_ARN: this.invalidationTopic.topicArn,
+        FLAGTRAIL_MARKS_TABLE: marks.table.tableName,
       },
       // Only flag, override and kill-switch items can alert or invalidate; other items are skipped
       // before an invocation is paid for (the audit function still records them).
@@ -295,6 +299,14 @@ export class FlagtrailStack extends Stack {
         conditions: { StringEquals: { 'kms:ViaService': `sns.${this.region}.amazonaws.com` } },
       }),
     );
+    marks.grantWrite(notify.fn);
+    // Evaluators live in other stacks: a named managed policy they attach (fromManagedPolicyName)
+    // without knowing the table's ARN, defined here beside the table it grants.
+    const evaluatorRead = new iam.ManagedPolicy(this, 'EvaluatorReadPolicy', {
+      managedPolicyName: `flagtrail-${stage}-evaluator-read`,
+      description: 'Read the freshness marks (BatchGetItem, GetItem): attach to flag evaluator roles.',
+      statements: [marks.readStatement()],
+    });
 
     // The completeness check (docs/audit-record.md): hourly, version continuity of the trail and
     // the table against the trail; findings in its log and the ReconcileFindings metric.
@@ -363,6 +375,8 @@ export class FlagtrailStack extends Stack {
     new CfnOutput(this, 'ArchiveBucketName', { value: this.archiveBucket.bucketName });
     new CfnOutput(this, 'SealKeyArn', { value: this.sealKey.keyArn });
     new CfnOutput(this, 'AuditorRoleArn', { value: this.auditorRole.roleArn });
+    new CfnOutput(this, 'MarksTableName', { value: marks.table.tableName });
+    new CfnOutput(this, 'EvaluatorReadPolicyArn', { value: evaluatorRead.managedPolicyArn });
 
     for (const fn of [audit.fn, notify.fn]) {
       acknowledge(fn.role as iam.Role, `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.failureBucket.node.defaultChild as s3.CfnBucket)}.Arn>/aws/lambda/*]`, 'Lambda names each invocation record aws/lambda/<mapping>/<shard>/<date>/<time>-<uuid>: the prefix is the narrowest fixed resource.');

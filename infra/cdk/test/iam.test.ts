@@ -8,9 +8,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { FlagtrailStack } from '../lib/flagtrail-stack';
+import { FreshnessMarks } from '../lib/marks';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -45,6 +47,7 @@ function resolver(t: any): (v: any) => any {
       case 'AWS::Logs::LogGroup': return r.Properties.LogGroupName;
       case 'AWS::SNS::Topic': return `arn:aws:sns:${REGION}:${ACCOUNT}:${r.Properties.TopicName}`;
       case 'AWS::S3::Bucket': return id.toLowerCase();
+      case 'AWS::DynamoDB::Table': return r.Properties.TableName;
       default: return id;
     }
   };
@@ -57,6 +60,7 @@ function resolver(t: any): (v: any) => any {
       case 'AWS::KMS::Key': return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
       case 'AWS::SNS::Topic': return ref(id);
       case 'AWS::KinesisFirehose::DeliveryStream': return `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${r.Properties.DeliveryStreamName}`;
+      case 'AWS::DynamoDB::Table': return `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${r.Properties.TableName}`;
       default: return `arn:aws:unknown:${REGION}:${ACCOUNT}:${id}`;
     }
   };
@@ -76,17 +80,24 @@ function resolver(t: any): (v: any) => any {
 
 interface Statement { effect: string; actions: string[]; notActions: string[]; resources: string[]; notResources: string[] }
 
-/** Every statement attached to a role, and its managed policy ARNs. */
-function policiesOf(t: any, roleId: string): { statements: Statement[]; managed: string[] } {
+/** A policy statement of the template with its ARNs resolved. */
+function normalizer(t: any): (s: any) => Statement {
   const resolve = resolver(t);
   const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-  const norm = (s: any): Statement => ({
+  return (s: any): Statement => ({
     effect: s.Effect,
     actions: arr(s.Action),
     notActions: arr(s.NotAction),
     resources: arr(resolve(s.Resource)).flat(),
     notResources: arr(resolve(s.NotResource)).flat(),
   });
+}
+
+/** Every statement attached to a role, and its managed policy ARNs. */
+function policiesOf(t: any, roleId: string): { statements: Statement[]; managed: string[] } {
+  const resolve = resolver(t);
+  const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  const norm = normalizer(t);
   const statements: Statement[] = [];
   for (const r of Object.values<any>(t.Resources)) {
     if (r.Type === 'AWS::IAM::Policy' && arr(r.Properties.Roles).some((x: any) => x.Ref === roleId)) {
@@ -176,6 +187,9 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
   const archiveId = Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket' && id.startsWith('ArchiveBucket'))!.toLowerCase();
   const archived = `arn:aws:s3:::${archiveId}/audit/2026/11/30/10/flagtrail-prod-archive-1-2026-11-30-10-00-00-uuid`;
   const audit = '/flagtrail/prod/audit';
+  const table = (name: string) => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+  const marks = table('flagtrail-prod-marks');
+  const flags = table('feature-flags-prod');
   // [function, action, resource, allowed?]
   const matrix: Array<[string, string, string, boolean]> = [
     ['Audit', 'logs:PutLogEvents', logs(audit, 'audit/2026/11/24'), true],
@@ -223,6 +237,32 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     ['Auditor', 'logs:Unmask', group(audit), true],
     ['Audit', 'logs:DeleteSubscriptionFilter', group(audit), false],
     ['Notify', 'logs:PutSubscriptionFilter', group(audit), false],
+    // The freshness marks (docs/freshness.md): notify's one conditional UpdateItem per mark, nothing
+    // else — no PutItem, no delete, no batch write, no read, no write to the flag table; no other
+    // role of the stack writes a mark.
+    ['Notify', 'dynamodb:UpdateItem', marks, true],
+    ['Notify', 'dynamodb:PutItem', marks, false],
+    ['Notify', 'dynamodb:DeleteItem', marks, false],
+    ['Notify', 'dynamodb:BatchWriteItem', marks, false],
+    ['Notify', 'dynamodb:GetItem', marks, false],
+    ['Notify', 'dynamodb:DeleteTable', marks, false],
+    ['Notify', 'dynamodb:UpdateItem', `${marks}/index/any`, false],
+    ['Notify', 'dynamodb:UpdateItem', flags, false],
+    ['Notify', 'dynamodb:PutItem', flags, false],
+    ['Notify', 'dynamodb:DeleteItem', flags, false],
+    ['Notify', 'dynamodb:BatchWriteItem', flags, false],
+    ['Notify', 'dynamodb:UpdateItem', table('flagtrail-dev-marks'), false],
+    ['Audit', 'dynamodb:UpdateItem', marks, false],
+    ['Audit', 'dynamodb:PutItem', marks, false],
+    ['Audit', 'dynamodb:DeleteItem', marks, false],
+    ['Audit', 'dynamodb:BatchWriteItem', marks, false],
+    ['Reconcile', 'dynamodb:UpdateItem', marks, false],
+    ['Reconcile', 'dynamodb:PutItem', marks, false],
+    ['Reconcile', 'dynamodb:DeleteItem', marks, false],
+    ['Reconcile', 'dynamodb:BatchWriteItem', marks, false],
+    ['Reconcile', 'dynamodb:Scan', marks, false],
+    ['Auditor', 'dynamodb:UpdateItem', marks, false],
+    ['ArchiveDelivery', 'dynamodb:UpdateItem', marks, false],
   ];
   const failures: string[] = [];
   const roles = rolesOf(t);
@@ -232,6 +272,51 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     const got = allowed(policies, action, resource);
     if (got !== want) failures.push(`${fn} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
   }
+  assert.deepEqual(failures, []);
+});
+
+test('evaluators read the freshness marks and nothing else: the evaluator-read policy and grantRead', () => {
+  const t = template();
+  const table = (name: string) => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+  const marks = table('flagtrail-prod-marks');
+  // [action, resource, allowed?]
+  const matrix: Array<[string, string, boolean]> = [
+    ['dynamodb:BatchGetItem', marks, true],
+    ['dynamodb:GetItem', marks, true],
+    ['dynamodb:UpdateItem', marks, false],
+    ['dynamodb:PutItem', marks, false],
+    ['dynamodb:DeleteItem', marks, false],
+    ['dynamodb:BatchWriteItem', marks, false],
+    ['dynamodb:Query', marks, false],
+    ['dynamodb:Scan', marks, false],
+    ['dynamodb:BatchGetItem', table('feature-flags-prod'), false],
+    ['dynamodb:GetItem', table('feature-flags-prod'), false],
+    ['dynamodb:GetItem', table('flagtrail-dev-marks'), false],
+    ['kms:Decrypt', `arn:aws:kms:${REGION}:${ACCOUNT}:key/any`, false],
+  ];
+  const [, policy] = Object.entries<any>(t.Resources).find(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy' && r.Properties.ManagedPolicyName === 'flagtrail-prod-evaluator-read')!;
+  const managed = { statements: [policy.Properties.PolicyDocument.Statement].flat().map(normalizer(t)) };
+  // The construct's grants on a role of another stack: grantRead as the managed policy, grantWrite
+  // exactly UpdateItem.
+  const app = new App();
+  const other = new Stack(app, 'Evaluator', { env: { account: ACCOUNT, region: REGION } });
+  const construct = new FreshnessMarks(other, 'Marks', { stage: 'prod' });
+  const evaluator = new iam.Role(other, 'EvaluatorRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  const writer = new iam.Role(other, 'WriterRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  construct.grantRead(evaluator);
+  construct.grantWrite(writer);
+  const o = Template.fromStack(other).toJSON();
+  const granted = policiesOf(o, roleNamed(o, 'EvaluatorRole'));
+  const failures: string[] = [];
+  for (const [action, resource, want] of matrix) {
+    for (const [who, p] of [['evaluator-read policy', managed], ['grantRead', granted]] as const) {
+      const got = allowed(p, action, resource);
+      if (got !== want) failures.push(`${who} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+    }
+  }
+  const written = policiesOf(o, roleNamed(o, 'WriterRole'));
+  assert.deepEqual(written.statements.flatMap((s) => s.actions), ['dynamodb:UpdateItem'], 'grantWrite: one action');
+  assert.deepEqual(written.statements.flatMap((s) => s.resources), [marks], 'grantWrite: this table only');
   assert.deepEqual(failures, []);
 });
 

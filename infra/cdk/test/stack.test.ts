@@ -49,7 +49,8 @@ function mapping(kind: 'Audit' | 'Notify'): any {
 }
 
 test('attaches to the existing table stream with one mapping per function', () => {
-  t.resourceCountIs('AWS::DynamoDB::Table', 0);
+  // The stack's only table is the freshness marks table: the flag table is attached, not created.
+  assert.deepEqual(resources(t, 'AWS::DynamoDB::Table').map(([, r]) => r.Properties.TableName), ['flagtrail-prod-marks']);
   t.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
   for (const kind of ['Audit', 'Notify'] as const) {
     const m = mapping(kind);
@@ -66,6 +67,38 @@ test('attaches to the existing table stream with one mapping per function', () =
   assert.equal(mapping('Audit').FilterCriteria, undefined, 'every record is audited');
   const patterns = mapping('Notify').FilterCriteria.Filters.map((f: any) => JSON.parse(f.Pattern));
   assert.deepEqual(patterns.map((p: any) => p.dynamodb.Keys.PK.S[0].prefix), ['FLAG#', 'KILLSWITCH#']);
+});
+
+test('the freshness marks table: key `mark` only, on-demand, KMS (AWS managed key), PITR; its name reaches notify', () => {
+  const [[marksId, marks]] = resources(t, 'AWS::DynamoDB::Table');
+  const p = marks.Properties;
+  assert.equal(p.TableName, 'flagtrail-prod-marks');
+  assert.deepEqual(p.KeySchema, [{ AttributeName: 'mark', KeyType: 'HASH' }], 'partition key only, no sort key');
+  assert.deepEqual(p.AttributeDefinitions, [{ AttributeName: 'mark', AttributeType: 'S' }]);
+  assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
+  assert.equal(p.ProvisionedThroughput, undefined);
+  // SSEEnabled without a key id: KMS with the AWS managed key aws/dynamodb (false or absent would
+  // be the AWS owned key), so evaluators of the account read with IAM alone (lib/marks.ts).
+  assert.deepEqual(p.SSESpecification, { SSEEnabled: true });
+  assert.deepEqual(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+  assert.equal(p.StreamSpecification, undefined, 'nothing consumes a stream of the marks');
+  assert.equal(marks.DeletionPolicy, 'Delete', 'derived data: notify rewrites it');
+  const fns = resources(t, 'AWS::Lambda::Function');
+  const vars = (prefix: string) => fns.find(([id]) => id.startsWith(prefix))![1].Properties.Environment.Variables;
+  assert.deepEqual(vars('NotifyFunction').FLAGTRAIL_MARKS_TABLE, { Ref: marksId }, 'notify gets the table name');
+  for (const other of ['AuditFunction', 'ReconcileFunction']) assert.equal(vars(other).FLAGTRAIL_MARKS_TABLE, undefined, other);
+  const outputs = t.toJSON().Outputs;
+  assert.deepEqual(outputs.MarksTableName.Value, { Ref: marksId });
+  // The evaluators' read policy: named, read-only, this table only, attached to nothing in the stack.
+  const [policyId, policy] = resources(t, 'AWS::IAM::ManagedPolicy').find(([, r]) => r.Properties.ManagedPolicyName === 'flagtrail-prod-evaluator-read')!;
+  assert.deepEqual(policy.Properties.PolicyDocument.Statement, [
+    { Sid: 'ReadFreshnessMarks', Effect: 'Allow', Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': [marksId, 'Arn'] } },
+  ]);
+  assert.equal(policy.Properties.Roles ?? policy.Properties.Users ?? policy.Properties.Groups, undefined);
+  assert.deepEqual(outputs.EvaluatorReadPolicyArn.Value, { Ref: policyId });
+  // With the demo flag table, the marks table is a second, separate table.
+  const demo = synth({ createDemoTable: true, tableStreamArn: undefined }).template;
+  assert.deepEqual(resources(demo, 'AWS::DynamoDB::Table').map(([, r]) => r.Properties.TableName).sort(), ['feature-flags-prod', 'flagtrail-prod-marks']);
 });
 
 test('can create a demo table with a NEW_AND_OLD_IMAGES stream', () => {
