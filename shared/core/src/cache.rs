@@ -5,12 +5,17 @@
 //! empties the cache, *then* the slow read finishes and would put the old value back for a whole
 //! TTL. A [`ReadTicket`] taken before the read remembers how many invalidations had been applied;
 //! a fill whose key was invalidated since is refused.
+//!
+//! Evaluators that cannot receive messages (Lambda functions: a frozen instance runs nothing)
+//! read the freshness marks instead (docs/freshness.md) and hand them to [`FlagCache::apply_marks`];
+//! a cache made [`FlagCache::with_marks`] fills only keys whose marks it has read, so a change
+//! between the fill and the first read of a mark cannot go unnoticed.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::notify::{sequence_cmp, Invalidation, Scope};
+use crate::notify::{mark_key, sequence_cmp, Invalidation, Scope};
 
 /// What a cached evaluation is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -29,6 +34,17 @@ impl CacheKey {
         let mut v = vec![self.environment.clone(), format!("{}/{}", self.environment, self.flag_key)];
         if let Some(t) = &self.tenant_id {
             v.push(format!("{}/{}/{}", self.environment, self.flag_key, t));
+        }
+        v
+    }
+
+    /// The freshness marks that cover this entry: `E#env`, `F#env#flag`, and `T#env#tenant`.
+    pub fn marks(&self) -> Vec<String> {
+        let env = &self.environment;
+        let mut v =
+            vec![mark_key(Scope::Environment, env, None, None), mark_key(Scope::Flag, env, Some(&self.flag_key), None)];
+        if let Some(t) = &self.tenant_id {
+            v.push(mark_key(Scope::Tenant, env, Some(&self.flag_key), Some(t)));
         }
         v
     }
@@ -59,12 +75,58 @@ pub struct FlagCache<V> {
     /// Invalidation key → epoch of its last applied invalidation.
     epochs: HashMap<String, u64>,
     epoch: u64,
+    /// Mark key → counter last read; `Some` map when the cache is kept fresh by marks.
+    marks: Option<HashMap<String, u64>>,
 }
 
 impl<V: Clone> FlagCache<V> {
     /// An empty cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        FlagCache { ttl, entries: HashMap::new(), versions: HashMap::new(), epochs: HashMap::new(), epoch: 0 }
+        FlagCache {
+            ttl,
+            entries: HashMap::new(),
+            versions: HashMap::new(),
+            epochs: HashMap::new(),
+            epoch: 0,
+            marks: None,
+        }
+    }
+
+    /// A cache kept fresh by reading freshness marks: it fills a key only once every mark
+    /// covering it has been read ([`FlagCache::marks_to_read`] names them).
+    pub fn with_marks(ttl: Duration) -> Self {
+        FlagCache { marks: Some(HashMap::new()), ..FlagCache::new(ttl) }
+    }
+
+    /// The marks a check should read: those covering every cached entry and `wanted`.
+    pub fn marks_to_read<'k>(&'k self, wanted: impl IntoIterator<Item = &'k CacheKey>) -> BTreeSet<String> {
+        self.entries.keys().chain(wanted).flat_map(CacheKey::marks).collect()
+    }
+
+    /// Applies a read of the marks table (a mark absent from the table reads as 0): a counter
+    /// that differs from the one last read drops every entry the mark covers and refuses fills
+    /// begun before; a mark read for the first time only becomes known. "Differs", not
+    /// "greater": a re-created table restarts its counters. Returns the entries dropped.
+    pub fn apply_marks(&mut self, read: impl IntoIterator<Item = (String, u64)>) -> usize {
+        let before = self.entries.len();
+        let seen = self.marks.get_or_insert_with(HashMap::new);
+        let mut changed = Vec::new();
+        for (key, n) in read {
+            if seen.insert(key.clone(), n).is_some_and(|last| last != n) {
+                changed.push(key);
+            }
+        }
+        for key in changed {
+            self.epoch += 1;
+            self.entries.retain(|k, _| !k.marks().contains(&key));
+            self.epochs.insert(key, self.epoch);
+        }
+        before - self.entries.len()
+    }
+
+    /// True when every mark covering `key` has been read (always, for a cache without marks).
+    pub fn marks_known(&self, key: &CacheKey) -> bool {
+        self.marks.as_ref().is_none_or(|seen| key.marks().iter().all(|m| seen.contains_key(m)))
     }
 
     /// The cached value, if present and fresh at `now`.
@@ -77,12 +139,17 @@ impl<V: Clone> FlagCache<V> {
         ReadTicket { key, epoch: self.epoch }
     }
 
-    /// Stores what the read returned, unless an invalidation covering the key arrived since the
-    /// read began (then the value may predate the change: refused, returns false).
+    /// Stores what the read returned, unless an invalidation or a mark covering the key arrived
+    /// since the read began (then the value may predate the change), or, with marks, a covering
+    /// mark was never read: refused, returns false.
     pub fn fill(&mut self, ticket: ReadTicket, value: V, now: Instant) -> bool {
-        let invalidated_since =
-            ticket.key.scopes().iter().any(|s| self.epochs.get(s).is_some_and(|&e| e > ticket.epoch));
-        if invalidated_since {
+        let invalidated_since = ticket
+            .key
+            .scopes()
+            .iter()
+            .chain(&ticket.key.marks())
+            .any(|s| self.epochs.get(s).is_some_and(|&e| e > ticket.epoch));
+        if invalidated_since || !self.marks_known(&ticket.key) {
             return false;
         }
         self.entries.insert(ticket.key, (value, now));
@@ -176,6 +243,36 @@ mod tests {
             Applied::Stale,
             "numeric, not lexical, order"
         );
+    }
+
+    #[test]
+    fn marks_drop_what_they_cover_once_their_counter_moves() {
+        let now = Instant::now();
+        let mut cache = FlagCache::with_marks(Duration::from_secs(300));
+        let (a_x, a_y, b_x) = (key("a", Some("x")), key("a", Some("y")), key("b", Some("x")));
+        let t = cache.begin_read(a_x.clone());
+        assert!(!cache.fill(t, 1, now), "no fill before the marks covering the key were read");
+        let wanted = [a_x.clone(), a_y.clone(), b_x.clone()];
+        let to_read = cache.marks_to_read(&wanted);
+        assert_eq!(
+            to_read.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["E#prod", "F#prod#a", "F#prod#b", "T#prod#x", "T#prod#y"]
+        );
+        assert_eq!(cache.apply_marks(to_read.iter().map(|m| (m.clone(), 3))), 0, "first sight only");
+        for k in &wanted {
+            let t = cache.begin_read(k.clone());
+            assert!(cache.fill(t, 1, now));
+        }
+        // A slow read begun now, then tenant x's mark moves: x's entries go, y's stay, the slow fill is refused.
+        let slow = cache.begin_read(a_x.clone());
+        let moved = [("E#prod".to_owned(), 3), ("F#prod#a".into(), 3), ("T#prod#x".into(), 4), ("T#prod#y".into(), 3)];
+        assert_eq!(cache.apply_marks(moved.clone()), 2);
+        assert_eq!((cache.get(&a_x, now), cache.get(&a_y, now), cache.get(&b_x, now)), (None, Some(1), None));
+        assert!(!cache.fill(slow, 0, now), "a read begun before the mark moved cannot fill");
+        assert_eq!(cache.apply_marks(moved), 0, "the same counters again change nothing");
+        // A re-created marks table restarts counters: lower is a change too.
+        assert_eq!(cache.apply_marks([("E#prod".to_owned(), 0)]), 1);
+        assert_eq!(cache.get(&a_y, now), None);
     }
 
     #[test]
