@@ -62,8 +62,9 @@ test('attaches to the existing table stream with one mapping per function', () =
     assert.ok(m.MaximumRecordAgeInSeconds > 0 && m.MaximumRecordAgeInSeconds < 24 * 3600, 'a poison batch cannot hold the shard for 24 h');
     assert.ok(m.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0].startsWith('FailureBucket'), 'whole records to S3, not metadata to SQS');
     assert.equal(m.BatchSize, 1000);
-    assert.equal(m.MaximumBatchingWindowInSeconds, 1);
   }
+  assert.equal(mapping('Audit').MaximumBatchingWindowInSeconds, 1, 'audit gathers records for a second');
+  assert.ok(!mapping('Notify').MaximumBatchingWindowInSeconds, 'notify is invoked as soon as records arrive');
   assert.equal(mapping('Audit').FilterCriteria, undefined, 'every record is audited');
   const patterns = mapping('Notify').FilterCriteria.Filters.map((f: any) => JSON.parse(f.Pattern));
   assert.deepEqual(patterns.map((p: any) => p.dynamodb.Keys.PK.S[0].prefix), ['FLAG#', 'KILLSWITCH#']);
