@@ -63,7 +63,8 @@ impl Default for MappingOptions {
         MappingOptions {
             batch_size: 100,
             stop_after_idle_polls: Some(3),
-            poll_interval: Duration::from_millis(300),
+            // Lambda polls each shard at a base rate of 4 times a second ("Polling and batching streams").
+            poll_interval: Duration::from_millis(250),
             max_retries: Some(10),
             max_record_age: Some(Duration::from_secs(6 * 3600)),
             bisect_on_error: true,
@@ -114,6 +115,34 @@ pub struct DrainStats {
     pub filtered: HashMap<&'static str, usize>,
 }
 
+impl DrainStats {
+    /// Adds another mapping's stats (each mapping counts under its own consumer name).
+    fn absorb(&mut self, o: DrainStats) {
+        fn merge<V: Default + Extend<V::Item> + IntoIterator>(
+            into: &mut HashMap<&'static str, V>,
+            from: HashMap<&'static str, V>,
+        ) {
+            for (k, v) in from {
+                into.entry(k).or_default().extend(v);
+            }
+        }
+        fn sum(into: &mut HashMap<&'static str, usize>, from: HashMap<&'static str, usize>) {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+        sum(&mut self.invocations, o.invocations);
+        sum(&mut self.records, o.records);
+        sum(&mut self.failed_batches, o.failed_batches);
+        sum(&mut self.discarded, o.discarded);
+        sum(&mut self.function_errors, o.function_errors);
+        sum(&mut self.filtered, o.filtered);
+        merge(&mut self.reported, o.reported);
+        merge(&mut self.metrics, o.metrics);
+        self.destination_keys.extend(o.destination_keys);
+    }
+}
+
 /// Errors of the mapping itself (not of a consumer's sinks, which it retries).
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
@@ -143,17 +172,27 @@ pub async fn drain(
 }
 
 /// Runs each mapping over every shard of `stream_arn` from TRIM_HORIZON until idle (or closed).
+/// The mappings run side by side, as Lambda's do: with `--follow` one never ends, and the other
+/// must not wait for it.
 pub async fn drain_mappings(
     client: &aws_sdk_dynamodbstreams::Client,
     stream_arn: &str,
     mappings: &[Mapping<'_>],
 ) -> Result<DrainStats, MappingError> {
-    let mut stats = DrainStats::default();
     let shards = parents_first(list_shards(client, stream_arn).await?);
-    for m in mappings {
-        for shard in &shards {
-            ShardReader { client, arn: stream_arn, shard, mapping: m }.drain(&mut stats).await?;
+    let each = mappings.iter().map(|m| {
+        let shards = &shards;
+        async move {
+            let mut stats = DrainStats::default();
+            for shard in shards {
+                ShardReader { client, arn: stream_arn, shard, mapping: m }.drain(&mut stats).await?;
+            }
+            Ok::<_, MappingError>(stats)
         }
+    });
+    let mut stats = DrainStats::default();
+    for s in futures_util::future::try_join_all(each).await? {
+        stats.absorb(s);
     }
     Ok(stats)
 }
