@@ -44,5 +44,8 @@ else
   scripts/smoke-bootstraps.sh
 fi
 
+echo "== Node consumer kit (@flagtrail/consumer): strict typecheck, tests against moto"
+(cd consumers/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
 echo "== CDK app: typecheck, node --test, cdk-nag, synth, cfn-lint"
 scripts/cdk.sh
