@@ -5,7 +5,11 @@ trip), through a minimal Lambda Runtime API. Prints, per function and concurrenc
 time of the invocation in round trips, the calls made, the most calls in flight, and in which round
 trip the global kill switch at the end of the batch was published.
 
-    scripts/delivery-bench.py [--latency-ms 30] [--records 4422] [--limits 1,10]
+    scripts/delivery-bench.py [--latency-ms 30] [--records 3400] [--limits 16] [--mixes realistic,kill-switch-storm,...]
+
+Mixes (`flagtrail gen-events --mix`): realistic, kill-switch-storm (30 production kill switches
+flapping, global kill switches flipping), override-storm (thousands of tenant overrides),
+many-flags (updates over 5,000 flags). notify also raises freshness marks (UpdateItem), counted.
 
 Builds the release bootstraps and the CLI (for gen-events) if missing. Loopback only.
 """
@@ -15,7 +19,8 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ap = argparse.ArgumentParser()
 ap.add_argument("--latency-ms", type=float, default=30.0)
 ap.add_argument("--records", type=int, default=3400, help="3,400 realistic records are ~6 MB, Lambda's payload limit")
-ap.add_argument("--limits", default="1,10", help="FLAGTRAIL_MAX_CALLS_IN_FLIGHT values; 1 is the sequential baseline")
+ap.add_argument("--limits", default="16", help="FLAGTRAIL_MAX_CALLS_IN_FLIGHT values (16 is the default; 1 the sequential baseline)")
+ap.add_argument("--mixes", default="realistic,kill-switch-storm,override-storm,many-flags")
 args = ap.parse_args()
 latency = args.latency_ms / 1000.0
 
@@ -23,16 +28,28 @@ release = os.path.join(root, "target", "release")
 if not all(os.path.exists(os.path.join(release, b)) for b in ("audit", "notify", "flagtrail")):
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "audit", "--bin", "notify", "--bin", "flagtrail"], cwd=root, check=True)
 
-# A ~6 MB batch of realistic records, with a global kill switch in production as its last record.
-event = json.loads(subprocess.run([os.path.join(release, "flagtrail"), "gen-events", "--records", str(args.records)],
-                                  capture_output=True, check=True).stdout)
-keys = {"PK": {"S": "KILLSWITCH#prod"}, "SK": {"S": "GLOBAL"}}
-def img(on):
-    return dict(keys, enabled={"BOOL": on}, updatedBy={"S": "carol@example.com"}, requestId={"S": f"req-ks-{on}"})
-event["Records"].append({"eventID": "bench-global-kill-switch", "eventName": "MODIFY", "dynamodb": {
-    "Keys": keys, "OldImage": img(False), "NewImage": img(True), "SequenceNumber": "999999999999999999999999999",
-    "ApproximateCreationDateTime": int(time.time())}})
-body = json.dumps(event).encode()
+# A ~6 MB batch of the mix, with a global kill switch in production as its last record.
+def generate(mix, records):
+    return json.loads(subprocess.run([os.path.join(release, "flagtrail"), "gen-events", "--records", str(records), "--mix", mix],
+                                     capture_output=True, check=True).stdout)
+
+
+def batch(mix):
+    event = generate(mix, args.records)
+    # Lambda stops a batch at 6 MB or 10,000 records: mixes of smaller records get more of them.
+    size = len(json.dumps(event))
+    if size < 5_500_000:
+        event = generate(mix, min(10_000, int(args.records * 5_900_000 / size)))
+    keys = {"PK": {"S": "KILLSWITCH#prod"}, "SK": {"S": "GLOBAL"}}
+    def img(on):
+        return dict(keys, enabled={"BOOL": on}, updatedBy={"S": "carol@example.com"}, requestId={"S": f"req-ks-{on}"})
+    event["Records"].append({"eventID": "bench-global-kill-switch", "eventName": "MODIFY", "dynamodb": {
+        "Keys": keys, "OldImage": img(False), "NewImage": img(True), "SequenceNumber": "999999999999999999999999999",
+        "ApproximateCreationDateTime": int(time.time())}})
+    return event, json.dumps(event).encode()
+
+
+body = b""
 
 
 class Stand:
@@ -59,7 +76,7 @@ class Aws(http.server.BaseHTTPRequestHandler):
         data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         start = time.monotonic()
         target = self.headers.get("X-Amz-Target", "")
-        counted = target.endswith("PutLogEvents") or data.startswith(b"Action=PublishBatch")
+        counted = target.endswith("PutLogEvents") or target.endswith("UpdateItem") or data.startswith(b"Action=PublishBatch")
         with stand.lock:
             if counted:
                 stand.calls += 1
@@ -70,6 +87,8 @@ class Aws(http.server.BaseHTTPRequestHandler):
         time.sleep(latency)
         if target.startswith("Logs_"):
             out, ctype = b"{}", "application/x-amz-json-1.1"
+        elif target.startswith("DynamoDB_"):
+            out, ctype = b"{}", "application/x-amz-json-1.0"
         else:
             ids = [m.decode() for m in re.findall(rb"PublishBatchRequestEntries\.member\.\d+\.Id=([^&]*)", data)]
             ok = "".join(f"<member><Id>{i}</Id><MessageId>m-{i}</MessageId></member>" for i in ids)
@@ -136,7 +155,8 @@ def invoke(function, limit):
                AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true",
                FLAGTRAIL_MAX_CALLS_IN_FLIGHT=str(limit), FLAGTRAIL_AUDIT_LOG_GROUP="/bench/audit",
                FLAGTRAIL_ALERT_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:alerts",
-               FLAGTRAIL_INVALIDATION_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:invalidations")
+               FLAGTRAIL_INVALIDATION_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:invalidations",
+               FLAGTRAIL_MARKS_TABLE="bench-marks")
     proc = subprocess.Popen([os.path.join(release, function)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while "wall" not in result and time.monotonic() < deadline and proc.poll() is None:
@@ -146,16 +166,18 @@ def invoke(function, limit):
     return result.get("wall"), result.get("body", "")
 
 
-print(f"batch: {len(event['Records'])} records, {len(body) / 1e6:.2f} MB; stand-in latency {args.latency_ms:.0f} ms per call")
-print("| function | max in flight | calls | most in flight | wall ms | round trips | mean call ms | global kill switch sent in round trip | failures |")
-print("|---|---|---|---|---|---|---|---|---|")
-for function in ("notify", "audit"):
-    for limit in [int(x) for x in args.limits.split(",")]:
-        wall, response = invoke(function, limit)
-        if wall is None:
-            print(f"| {function} | {limit} | - | - | timed out | - | - | - | - |")
-            continue
-        failed = json.loads(response).get("batchItemFailures", []) if response.startswith("{") else response
-        ks = ", ".join(f"{1 + int(t / latency)}" for t in stand.kill_switch_at) or "-"
-        mean = stand.busy / max(stand.calls, 1)
-        print(f"| {function} | {limit} | {stand.calls} | {stand.most} | {wall * 1000:.0f} | {wall / latency:.1f} | {mean * 1000:.0f} | {ks} | {len(failed) if isinstance(failed, list) else failed} |")
+print(f"stand-in latency {args.latency_ms:.0f} ms per call")
+print("| mix | MB | function | max in flight | calls | most in flight | wall ms | round trips | mean call ms | global kill switch sent in round trip | failures |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for mix in args.mixes.split(","):
+    event, body = batch(mix)
+    for function in ("notify", "audit"):
+        for limit in [int(x) for x in args.limits.split(",")]:
+            wall, response = invoke(function, limit)
+            if wall is None:
+                print(f"| {mix} | {len(body) / 1e6:.2f} | {function} | {limit} | - | - | timed out | - | - | - | - |")
+                continue
+            failed = json.loads(response).get("batchItemFailures", []) if response.startswith("{") else response
+            ks = ", ".join(f"{1 + int(t / latency)}" for t in stand.kill_switch_at) or "-"
+            mean = stand.busy / max(stand.calls, 1)
+            print(f"| {mix} | {len(body) / 1e6:.2f} | {function} | {limit} | {stand.calls} | {stand.most} | {wall * 1000:.0f} | {wall / latency:.1f} | {mean * 1000:.0f} | {ks} | {len(failed) if isinstance(failed, list) else failed} |", flush=True)

@@ -328,16 +328,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\n== 6. what evaluation services see (invalidation topic → SQS)");
     let invalidations = stack::read_queue(&sqs, &stack.queues["invalidations-all"]).await?;
     let prod_only = stack::read_queue(&sqs, &stack.queues["invalidations-prod"]).await?;
-    for (body, _) in &invalidations {
-        println!(
-            "  scope={:<11} env={:<5} flag={:<12} tenant={:<10} version={} ({})",
-            body["scope"].as_str().unwrap_or("?"),
-            body["environment"].as_str().unwrap_or("?"),
-            body["flagKey"].as_str().unwrap_or("-"),
-            body["tenantId"].as_str().unwrap_or("-"),
-            body["version"].as_str().unwrap_or("?"),
-            body["action"].as_str().unwrap_or("?")
-        );
+    for (message, _) in &invalidations {
+        let items = flagtrail_core::notify::unpack(&message.to_string()).unwrap_or_default();
+        println!("  message: schema v{}, {} invalidation(s)", message["schemaVersion"], items.len());
+        for body in &items {
+            println!(
+                "  scope={:<11} env={:<5} flag={:<12} tenant={:<10} version={} ({})",
+                body["scope"].as_str().unwrap_or("?"),
+                body["environment"].as_str().unwrap_or("?"),
+                body["flagKey"].as_str().unwrap_or("-"),
+                body["tenantId"].as_str().unwrap_or("-"),
+                body["version"].as_str().unwrap_or("?"),
+                body["action"].as_str().unwrap_or("?")
+            );
+        }
     }
     let t_readback = t3.elapsed();
 

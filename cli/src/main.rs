@@ -54,6 +54,9 @@ enum Command {
         /// Seed of the deterministic generator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// What the batch is made of.
+        #[arg(long, value_enum, default_value_t = flagtrail_devtools::sample::Mix::Realistic)]
+        mix: flagtrail_devtools::sample::Mix,
     },
     /// Poll a DynamoDB stream like Lambda's event source mapping and run both pipelines on it.
     Tail(tail::TailArgs),
@@ -93,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::GenEvents { records, out, small, seed } => gen::run(records, out.as_deref(), small, seed)?,
+        Command::GenEvents { records, out, small, seed, mix } => gen::run(records, out.as_deref(), small, seed, mix)?,
         Command::Tail(args) => tail::run(args).await?,
         Command::Continuity(args) => {
             if !completeness::run_continuity(args).await? {

@@ -106,7 +106,7 @@ fn publish_batch(_up: &str, _head: &[String], body: &[u8], refused: &Mutex<Vec<S
     let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let topic = form.iter().find(|(k, _)| k == "TopicArn").map(|(_, v)| v.clone()).unwrap_or_default();
     let mut entries: BTreeMap<usize, Message> = BTreeMap::new();
-    let mut attrs: BTreeMap<(usize, usize), (String, String)> = BTreeMap::new();
+    let mut attrs: BTreeMap<(usize, usize), (String, String, String)> = BTreeMap::new();
     for (k, v) in &form {
         let Some(rest) = k.strip_prefix("PublishBatchRequestEntries.member.") else { continue };
         let Some((n, field)) = rest.split_once('.') else { continue };
@@ -117,6 +117,7 @@ fn publish_batch(_up: &str, _head: &[String], body: &[u8], refused: &Mutex<Vec<S
             attributes: BTreeMap::new(),
             group_id: String::new(),
             dedup_id: String::new(),
+            ..Default::default()
         });
         match field {
             "Message" => m.body = v.clone(),
@@ -130,6 +131,7 @@ fn publish_batch(_up: &str, _head: &[String], body: &[u8], refused: &Mutex<Vec<S
                         match part {
                             "Name" => slot.0 = v.clone(),
                             "Value.StringValue" => slot.1 = v.clone(),
+                            "Value.DataType" => slot.2 = v.clone(),
                             _ => {}
                         }
                     }
@@ -137,8 +139,11 @@ fn publish_batch(_up: &str, _head: &[String], body: &[u8], refused: &Mutex<Vec<S
             }
         }
     }
-    for ((n, _), (name, value)) in attrs {
+    for ((n, _), (name, value, data_type)) in attrs {
         if let Some(m) = entries.get_mut(&n) {
+            if data_type == "String.Array" {
+                m.string_arrays.insert(name.clone());
+            }
             m.attributes.insert(name, value);
         }
     }

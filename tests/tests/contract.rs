@@ -21,6 +21,7 @@ fn msg(subject: Option<String>, attributes: &[(&str, &str)], group: &str) -> Mes
         attributes: attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
         group_id: group.into(),
         dedup_id: "dedup-1".into(),
+        ..Default::default()
     }
 }
 

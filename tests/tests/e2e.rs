@@ -205,12 +205,21 @@ async fn changes_reach_auditors_on_call_and_evaluation_services() {
     paged.sort();
     assert_eq!(paged, ["critical", "high", "high"], "the filter policy routes only what pages");
 
-    let invalidations = drain_queue(&sqs, &env.stack.queues["invalidations-all"]).await;
+    // Packed (v2) messages carry several invalidations each; the attributes stay per message.
+    let unpacked = |msgs: Vec<(serde_json::Value, std::collections::BTreeMap<String, String>)>| {
+        msgs.into_iter()
+            .flat_map(|(b, a)| {
+                let items = flagtrail_core::notify::unpack(&b.to_string()).expect("an invalidation message");
+                items.into_iter().map(move |i| (i, a.clone()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let invalidations = unpacked(drain_queue(&sqs, &env.stack.queues["invalidations-all"]).await);
     assert!(invalidations.iter().any(|(b, _)| b["scope"] == "environment" && b["environment"] == "prod"));
     assert!(invalidations
         .iter()
         .any(|(b, _)| b["scope"] == "flag" && b["environment"] == "dev" && b["flagKey"] == "search"));
-    let prod_only = drain_queue(&sqs, &env.stack.queues["invalidations-prod"]).await;
+    let prod_only = unpacked(drain_queue(&sqs, &env.stack.queues["invalidations-prod"]).await);
     assert!(
         !prod_only.is_empty()
             && prod_only.iter().all(|(b, a)| b["environment"] == "prod" && a["environment"] == "prod")

@@ -19,6 +19,9 @@ pub struct CoreConfig {
     /// Freshness marks notify writes per batch before folding a storm into its environment's
     /// mark (`FLAGTRAIL_MAX_MARKS_PER_BATCH`).
     pub max_marks_per_batch: usize,
+    /// How invalidations become SNS messages (`FLAGTRAIL_INVALIDATION_MESSAGES`: `packed`, the
+    /// default, or `single` for consumers that read only v1 messages).
+    pub invalidation_packing: crate::notify::Packing,
 }
 
 impl Default for CoreConfig {
@@ -34,6 +37,7 @@ impl Default for CoreConfig {
             // docs/measurements.md), far inside SNS's and CloudWatch Logs' account quotas.
             max_calls_in_flight: 16,
             max_marks_per_batch: crate::notify::DEFAULT_MAX_MARKS_PER_BATCH,
+            invalidation_packing: crate::notify::Packing::default(),
         }
     }
 }
@@ -121,6 +125,18 @@ impl CoreConfig {
         }
         if let Some(n) = vars.number("FLAGTRAIL_MAX_MARKS_PER_BATCH")? {
             c.max_marks_per_batch = n as usize;
+        }
+        if let Some(v) = vars.optional("FLAGTRAIL_INVALIDATION_MESSAGES") {
+            c.invalidation_packing = match v.as_str() {
+                "packed" => crate::notify::Packing::PerEnvironment,
+                "single" => crate::notify::Packing::Single,
+                other => {
+                    return Err(ConfigError::new(
+                        "FLAGTRAIL_INVALIDATION_MESSAGES",
+                        format!("`{other}` is neither `packed` nor `single`"),
+                    ))
+                }
+            };
         }
         Ok(c)
     }

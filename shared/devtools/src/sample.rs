@@ -57,19 +57,66 @@ fn flag_image(r: &mut Rng, env: &str, key: &str, version: u64, rollout: u64, sma
     })
 }
 
-/// One batch of `count` records as a Lambda event.
+/// What a generated batch is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mix {
+    /// 70 % flag updates over 500 flags in three environments, 15 % tenant overrides, 5 % kill switches.
+    #[default]
+    Realistic,
+    /// Half the batch flips the kill switches of 30 production flags on and off (each flapping
+    /// many times), 5 % flip the global kill switches; the rest realistic.
+    KillSwitchStorm,
+    /// 90 % tenant overrides: thousands of tenants over 500 flags (a bulk import or migration).
+    OverrideStorm,
+    /// 90 % flag updates spread over 5,000 flags (a bulk edit).
+    ManyFlags,
+}
+
+/// One batch of `count` realistic records as a Lambda event.
 pub fn event(count: usize, small: bool, seed: u64) -> Value {
+    event_mix(count, small, seed, Mix::Realistic)
+}
+
+/// One batch of `count` records of `mix` as a Lambda event.
+pub fn event_mix(count: usize, small: bool, seed: u64, mix: Mix) -> Value {
     let mut r = Rng(seed.max(1));
     let mut seq: u128 = 500_000_000_000_000_000_000_000;
     let mut records = Vec::with_capacity(count);
     for i in 0..count {
         seq += 1 + r.below(100) as u128;
-        let env = r.pick(&ENVS);
-        let key = format!("flag-{:04}", r.below(500));
+        let mut env = r.pick(&ENVS);
+        let mut key = format!("flag-{:04}", r.below(500));
         let version = 1 + r.below(50);
-        let roll = r.below(100);
-        let kind = r.below(100);
-        let (name, keys, old, new) = if kind < 70 {
+        let mut roll = r.below(100);
+        let mut kind = r.below(100);
+        let storm = r.below(100);
+        match mix {
+            Mix::Realistic => {}
+            Mix::KillSwitchStorm if storm < 50 => {
+                (env, key, kind) = ("prod", format!("flag-{:04}", r.below(30)), 99);
+                roll = i as u64; // flapping: on, off, on, … as the batch goes
+            }
+            Mix::KillSwitchStorm if storm < 55 => kind = 100,
+            Mix::KillSwitchStorm => {}
+            Mix::OverrideStorm if storm < 90 => (env, kind) = ("prod", 80),
+            Mix::OverrideStorm => {}
+            Mix::ManyFlags if storm < 90 => (key, kind) = (format!("flag-{:04}", r.below(5_000)), 0),
+            Mix::ManyFlags => {}
+        }
+        let (name, keys, old, new) = if kind == 100 {
+            let keys = json!({"PK": s(&format!("KILLSWITCH#{env}")), "SK": s("GLOBAL")});
+            let img = |enabled: bool, v: u64, r: &mut Rng| {
+                let mut m = keys.clone();
+                let extra = json!({"enabled": {"BOOL": enabled}, "reason": s("Incident drill"), "updatedBy": s(r.pick(&PEOPLE)),
+                    "updatedAt": s("2026-11-22T10:00:00.000Z"), "requestId": s(&format!("req-{:016x}", r.next())), "version": n(v)});
+                m.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+                m
+            };
+            let on = i % 2 == 0;
+            let old = img(!on, version, &mut r);
+            let new = img(on, version + 1, &mut r);
+            ("MODIFY", keys, Some(old), Some(new))
+        } else if kind < 70 {
             let old = flag_image(&mut r, env, &key, version, roll, small);
             let new = flag_image(&mut r, env, &key, version + 1, (roll + 10) % 100, small);
             ("MODIFY", json!({"PK": old["PK"], "SK": old["SK"]}), Some(old), Some(new))

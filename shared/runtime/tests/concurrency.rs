@@ -84,6 +84,11 @@ fn batch() -> (StreamEvent, Vec<Value>) {
     (StreamEvent::from_json(&event.to_string()).unwrap(), list)
 }
 
+/// What the pipeline plans with on FIFO topics: invalidations packed per message group.
+fn fifo_config() -> CoreConfig {
+    CoreConfig { max_calls_in_flight: 8, invalidation_packing: notify::Packing::PerGroup, ..Default::default() }
+}
+
 fn pipeline(shared: &Shared) -> NotifyPipeline<Jittery<'_>, Jittery<'_>> {
     NotifyPipeline {
         config: CoreConfig { max_calls_in_flight: 8, ..Default::default() },
@@ -107,7 +112,7 @@ async fn calls_overlap_but_no_group_is_reordered_and_kill_switches_go_first() {
     assert!(reported >= most && reported <= 8, "CallsInFlightMax {reported}, seen {most}");
 
     // The plan's order per group is the order subscribers see, whatever order calls completed in.
-    let plan = notify::plan(&event, &CoreConfig::default());
+    let plan = notify::plan(&event, &fifo_config());
     for (outbox, published) in
         [(&plan.alerts, &notify.alerts.inner), (&plan.invalidations, &notify.invalidations.inner)]
     {
@@ -136,7 +141,7 @@ async fn calls_overlap_but_no_group_is_reordered_and_kill_switches_go_first() {
 #[tokio::test(start_paused = true)]
 async fn whichever_call_fails_the_response_names_the_lowest_record_not_durable() {
     let (event, records) = batch();
-    let plan = notify::plan(&event, &CoreConfig::default());
+    let plan = notify::plan(&event, &fifo_config());
     let calls = {
         let shared = Shared::default();
         pipeline(&shared).handle(&event, inv()).await;

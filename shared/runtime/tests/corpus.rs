@@ -10,6 +10,11 @@ fn parse(line: &str) -> Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// The first invalidation a message carries (v1 or packed v2).
+fn first_invalidation(body: &str) -> Value {
+    flagtrail_core::notify::unpack(body).expect("an invalidation message")[0].clone()
+}
+
 fn pretty(lines: impl IntoIterator<Item = String>) -> String {
     lines.into_iter().map(|l| serde_json::to_string_pretty(&parse(&l)).unwrap()).collect::<Vec<_>>().join("\n")
 }
@@ -82,7 +87,7 @@ fn global_kill_switch_in_production_pages_and_invalidates_the_environment() {
     assert_eq!(body["source"], "custom");
     assert_eq!(body["content"]["textType"], "client-markdown");
     assert!(body["content"]["description"].as_str().unwrap().contains("carol@example.com"));
-    let inv = parse(&r.invalidations[0].body);
+    let inv = first_invalidation(&r.invalidations[0].body);
     assert_eq!(inv["scope"], "environment");
     assert_eq!(inv["flagKey"], Value::Null);
 }
@@ -96,7 +101,7 @@ fn kill_switch_severity_depends_on_environment_and_scope() {
     assert_eq!(sev("killswitch-global-off-prod"), "critical");
     assert_eq!(sev("killswitch-global-on-dev"), "warning");
     assert_eq!(parse(&only("killswitch-flag-off-dev").audit[0])["action"], "KILL_SWITCH_DISABLED");
-    let inv = parse(&only("killswitch-flag-on-dev").invalidations[0].body);
+    let inv = first_invalidation(&only("killswitch-flag-on-dev").invalidations[0].body);
     assert_eq!((inv["scope"].as_str(), inv["flagKey"].as_str()), (Some("flag"), Some("checkout-v2")));
 }
 
@@ -123,7 +128,7 @@ fn flag_update_diff_lists_what_changed_and_invalidates() {
     assert_eq!(a["actor"], "bob@example.com");
     assert_eq!(a["requestId"], "req-prod-rollout");
     assert!(r.alerts.is_empty());
-    assert_eq!(parse(&r.invalidations[0].body)["scope"], "flag");
+    assert_eq!(first_invalidation(&r.invalidations[0].body)["scope"], "flag");
 }
 
 #[test]
@@ -151,7 +156,7 @@ fn overrides_invalidate_one_tenant() {
         let a = parse(&r.audit[0]);
         assert_eq!(a["action"], action, "{name}");
         assert_eq!(a["tenantId"], "acme-corp");
-        let inv = parse(&r.invalidations[0].body);
+        let inv = first_invalidation(&r.invalidations[0].body);
         assert_eq!((inv["scope"].as_str(), inv["tenantId"].as_str()), (Some("tenant"), Some("acme-corp")));
         if name == "override-removed" {
             // The old image names the last writer, not the deleter: nobody is named, and production pages.
@@ -314,7 +319,7 @@ fn every_change_is_attributed_truthfully_or_not_at_all() {
         ("DELETE_FLAG".into(), "deleteStamp".into(), "nina@example.com".into(), "req-del-nina".into())
     );
     assert_eq!(r.invalidations.len(), 1, "only the delete invalidates");
-    assert!(parse(&r.invalidations[0].body)["action"] == "DELETE_FLAG");
+    assert!(first_invalidation(&r.invalidations[0].body)["action"] == "DELETE_FLAG");
     assert!(r.alerts.is_empty(), "an attributed delete does not page");
     // A MODIFY that kept the previous writer's requestId: nobody is named, the last writer is labelled.
     let r = only("modify-unstamped-prod");

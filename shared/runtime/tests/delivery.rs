@@ -163,10 +163,19 @@ async fn api_calls_are_the_minimum_the_limits_allow() {
         marks: None,
     };
     let out = notify.handle(&event, inv()).await;
-    let sent = notify.invalidations.messages.lock().unwrap().len();
-    assert_eq!(out.metrics.get(Counter::InvalidationPublishCalls) as usize, sent.div_ceil(10));
+    // Packed messages: the 256 KB per call binds before the 10 entries do.
+    let sent = notify.invalidations.messages.lock().unwrap().clone();
+    let sent_bytes: usize = sent.iter().map(|m| m.size()).sum();
+    assert!(sent.len() < 100, "thousands of invalidations travel in {} packed messages", sent.len());
+    let minimum = sent.len().div_ceil(10).max(sent_bytes.div_ceil(262_144));
+    assert_eq!(out.metrics.get(Counter::InvalidationPublishCalls) as usize, minimum, "{sent_bytes} bytes");
+    // Alerts: a flag's alerts share a call rather than straddle two that would wait on each other,
+    // so calls are not all full. A call is closed early only when the next flag's run does not fit
+    // it, so two neighbouring calls hold more than 10 alerts: never more than twice the minimum.
     let alerts = notify.alerts.messages.lock().unwrap().len();
-    assert_eq!(out.metrics.get(Counter::AlertPublishCalls) as usize, alerts.div_ceil(10));
+    let calls = out.metrics.get(Counter::AlertPublishCalls) as usize;
+    let minimum = alerts.div_ceil(10);
+    assert!(calls >= minimum && calls <= 2 * minimum, "{calls} calls for {alerts} alerts");
 }
 
 #[tokio::test]
@@ -175,8 +184,10 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
     let recs = records(&serde_json::from_str(&text).unwrap());
     // Entry 0 of the invalidation batch is the coalesced flag invalidation covering the INSERT (record 0),
     // the MODIFY (1) and the REMOVE (6) of the same flag, plus the kill switch (5) of that flag.
+    // One v1 message per invalidation (`single`), so that entry 3 is one invalidation.
+    let single = CoreConfig { invalidation_packing: flagtrail_core::notify::Packing::Single, ..Default::default() };
     let notify = NotifyPipeline {
-        config: CoreConfig::default(),
+        config: single.clone(),
         alerts: LocalTopic::default(),
         invalidations: PartialTopic { inner: LocalTopic::default(), failed_entries: vec![3] },
         marks: None,
@@ -198,17 +209,44 @@ async fn a_failed_publish_entry_reports_the_earliest_record_it_covers() {
     assert_eq!(failed_seq, recs[0]["dynamodb"]["SequenceNumber"].as_str().unwrap());
     // The kept flag-level message carries the newest version of its key.
     let notify2 = NotifyPipeline {
-        config: CoreConfig::default(),
+        config: single,
         alerts: LocalTopic::default(),
         invalidations: LocalTopic::default(),
         marks: None,
     };
     notify2.handle(&event_of(&recs), inv()).await;
     let msgs = notify2.invalidations.messages.lock().unwrap();
-    let flag_msg: Value =
-        msgs.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()).find(|v| v["scope"] == "flag").unwrap();
+    let flag_msg: Value = msgs
+        .iter()
+        .flat_map(|m| flagtrail_core::notify::unpack(&m.body).unwrap())
+        .find(|v| v["scope"] == "flag")
+        .unwrap();
     assert_eq!(flag_msg["version"], recs[6]["dynamodb"]["SequenceNumber"]);
     assert_eq!(flag_msg["action"], "DELETE_FLAG");
+}
+
+#[tokio::test]
+async fn a_failed_packed_message_fails_every_record_behind_its_invalidations() {
+    let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
+    let recs = records(&serde_json::from_str(&text).unwrap());
+    let event = event_of(&recs);
+    let plan = flagtrail_core::notify::plan(&event, &CoreConfig::default());
+    assert!(plan.invalidations.covers.iter().any(|c| c.len() > 1), "a message carries several records");
+    let notify = NotifyPipeline {
+        config: CoreConfig::default(),
+        alerts: LocalTopic::default(),
+        invalidations: PartialTopic { inner: LocalTopic::default(), failed_entries: vec![0] },
+        marks: None,
+    };
+    let out = notify.handle(&event, inv()).await;
+    let published: Vec<String> =
+        notify.invalidations.inner.messages.lock().unwrap().iter().map(|m| m.dedup_id.clone()).collect();
+    let earliest_lost = (0..plan.invalidations.len())
+        .filter(|&i| !published.contains(&plan.invalidations.items[i].dedup_id))
+        .flat_map(|i| plan.invalidations.covers[i].iter().copied())
+        .min()
+        .expect("the first entry was refused");
+    assert_eq!(out.response.resume_from(), recs[earliest_lost]["dynamodb"]["SequenceNumber"].as_str());
 }
 
 #[tokio::test]

@@ -220,7 +220,8 @@ fn duplicated_and_out_of_order_records_are_all_kept() {
     assert_eq!(sorted, ["a", "a", "b", "c"], "the duplicate is kept and identifiable by eventId");
     // One flag key: the invalidations coalesce into the newest version.
     assert_eq!(r.invalidations.len(), 1);
-    assert_eq!(serde_json::from_str::<Value>(&r.invalidations[0].body).unwrap()["version"], "3");
+    let items = flagtrail_core::notify::unpack(&r.invalidations[0].body).unwrap();
+    assert_eq!((items.len(), &items[0]["version"]), (1, &json!("3")));
 }
 
 #[test]

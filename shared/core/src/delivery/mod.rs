@@ -12,6 +12,6 @@ mod schedule;
 pub use ledger::{BatchItemFailure, BatchResponse, Ledger};
 pub use limits::*;
 pub use log_event::LogEvent;
-pub use outbox::{Outbox, NORMAL, URGENT};
+pub use outbox::{Outbox, CRITICAL, NORMAL, URGENT};
 pub use plan::{plan_batches, plan_log_batches, plan_publish_batches};
-pub use schedule::{prioritize, schedule, PlannedCall};
+pub use schedule::{contiguous_by_key, prioritize, schedule, splits_a_run, PlannedCall};

@@ -14,10 +14,13 @@ pub struct Outbox<T> {
     pub priorities: Vec<u8>,
 }
 
-/// Priority of what on-call or a cache must hear first.
-pub const URGENT: u8 = 0;
+/// Priority of what must leave before anything else: a global kill switch in production (its
+/// page, its environment-wide invalidation).
+pub const CRITICAL: u8 = 0;
+/// Priority of what on-call or a cache must hear first: kill switches, pages.
+pub const URGENT: u8 = 1;
 /// Priority of everything else.
-pub const NORMAL: u8 = 1;
+pub const NORMAL: u8 = 2;
 
 impl<T> Default for Outbox<T> {
     fn default() -> Self {
@@ -36,7 +39,7 @@ impl<T> Outbox<T> {
         self.push_with(item, covers, NORMAL);
     }
 
-    /// Adds an output with a priority ([`URGENT`] or [`NORMAL`]).
+    /// Adds an output with a priority ([`CRITICAL`], [`URGENT`] or [`NORMAL`]).
     pub fn push_with(&mut self, item: T, covers: Vec<usize>, priority: u8) {
         self.items.push(item);
         self.covers.push(covers);

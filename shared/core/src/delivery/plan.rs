@@ -109,6 +109,7 @@ mod tests {
             attributes: BTreeMap::new(),
             group_id: String::new(),
             dedup_id: String::new(),
+            ..Default::default()
         };
         let msgs: Vec<_> = (0..25).map(|_| m(10)).collect();
         assert_eq!(plan_publish_batches(&msgs), vec![0..10, 10..20, 20..25]);

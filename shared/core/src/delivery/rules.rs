@@ -57,6 +57,8 @@ pub enum MessageViolation {
     AttributeName(String),
     /// An attribute with an empty value.
     AttributeEmpty(String),
+    /// A `String.Array` attribute whose value is not a JSON array of strings.
+    AttributeArray(String),
     /// More than 10 attributes.
     TooManyAttributes(usize),
     /// Body + subject + attributes over 262,144 bytes.
@@ -77,6 +79,9 @@ impl fmt::Display for MessageViolation {
             MessageViolation::InvalidCharacter(at) => write!(f, "character SQS refuses in {at}"),
             MessageViolation::AttributeName(n) => write!(f, "invalid message attribute name {n:?}"),
             MessageViolation::AttributeEmpty(n) => write!(f, "message attribute {n:?} has an empty value"),
+            MessageViolation::AttributeArray(n) => {
+                write!(f, "String.Array attribute {n:?} is not a JSON array of strings")
+            }
             MessageViolation::TooManyAttributes(n) => write!(f, "{n} message attributes (raw SQS delivery drops > 10)"),
             MessageViolation::TooLarge(n) => write!(f, "message of {n} bytes (SNS allows 262,144)"),
             MessageViolation::GroupId(g) => write!(f, "invalid FIFO MessageGroupId {g:?}"),
@@ -164,6 +169,10 @@ pub fn check_message(m: &Message, fifo: bool) -> Vec<MessageViolation> {
         }
         if !v.chars().all(sqs_char) {
             out.push(MessageViolation::InvalidCharacter("an attribute value"));
+        }
+        // SNS refuses a String.Array value that is not a JSON array (of strings, here).
+        if m.string_arrays.contains(k) && serde_json::from_str::<Vec<String>>(v).is_err() {
+            out.push(MessageViolation::AttributeArray(k.clone()));
         }
     }
     if m.size() > SNS_BATCH_BYTES {
@@ -324,6 +333,7 @@ mod tests {
             attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
             group_id: "prod/flag".into(),
             dedup_id: "abc".into(),
+            ..Default::default()
         }
     }
 

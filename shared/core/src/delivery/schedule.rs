@@ -34,6 +34,41 @@ pub fn prioritize<'a>(n: usize, key: impl Fn(usize) -> Option<&'a str>, priority
     order
 }
 
+/// `order` with each key's outputs moved together to its first position (outputs without a key
+/// stay where they are). After [`prioritize`] a key's outputs share one effective priority, so the
+/// urgent still go first. Why: a storm interleaves many keys (kill switches of many flags
+/// flapping); cut in send order, every call would share a key with the call before it and the
+/// calls would wait on each other in one long chain. Grouped, calls of different keys go at once.
+pub fn contiguous_by_key<'a>(order: Vec<usize>, key: impl Fn(usize) -> Option<&'a str>) -> Vec<usize> {
+    let mut slots: Vec<Vec<usize>> = Vec::with_capacity(order.len());
+    let mut slot_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for i in order {
+        match key(i) {
+            Some(k) => {
+                let at = *slot_of.entry(k).or_insert_with(|| {
+                    slots.push(Vec::new());
+                    slots.len() - 1
+                });
+                slots[at].push(i);
+            }
+            None => slots.push(vec![i]),
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// Where a call may not take output `k` of `keys` (outputs in send order, already
+/// [`contiguous_by_key`]) when the call spans `range`: a key's run that fits in one call of
+/// `max_items` starts a new call rather than being split over two that would wait on each other.
+pub fn splits_a_run(keys: &[Option<&str>], range: std::ops::Range<usize>, k: usize, max_items: usize) -> bool {
+    let starts_run = keys[k].is_some() && (k == 0 || keys[k - 1] != keys[k]);
+    if !starts_run {
+        return false;
+    }
+    let run = keys[k..].iter().take_while(|x| **x == keys[k]).count();
+    run <= max_items && (k - range.start) + run > max_items
+}
+
 /// Orders the calls of several sinks by priority (stable: a sink's calls keep their order among
 /// equals) and links each call to the earlier calls of its sink that share a key with it.
 pub fn schedule<'a>(mut calls: Vec<PlannedCall>, key: impl Fn(usize, usize) -> Option<&'a str>) -> Vec<PlannedCall> {
@@ -61,6 +96,26 @@ mod tests {
         assert_eq!(order, vec![0, 1, 3, 4, 2]);
         let pos = |x: usize| order.iter().position(|&o| o == x).unwrap();
         assert!(pos(0) < pos(1) && pos(1) < pos(4), "a keeps its order");
+    }
+
+    #[test]
+    fn a_key_travels_together_and_is_not_split_over_two_calls() {
+        let keys = ["a", "b", "a", "c", "b", "a"];
+        let order = contiguous_by_key((0..6).collect(), |i| Some(keys[i]));
+        assert_eq!(order, vec![0, 2, 5, 1, 4, 3]);
+        let sent: Vec<Option<&str>> = order.iter().map(|&i| Some(keys[i])).collect();
+        // Runs a a a | b b | c with calls of 4: b's run starts the second call rather than straddle.
+        let calls =
+            crate::delivery::plan_batches(6, |_| 1, 4, usize::MAX, |range, k| !splits_a_run(&sent, range, k, 4));
+        assert_eq!(calls, vec![0..3, 3..6]);
+        let naive = crate::delivery::plan_batches(6, |_| 1, 4, usize::MAX, |_, _| true);
+        assert_eq!(naive, vec![0..4, 4..6], "without the rule b would be in both calls");
+        // A run longer than a call is cut where the call is full.
+        let long = [Some("a"); 7];
+        assert_eq!(
+            crate::delivery::plan_batches(7, |_| 1, 4, usize::MAX, |r, k| !splits_a_run(&long, r, k, 4)),
+            vec![0..4, 4..7]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::invalidation::{Invalidation, Scope};
 use crate::audit::Action;
-use crate::delivery::{Outbox, DDB_PARTITION_KEY_BYTES, NORMAL, URGENT};
+use crate::delivery::{Outbox, CRITICAL, DDB_PARTITION_KEY_BYTES, NORMAL, URGENT};
 
 /// Digits a mark's per-item version is left-padded to, so that DynamoDB's string `<` orders
 /// sequence numbers numerically (DynamoDB Streams documents SequenceNumber as 21–40 characters).
@@ -83,7 +83,12 @@ pub fn plan_marks(kept: &[(Vec<usize>, Invalidation)], max: usize) -> (Outbox<Ma
         .iter()
         .map(|(covers, i)| {
             let urgent = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);
-            (mark_of(i), covers.clone(), if urgent { URGENT } else { NORMAL }, i.environment.as_str())
+            let priority = match (urgent, i.scope) {
+                (true, Scope::Environment) => CRITICAL,
+                (true, _) => URGENT,
+                _ => NORMAL,
+            };
+            (mark_of(i), covers.clone(), priority, i.environment.as_str())
         })
         .collect();
     let mut folded = 0;

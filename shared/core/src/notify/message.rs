@@ -1,6 +1,6 @@
 //! SNS messages: an alert or an invalidation as subject, body, attributes and FIFO ids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
@@ -9,14 +9,17 @@ use super::invalidation::Invalidation;
 use crate::delivery::rules::{attribute_name_ok, fifo_id_ok, sqs_char, SNS_MAX_ATTRIBUTES, SNS_SUBJECT_CHARS};
 
 /// One SNS message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     /// Subject (e-mail subscribers see it), fewer than 100 characters, one line.
     pub subject: Option<String>,
     /// Body.
     pub body: String,
-    /// String message attributes, ≤ 10.
+    /// Message attributes, ≤ 10: `String`, or `String.Array` for those named in `string_arrays`.
     pub attributes: BTreeMap<String, String>,
+    /// Attributes whose value is a JSON array of strings, sent as `String.Array` (a filter policy
+    /// matches when any element matches).
+    pub string_arrays: BTreeSet<String>,
     /// FIFO topics: the ordering group (per flag, or per environment for global scope).
     pub group_id: String,
     /// FIFO topics: deduplication id derived from the stream eventID.
@@ -28,7 +31,16 @@ impl Message {
     pub fn size(&self) -> usize {
         self.body.len()
             + self.subject.as_ref().map_or(0, String::len)
-            + self.attributes.iter().map(|(k, v)| k.len() + v.len() + "String".len()).sum::<usize>()
+            + self.attributes.iter().map(|(k, v)| k.len() + v.len() + self.data_type(k).len()).sum::<usize>()
+    }
+
+    /// The SNS data type of attribute `name`.
+    pub fn data_type(&self, name: &str) -> &'static str {
+        if self.string_arrays.contains(name) {
+            "String.Array"
+        } else {
+            "String"
+        }
     }
 
     /// The same message reduced to what SNS cannot refuse, for an entry it refused as the sender's
@@ -45,6 +57,7 @@ impl Message {
                 .filter_map(|(k, v)| Some((k.clone(), attribute_value(v)?)))
                 .take(SNS_MAX_ATTRIBUTES)
                 .collect(),
+            string_arrays: self.string_arrays.clone(),
             group_id: fifo_group_id(&self.group_id),
             dedup_id: fifo_group_id(&self.dedup_id),
         }
@@ -89,7 +102,7 @@ pub fn fifo_group_id(raw: &str) -> String {
 
 /// JSON text with the two characters serde_json leaves unescaped but SQS refuses (U+FFFE, U+FFFF)
 /// written as escapes; they can only occur inside strings, where `\uXXXX` means the same.
-fn sqs_safe_json(json: String) -> String {
+pub(crate) fn sqs_safe_json(json: String) -> String {
     if json.chars().all(sqs_char) {
         return json;
     }
@@ -116,6 +129,7 @@ pub fn alert_message(a: &Alert) -> Message {
             a.attributes.get("flagKey").map_or("global", String::as_str)
         )),
         dedup_id: dedup_id(&a.event_id, "alert"),
+        string_arrays: BTreeSet::new(),
     }
 }
 
@@ -139,6 +153,7 @@ pub fn invalidation_message(i: &Invalidation) -> Message {
             None => i.environment.clone(),
         }),
         dedup_id: dedup_id(&i.event_id, "invalidation"),
+        string_arrays: BTreeSet::new(),
     }
 }
 
@@ -165,6 +180,7 @@ mod tests {
             attributes: (0..12).map(|i| (format!("a{i}"), if i == 0 { String::new() } else { "v".into() })).collect(),
             group_id: "prod/チェック".into(),
             dedup_id: "d".repeat(200),
+            string_arrays: BTreeSet::new(),
         };
         assert!(!check_message(&bad, true).is_empty());
         let good = bad.degraded();

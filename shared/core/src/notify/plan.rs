@@ -2,12 +2,13 @@
 //! messages (invalidations coalesced per cache key), the records each came from, metric counts.
 
 use super::alert::{alerts, Severity};
-use super::invalidation::{coalesce, invalidation, Invalidation};
+use super::invalidation::{coalesce, invalidation, Invalidation, Scope};
 use super::mark::{plan_marks, Mark};
-use super::message::{alert_message, invalidation_message, Message};
+use super::message::{alert_message, Message};
+use super::pack::pack;
 use crate::audit::Action;
 use crate::config::CoreConfig;
-use crate::delivery::{Outbox, NORMAL, URGENT};
+use crate::delivery::{Outbox, CRITICAL, NORMAL, URGENT};
 use crate::event::{decode_entry, Entry, StreamEvent};
 use crate::metrics::{Counter, Metrics};
 
@@ -16,7 +17,8 @@ use crate::metrics::{Counter, Metrics};
 pub struct NotifyPlan {
     /// Alert messages, in shard order.
     pub alerts: Outbox<Message>,
-    /// Invalidation messages after coalescing, in shard order of the last change per key.
+    /// Invalidation messages after coalescing (packed per environment or FIFO group unless
+    /// configured `single`), in shard order of the last change per key.
     pub invalidations: Outbox<Message>,
     /// Freshness marks to raise, one per scope and item (docs/freshness.md).
     pub marks: Outbox<Mark>,
@@ -35,8 +37,12 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
         out.sequence_numbers.push(entry.sequence_number().map(str::to_owned));
         let Entry::Change(c) = entry else { continue };
         for a in alerts(&c, config) {
-            let urgent = matches!(a.severity, Severity::Critical | Severity::High);
-            out.alerts.push_with(alert_message(&a), vec![idx], if urgent { URGENT } else { NORMAL });
+            let priority = match a.severity {
+                Severity::Critical => CRITICAL,
+                Severity::High => URGENT,
+                _ => NORMAL,
+            };
+            out.alerts.push_with(alert_message(&a), vec![idx], priority);
         }
         if let Some(i) = invalidation(&c) {
             invalidations.push((idx, i));
@@ -47,13 +53,20 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
     let (marks, folded) = plan_marks(&coalesced.kept, config.max_marks_per_batch);
     out.marks = marks;
     out.metrics.count(Counter::MarksFolded, folded as u64);
-    for (covers, i) in coalesced.kept {
+    let invalidations = coalesced.kept.len();
+    let kept = coalesced.kept.into_iter().map(|(covers, i)| {
         // A kill switch must reach the evaluation services before ordinary changes do.
         let urgent = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);
-        out.invalidations.push_with(invalidation_message(&i), covers, if urgent { URGENT } else { NORMAL });
-    }
+        let priority = match (urgent, i.scope) {
+            (true, Scope::Environment) => CRITICAL,
+            (true, _) => URGENT,
+            _ => NORMAL,
+        };
+        (covers, i, priority)
+    });
+    out.invalidations = pack(kept.collect(), config.invalidation_packing);
     out.metrics.count(Counter::AlertsPublished, out.alerts.len() as u64);
-    out.metrics.count(Counter::InvalidationsPublished, out.invalidations.len() as u64);
+    out.metrics.count(Counter::InvalidationsPublished, invalidations as u64);
     out.metrics.count(Counter::RecordsProcessed, out.sequence_numbers.len() as u64);
     out
 }

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flagtrail_core::delivery::{
-    plan_batches, prioritize, schedule, Ledger, Outbox, PlannedCall, NORMAL, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
+    contiguous_by_key, plan_batches, prioritize, schedule, splits_a_run, Ledger, Outbox, PlannedCall, NORMAL,
+    SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
 };
 use flagtrail_core::metrics::Counter;
-use flagtrail_core::notify::{Mark, Message};
+use flagtrail_core::notify::{Mark, Message, Packing};
 use flagtrail_core::{notify, CoreConfig, StreamEvent};
 
 use super::deliver::{deliver, Books};
@@ -32,7 +33,12 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
     /// beside them the marks table with as many again (another service, another quota); kill
     /// switches and critical/high alerts first; a flag's messages in order.
     pub async fn handle(&self, event: &StreamEvent, inv: Invocation) -> Outcome {
-        let mut plan = notify::plan(event, &self.config);
+        let mut config = self.config.clone();
+        if self.invalidations.fifo() && config.invalidation_packing != Packing::Single {
+            // FIFO topics keep order per message group: a packed message must stay within one.
+            config.invalidation_packing = Packing::PerGroup;
+        }
+        let mut plan = notify::plan(event, &config);
         let mut out = Outcome::default();
         let mut ledger = Ledger::default();
         let mut mark_ledger = Ledger::default();
@@ -51,8 +57,11 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         for (sink, outbox) in outboxes.iter().enumerate() {
             let items = &outbox.items;
             let order = prioritize(items.len(), |i| key(sink, &items[i]), |i| outbox.priorities[i]);
+            let order = contiguous_by_key(order, |i| key(sink, &items[i]));
+            let keys: Vec<Option<&str>> = order.iter().map(|&i| key(sink, &items[i])).collect();
             let cost = |k: usize| items[order[k]].size();
-            for range in plan_batches(order.len(), cost, SNS_BATCH_ENTRIES, SNS_BATCH_BYTES, |_, _| true) {
+            let fits = |range, k| !splits_a_run(&keys, range, k, SNS_BATCH_ENTRIES);
+            for range in plan_batches(order.len(), cost, SNS_BATCH_ENTRIES, SNS_BATCH_BYTES, fits) {
                 let positions: Vec<usize> = range.map(|k| order[k]).collect();
                 let priority = positions.iter().map(|&p| outbox.priorities[p]).min().unwrap_or(NORMAL);
                 calls.push(PlannedCall { sink, positions, priority, after: Vec::new() });

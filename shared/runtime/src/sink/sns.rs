@@ -39,7 +39,7 @@ impl TopicSink for SnsTopic {
                     .set_subject(m.subject.clone());
                 for (k, v) in &m.attributes {
                     let attr = MessageAttributeValue::builder()
-                        .data_type("String")
+                        .data_type(m.data_type(k))
                         .string_value(v.clone())
                         .build()
                         .expect("data type is set");
