@@ -71,6 +71,21 @@ async fn notify_raises_each_mark_once_however_often_a_batch_comes() {
     let mut config = NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
     config.marks_table = Some(stack.marks_table.clone());
     let notify = notify_pipeline(&sdk, &config);
+    // A subscriber filtering on one flag: packed (v2) messages list every flag as a String.Array
+    // attribute, and SNS (moto too) matches a policy when any element matches.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs.create_queue().queue_name("one-flag").send().await.unwrap().queue_url().unwrap().to_owned();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:one-flag";
+    aws_sdk_sns::Client::new(&sdk)
+        .subscribe()
+        .topic_arn(&stack.invalidation_topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", r#"{"flagKey":["onboarding-tour"]}"#)
+        .send()
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(root().join("events/batch-mixed.json")).unwrap();
     let event = StreamEvent::from_json(&text).unwrap();
     let first = notify.handle(&event, Invocation::unbounded()).await;
@@ -84,6 +99,12 @@ async fn notify_raises_each_mark_once_however_often_a_batch_comes() {
         v.sort();
         v
     };
+    let one_flag: Vec<serde_json::Value> = flagtrail_e2e::drain_queue(&sqs, &queue)
+        .await
+        .into_iter()
+        .flat_map(|(body, _)| flagtrail_core::notify::unpack(&body.to_string()).unwrap())
+        .collect();
+    assert!(one_flag.iter().any(|i| i["flagKey"] == "onboarding-tour"), "the filtered subscriber gets its flag");
     let before = scan(ddb.clone(), stack.marks_table.clone()).await;
     assert_eq!(before.len() as u64, raised, "one item per mark raised");
     // Redelivery: Lambda sends the same batch again after a partial failure.
