@@ -10,3 +10,6 @@ trap 'scripts/moto.sh stop' EXIT
 # shellcheck disable=SC1091
 source .local/moto.env
 ./target/debug/flagtrail demo
+echo
+echo "== 8. a Lambda-mode evaluator (consumers/node) beside the live pipeline"
+scripts/with-local-pipeline.sh demo-evaluator node --import tsx bench/demo-evaluator.ts
