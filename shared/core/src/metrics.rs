@@ -49,6 +49,8 @@ pub enum Counter {
     MarksUnchanged,
     /// Marks of a storm folded into their environment's mark.
     MarksFolded,
+    /// Alerts of a flapping kill switch folded into its last alert of the batch.
+    AlertsFolded,
 }
 
 impl Counter {
@@ -74,6 +76,7 @@ impl Counter {
             Counter::MarksRaised => "MarksRaised",
             Counter::MarksUnchanged => "MarksUnchanged",
             Counter::MarksFolded => "MarksFolded",
+            Counter::AlertsFolded => "AlertsFolded",
         }
     }
 }

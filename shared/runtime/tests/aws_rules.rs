@@ -180,18 +180,18 @@ impl TopicSink for FailsFirstEntryOnce {
     }
 }
 
-fn flips(key: &str, n: usize, seq0: u64) -> Vec<Value> {
+/// `n` creations of flag `key` (each an info alert in the flag's group; a flapping kill switch
+/// would be folded into two alerts instead).
+fn creations(key: &str, n: usize, seq0: u64) -> Vec<Value> {
     (0..n)
         .map(|i| {
-            let keys = json!({"PK": {"S": format!("FLAG#prod#{key}")}, "SK": {"S": "KILLSWITCH"}});
-            let img = |on: bool| {
-                let mut m = keys.clone();
-                m["enabled"] = json!({"BOOL": on});
-                m["requestId"] = json!({"S": format!("req-{key}-{i}")});
-                m
-            };
-            json!({"eventID": format!("{key}-{i}"), "eventName": "MODIFY",
-                "dynamodb": {"Keys": keys, "OldImage": img(i % 2 == 1), "NewImage": img(i % 2 == 0),
+            let keys = json!({"PK": {"S": format!("FLAG#dev#{key}")}, "SK": {"S": "METADATA"}});
+            let mut img = keys.clone();
+            img["defaultEnabled"] = json!({"BOOL": i % 2 == 0});
+            img["updatedBy"] = json!({"S": "alice@example.com"});
+            img["requestId"] = json!({"S": format!("req-{key}-{i}")});
+            json!({"eventID": format!("{key}-{i}"), "eventName": "INSERT",
+                "dynamodb": {"Keys": keys, "NewImage": img,
                     "SequenceNumber": (seq0 + i as u64).to_string(), "ApproximateCreationDateTime": 1_795_392_000}})
         })
         .collect()
@@ -199,9 +199,9 @@ fn flips(key: &str, n: usize, seq0: u64) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_failed_group_holds_back_its_later_messages_but_not_other_groups() {
-    // 10 flips of flag a (call 1), then 2 more of a and 2 of b (call 2).
-    let mut records = flips("a", 12, 100);
-    records.extend(flips("b", 2, 200));
+    // 12 alerts of flag a (calls 1 and 2, a's own: its run is longer than a call), 2 of b (call 3).
+    let mut records = creations("a", 12, 100);
+    records.extend(creations("b", 2, 200));
     let notify = NotifyPipeline {
         config: CoreConfig::default(),
         alerts: FailsFirstEntryOnce::default(),
@@ -210,7 +210,7 @@ async fn a_failed_group_holds_back_its_later_messages_but_not_other_groups() {
     };
     let out = notify.handle(&event(&json!({ "Records": records })), inv()).await;
     assert_eq!(out.response.resume_from(), Some("100"), "the failed flip comes again, and all after it");
-    assert_eq!(*notify.alerts.calls.lock().unwrap(), vec![10, 2], "a's later flips were not sent in call 2");
+    assert_eq!(*notify.alerts.calls.lock().unwrap(), vec![10, 2], "a's later alerts were not sent, b's were");
     let sent: Vec<String> =
         notify.alerts.inner.messages.lock().unwrap().iter().map(|m| m.attributes["eventId"].clone()).collect();
     assert!(!sent.contains(&"a-10".to_owned()) && !sent.contains(&"a-11".to_owned()), "{sent:?}");

@@ -57,16 +57,23 @@ pub fn contiguous_by_key<'a>(order: Vec<usize>, key: impl Fn(usize) -> Option<&'
     slots.into_iter().flatten().collect()
 }
 
-/// Where a call may not take output `k` of `keys` (outputs in send order, already
-/// [`contiguous_by_key`]) when the call spans `range`: a key's run that fits in one call of
-/// `max_items` starts a new call rather than being split over two that would wait on each other.
-pub fn splits_a_run(keys: &[Option<&str>], range: std::ops::Range<usize>, k: usize, max_items: usize) -> bool {
+/// Whether output `k` of `keys` (outputs in send order, already [`contiguous_by_key`]) must start
+/// a new call rather than join the call spanning `range`. Calls of one key wait on each other, so a
+/// call holding two keys chains them: cut carelessly, one flapping flag after another becomes one
+/// long chain of calls. Hence a key's run starts a call when it would straddle two calls, when it
+/// is longer than a call itself, or when the current call holds the rest of such a long run: a
+/// long run then waits only on itself, and short runs never wait on a long one.
+pub fn starts_a_call(keys: &[Option<&str>], range: std::ops::Range<usize>, k: usize, max_items: usize) -> bool {
     let starts_run = keys[k].is_some() && (k == 0 || keys[k - 1] != keys[k]);
-    if !starts_run {
+    if !starts_run || range.is_empty() {
         return false;
     }
     let run = keys[k..].iter().take_while(|x| **x == keys[k]).count();
-    run <= max_items && (k - range.start) + run > max_items
+    let call_inside_a_run =
+        range.start > 0 && keys[range.start].is_some() && keys[range.start - 1] == keys[range.start];
+    let call_holds_a_long_run =
+        call_inside_a_run || keys[range.clone()].iter().all(|x| *x == keys[range.start]) && range.len() >= max_items;
+    run > max_items || (k - range.start) + run > max_items || call_holds_a_long_run
 }
 
 /// Orders the calls of several sinks by priority (stable: a sink's calls keep their order among
@@ -99,23 +106,36 @@ mod tests {
     }
 
     #[test]
-    fn a_key_travels_together_and_is_not_split_over_two_calls() {
+    fn a_key_travels_together_and_long_runs_never_chain_other_keys() {
         let keys = ["a", "b", "a", "c", "b", "a"];
         let order = contiguous_by_key((0..6).collect(), |i| Some(keys[i]));
         assert_eq!(order, vec![0, 2, 5, 1, 4, 3]);
         let sent: Vec<Option<&str>> = order.iter().map(|&i| Some(keys[i])).collect();
+        let cut = |keys: &[Option<&str>], max| {
+            crate::delivery::plan_batches(keys.len(), |_| 1, max, usize::MAX, |r, k| !starts_a_call(keys, r, k, max))
+        };
         // Runs a a a | b b | c with calls of 4: b's run starts the second call rather than straddle.
-        let calls =
-            crate::delivery::plan_batches(6, |_| 1, 4, usize::MAX, |range, k| !splits_a_run(&sent, range, k, 4));
-        assert_eq!(calls, vec![0..3, 3..6]);
+        assert_eq!(cut(&sent, 4), vec![0..3, 3..6]);
         let naive = crate::delivery::plan_batches(6, |_| 1, 4, usize::MAX, |_, _| true);
         assert_eq!(naive, vec![0..4, 4..6], "without the rule b would be in both calls");
-        // A run longer than a call is cut where the call is full.
-        let long = [Some("a"); 7];
-        assert_eq!(
-            crate::delivery::plan_batches(7, |_| 1, 4, usize::MAX, |r, k| !splits_a_run(&long, r, k, 4)),
-            vec![0..4, 4..7]
-        );
+        // A run longer than a call starts its own calls, and its last piece is not shared: x y and
+        // z never wait on a's chain, and b's long run does not continue a's.
+        let mixed = [
+            Some("x"),
+            Some("y"),
+            Some("a"),
+            Some("a"),
+            Some("a"),
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("b"),
+            Some("b"),
+            Some("b"),
+            Some("b"),
+            Some("z"),
+        ];
+        assert_eq!(cut(&mixed, 4), vec![0..2, 2..6, 6..7, 7..11, 11..12, 12..13]);
     }
 
     #[test]

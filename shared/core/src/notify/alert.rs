@@ -1,7 +1,7 @@
 //! Alerts: kill-switch flips for on-call and flag-creation notices for teams, as AWS Chatbot
 //! custom notifications.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::json;
@@ -270,6 +270,57 @@ fn base_attributes(
     a
 }
 
+/// Folds a flapping kill switch: one that flipped more than twice in a batch sends its first
+/// alert as it is and its last one carrying how many flips it stands for (and covering their
+/// records), instead of a page per flip — dozens of pages in a second for one switch bury the
+/// news, and would take as many chained calls to send. Every flip stays in the audit trail and in
+/// the `KillSwitchActivations` metric. Returns the alerts kept, in order, and how many were folded.
+pub fn fold_flapping(alerts: Vec<(Vec<usize>, Alert)>) -> (Vec<(Vec<usize>, Alert)>, usize) {
+    let switch = |a: &Alert| {
+        (a.event_type == "KillSwitch")
+            .then(|| format!("{}/{}", a.environment, a.attributes.get("flagKey").map_or("", String::as_str)))
+    };
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for (_, a) in &alerts {
+        if let Some(k) = switch(a) {
+            *count.entry(k).or_default() += 1;
+        }
+    }
+    let mut seen: HashMap<String, (usize, usize, Vec<usize>)> = HashMap::new(); // (index, on, folded covers)
+    let mut kept = Vec::with_capacity(alerts.len());
+    let mut folded = 0;
+    for (covers, mut a) in alerts {
+        let Some(k) = switch(&a).filter(|k| count[k] > 2) else {
+            kept.push((covers, a));
+            continue;
+        };
+        let on = usize::from(a.attributes.get("action").is_some_and(|x| x == "KILL_SWITCH_ENABLED"));
+        let entry = seen.entry(k.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += on;
+        if entry.0 == 1 {
+            kept.push((covers, a));
+        } else if entry.0 < count[&k] {
+            entry.2.extend(covers);
+            folded += 1;
+        } else {
+            let flips = entry.0;
+            let (ons, offs) = (entry.1, flips - entry.1);
+            a.description.push_str(&format!(
+                "\n\n**Flapping**: this switch flipped {flips} times in one batch ({ons} on, {offs} off); \
+                 {} alerts in between were folded into this one. Every flip is in the audit trail.",
+                flips - 2
+            ));
+            a.body["content"]["description"] = json!(a.description);
+            let mut all = std::mem::take(&mut entry.2);
+            all.extend(covers);
+            all.sort_unstable();
+            kept.push((all, a));
+        }
+    }
+    (kept, folded)
+}
+
 /// The AWS Chatbot custom-notification format (version 1.0, source "custom").
 fn chatbot_body(
     change: &Change,
@@ -328,4 +379,45 @@ fn clip(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flapping_kill_switch_sends_its_first_and_last_alert_and_the_last_covers_every_flip() {
+        let alert = |flag: &str, on: bool, n: usize| {
+            let mut attributes = BTreeMap::new();
+            attributes.insert("flagKey", flag.to_owned());
+            attributes.insert("action", if on { "KILL_SWITCH_ENABLED" } else { "KILL_SWITCH_DISABLED" }.to_owned());
+            let a = Alert {
+                event_id: format!("e{n}"),
+                event_type: "KillSwitch",
+                severity: Severity::High,
+                environment: "prod".into(),
+                title: format!("flip {n}"),
+                description: "d".into(),
+                attributes,
+                body: json!({"content": {"description": "d"}}),
+            };
+            (vec![n], a)
+        };
+        let list = vec![
+            alert("a", true, 0),
+            alert("a", false, 1),
+            alert("b", true, 2),
+            alert("a", true, 3),
+            alert("a", false, 4),
+        ];
+        let (kept, folded) = fold_flapping(list);
+        assert_eq!(folded, 2);
+        let titles: Vec<&str> = kept.iter().map(|(_, a)| a.title.as_str()).collect();
+        assert_eq!(titles, ["flip 0", "flip 2", "flip 4"]);
+        assert_eq!(kept[2].0, vec![1, 3, 4], "the last alert covers the folded flips' records");
+        let text = kept[2].1.body["content"]["description"].as_str().unwrap();
+        assert!(text.contains("flipped 4 times in one batch (2 on, 2 off)"), "{text}");
+        let (two, none) = fold_flapping(vec![alert("c", true, 0), alert("c", false, 1)]);
+        assert_eq!((two.len(), none), (2, 0), "on then off is not flapping");
+    }
 }

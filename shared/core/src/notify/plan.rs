@@ -1,7 +1,7 @@
 //! What the `notify` function computes from a batch before any I/O: alert and invalidation
 //! messages (invalidations coalesced per cache key), the records each came from, metric counts.
 
-use super::alert::{alerts, Severity};
+use super::alert::{alerts, fold_flapping, Severity};
 use super::invalidation::{coalesce, invalidation, Invalidation, Scope};
 use super::mark::{plan_marks, Mark};
 use super::message::{alert_message, Message};
@@ -32,21 +32,25 @@ pub struct NotifyPlan {
 pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
     let mut out = NotifyPlan { sequence_numbers: Vec::with_capacity(event.records.len()), ..Default::default() };
     let mut invalidations: Vec<(usize, Invalidation)> = Vec::new();
+    let mut alert_list = Vec::new();
     for (idx, raw) in event.records.iter().enumerate() {
         let entry = decode_entry(raw.get(), config);
         out.sequence_numbers.push(entry.sequence_number().map(str::to_owned));
         let Entry::Change(c) = entry else { continue };
-        for a in alerts(&c, config) {
-            let priority = match a.severity {
-                Severity::Critical => CRITICAL,
-                Severity::High => URGENT,
-                _ => NORMAL,
-            };
-            out.alerts.push_with(alert_message(&a), vec![idx], priority);
-        }
+        alert_list.extend(alerts(&c, config).into_iter().map(|a| (vec![idx], a)));
         if let Some(i) = invalidation(&c) {
             invalidations.push((idx, i));
         }
+    }
+    let (kept_alerts, folded) = fold_flapping(alert_list);
+    out.metrics.count(Counter::AlertsFolded, folded as u64);
+    for (covers, a) in kept_alerts {
+        let priority = match a.severity {
+            Severity::Critical => CRITICAL,
+            Severity::High => URGENT,
+            _ => NORMAL,
+        };
+        out.alerts.push_with(alert_message(&a), covers, priority);
     }
     let coalesced = coalesce(invalidations);
     out.metrics.count(Counter::InvalidationsCoalesced, coalesced.dropped as u64);

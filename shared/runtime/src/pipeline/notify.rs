@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flagtrail_core::delivery::{
-    contiguous_by_key, plan_batches, prioritize, schedule, splits_a_run, Ledger, Outbox, PlannedCall, NORMAL,
+    contiguous_by_key, plan_batches, prioritize, schedule, starts_a_call, Ledger, Outbox, PlannedCall, NORMAL,
     SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
 };
 use flagtrail_core::metrics::Counter;
@@ -60,7 +60,7 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
             let order = contiguous_by_key(order, |i| key(sink, &items[i]));
             let keys: Vec<Option<&str>> = order.iter().map(|&i| key(sink, &items[i])).collect();
             let cost = |k: usize| items[order[k]].size();
-            let fits = |range, k| !splits_a_run(&keys, range, k, SNS_BATCH_ENTRIES);
+            let fits = |range, k| !starts_a_call(&keys, range, k, SNS_BATCH_ENTRIES);
             for range in plan_batches(order.len(), cost, SNS_BATCH_ENTRIES, SNS_BATCH_BYTES, fits) {
                 let positions: Vec<usize> = range.map(|k| order[k]).collect();
                 let priority = positions.iter().map(|&p| outbox.priorities[p]).min().unwrap_or(NORMAL);
