@@ -63,10 +63,12 @@ pub enum Mix {
     /// 70 % flag updates over 500 flags in three environments, 15 % tenant overrides, 5 % kill switches.
     #[default]
     Realistic,
-    /// Half the batch flips the kill switches of 30 production flags on and off (each flapping
-    /// many times), 5 % flip the global kill switches; the rest realistic.
+    /// Half the batch flips the kill switches of 30 flags of the `production` environment on and
+    /// off (each flapping many times), 5 % flip the global kill switches; the rest realistic.
+    /// (`production`, not `prod`: a global kill switch of `prod` would absorb the storm's
+    /// invalidations, and the delivery benchmark ends every batch with one.)
     KillSwitchStorm,
-    /// 90 % tenant overrides: thousands of tenants over 500 flags (a bulk import or migration).
+    /// 90 % tenant overrides in `production`: thousands of tenants over 500 flags (a bulk import).
     OverrideStorm,
     /// 90 % flag updates spread over 5,000 flags (a bulk edit).
     ManyFlags,
@@ -93,12 +95,12 @@ pub fn event_mix(count: usize, small: bool, seed: u64, mix: Mix) -> Value {
         match mix {
             Mix::Realistic => {}
             Mix::KillSwitchStorm if storm < 50 => {
-                (env, key, kind) = ("prod", format!("flag-{:04}", r.below(30)), 99);
+                (env, key, kind) = ("production", format!("flag-{:04}", r.below(30)), 99);
                 roll = i as u64; // flapping: on, off, on, … as the batch goes
             }
             Mix::KillSwitchStorm if storm < 55 => kind = 100,
             Mix::KillSwitchStorm => {}
-            Mix::OverrideStorm if storm < 90 => (env, kind) = ("prod", 80),
+            Mix::OverrideStorm if storm < 90 => (env, kind) = ("production", 80),
             Mix::OverrideStorm => {}
             Mix::ManyFlags if storm < 90 => (key, kind) = (format!("flag-{:04}", r.below(5_000)), 0),
             Mix::ManyFlags => {}
