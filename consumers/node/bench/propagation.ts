@@ -115,6 +115,12 @@ async function main(): Promise<void> {
     const flag = FLAGS[i % FLAGS.length]!;
     const tenant = TENANTS[i % TENANTS.length]!;
     const kind = ['default', 'override', 'flag-kill', 'override', 'default', 'global-kill'][i % 6]!;
+    // Both evaluators serve every key from their caches before the change (else a miss would read
+    // the new value at once and measure nothing), and the write lands at a random phase of the
+    // Lambda evaluator's check interval.
+    await invoke(lambda);
+    await invoke(long);
+    await sleep(Math.random() * 1000);
     let written: number;
     let killOn = false;
     const target = { environment: ENV, flagKey: flag, tenantId: tenant };
@@ -165,8 +171,6 @@ async function main(): Promise<void> {
       longLags.push(longSeen - written);
       (byKind[kind] ??= []).push([Math.round(lambdaSeen - written), Math.round(longSeen - written)]);
     }
-    // Land the next change at a random phase of the check interval.
-    await sleep(Math.random() * 700);
   }
   await listener.stop();
   // Requests to DynamoDB per evaluation: the kill-switch read (every evaluation), fills on a miss, mark checks.
