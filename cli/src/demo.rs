@@ -246,7 +246,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut audit_config = AuditConfig::new(&stack.log_group);
     audit_config.seal_key_id = Some(stack.seal_key_id.clone()); // seals signed by the stack's KMS key
     let audit = audit_pipeline(&sdk, &audit_config);
-    let notify = notify_pipeline(&sdk, &NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn));
+    let mut notify_config = NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
+    notify_config.marks_table = Some(stack.marks_table.clone());
+    let notify = notify_pipeline(&sdk, &notify_config);
     let t2 = Instant::now();
     let consumers: [&dyn Pipeline; 2] = [&audit, &notify];
     let opts = MappingOptions {

@@ -44,7 +44,9 @@ impl Env {
     }
 
     fn notify(&self) -> NotifyPipeline<SnsTopic, SnsTopic> {
-        notify_pipeline(&self.sdk, &NotifyConfig::new(&self.stack.alert_topic_arn, &self.stack.invalidation_topic_arn))
+        let mut config = NotifyConfig::new(&self.stack.alert_topic_arn, &self.stack.invalidation_topic_arn);
+        config.marks_table = Some(self.stack.marks_table.clone());
+        notify_pipeline(&self.sdk, &config)
     }
 
     async fn put(&self, item: std::collections::HashMap<String, AttributeValue>) {
@@ -228,6 +230,20 @@ async fn changes_reach_auditors_on_call_and_evaluation_services() {
         let seq = b["version"].as_str().unwrap();
         assert!(stream.iter().any(|(_, s)| s == seq), "version {seq} is a sequence number of the stream");
     }
+    // Lambda evaluators' side: the global kill switch raised its environment's freshness mark.
+    let mark = aws_sdk_dynamodb::Client::new(&env.sdk)
+        .get_item()
+        .table_name(&env.stack.marks_table)
+        .key("mark", AttributeValue::S("E#prod".into()))
+        .send()
+        .await
+        .unwrap();
+    let item = mark.item().expect("E#prod was raised");
+    assert!(item["n"].as_n().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        stream.iter().any(|(_, s)| s == item["version"].as_s().unwrap()),
+        "the mark holds a stream sequence number"
+    );
 }
 
 /// Wraps a consumer and runs `clear` (the fault going away) after its first invocation.
