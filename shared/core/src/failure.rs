@@ -28,9 +28,22 @@ pub struct FailureRecord {
     /// The discarded records' place in the stream.
     #[serde(rename = "DDBStreamBatchInfo")]
     pub batch_info: BatchInfo,
-    /// The invocation event as JSON text (S3 destinations only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The invocation event as JSON text (S3 destinations only). Read from an escaped JSON string
+    /// (the documentation's example shows only a placeholder string) or from the JSON object
+    /// itself, whichever Lambda writes: misreading it would leave every saved batch unredriven.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "payload_text")]
     pub payload: Option<String>,
+}
+
+/// `payload` as text, from a JSON string or kept verbatim from any other JSON value (an object).
+fn payload_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    let raw: Option<Box<serde_json::value::RawValue>> = Option::deserialize(d)?;
+    raw.map(|r| match r.get().trim_start().starts_with('"') {
+        true => serde_json::from_str::<String>(r.get()).map_err(D::Error::custom),
+        false => Ok(r.get().to_owned()),
+    })
+    .transpose()
 }
 
 /// `requestContext` of an invocation record.
@@ -164,5 +177,19 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(DOC_EXAMPLE).unwrap(),
             "round-trips field for field"
         );
+    }
+
+    #[test]
+    fn reads_a_payload_written_as_the_json_object_itself() {
+        let object = DOC_EXAMPLE.replace(
+            r#""payload": "{\"Records\":[{\"eventID\":\"e1\"}]}""#,
+            r#""payload": {"Records": [{"eventID": "e1", "dynamodb": {"NewImage": {"n": {"N": "12345678901234567890123456789012345678"}}}}]}"#,
+        );
+        assert_ne!(object, DOC_EXAMPLE, "the fixture replaced the string payload");
+        let r = FailureRecord::from_json(&object).unwrap();
+        assert_eq!(r.event().unwrap().records.len(), 1);
+        assert!(r.payload.unwrap().contains("12345678901234567890123456789012345678"), "numbers kept as written");
+        let none = DOC_EXAMPLE.replace(r#""payload": "{\"Records\":[{\"eventID\":\"e1\"}]}""#, r#""payload": null"#);
+        assert_eq!(FailureRecord::from_json(&none).unwrap().payload, None);
     }
 }
