@@ -30,6 +30,17 @@ env -u AWS_PROFILE AWS_EC2_METADATA_DISABLED=true npx cdk synth --quiet --no-not
   -c tableStreamArn=arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000 \
   -c alertEmail=oncall@example.com -c slackWorkspaceId=T0123ABCD -c slackChannelId=C0123ABCD -c dataProtection=true -o "$out" 2>&1 | grep -v "feature flags are not configured" || true
 test -s "$out/Flagtrail-prod.template.json" || { echo "cdk synth produced no template"; exit 1; }
+# The README's deploy command, with cdk.json's context applied: it attaches to the existing table
+# (no flag table in the template) and both mappings read the given stream.
+python3 - "$out/Flagtrail-prod.template.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["Resources"]
+tables = [r["Properties"].get("TableName") for r in t.values() if r["Type"] == "AWS::DynamoDB::Table"]
+assert tables == ["flagtrail-prod-marks"], f"the README's deploy command creates tables {tables}"
+arns = sorted(r["Properties"]["EventSourceArn"] for r in t.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
+want = "arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000"
+assert arns == [want, want], f"mappings read {arns}"
+PY
 # W3005: CDK adds an explicit DependsOn on the role beside the GetAtt; redundant, harmless.
 "$root/.venv/bin/cfn-lint" --ignore-checks W3005 -- "$out"/Flagtrail-prod.template.json
 # A second opinion on the IAM policies: parliament, with every accepted finding justified.
