@@ -10,28 +10,18 @@ import {
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
 
 import { FlagCache, InvalidationListener, type CacheKey, type InvalidationListenerOptions } from '../src/index.js';
-import { clientsFor, startMoto, type Clients, type Moto } from './support/moto.js';
+import { clientsFor, motoPerFile, type Clients } from './support/moto.js';
 import { attributesOf, publish, publishInvalidation, v1Body } from './support/notify.js';
 import { jsonError, startProxy, type FaultProxy } from './support/proxy.js';
 import { waitFor } from './support/wait.js';
 
-let moto: Moto;
-let aws: Clients;
+const env = motoPerFile();
 let topicN = 0;
 
-before(async () => {
-  moto = await startMoto();
-  aws = clientsFor(moto.endpoint);
-});
-
-after(async () => {
-  aws.destroy();
-  await moto.stop();
-});
 
 async function topic(fifo = false): Promise<string> {
   const name = `invalidations-${++topicN}${fifo ? '.fifo' : ''}`;
-  const out = await aws.sns.send(
+  const out = await env.aws.sns.send(
     new CreateTopicCommand({ Name: name, ...(fifo && { Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' } }) }),
   );
   return out.TopicArn!;
@@ -50,7 +40,7 @@ const quiet = () => undefined;
 
 /** Starts a listener and makes sure it is stopped (queue and subscription deleted) after the test. */
 async function started(t: { after: (fn: () => Promise<void>) => void }, options: Omit<InvalidationListenerOptions, 'sqs' | 'sns'> & { clients?: Clients }) {
-  const clients = options.clients ?? aws;
+  const clients = options.clients ?? env.aws;
   const listener = new InvalidationListener({ sqs: clients.sqs, sns: clients.sns, log: quiet, ...options });
   await listener.start();
   t.after(() => listener.stop());
@@ -58,7 +48,7 @@ async function started(t: { after: (fn: () => Promise<void>) => void }, options:
 }
 
 async function queueExists(url: string): Promise<boolean> {
-  const out = await aws.sqs.send(new ListQueuesCommand({}));
+  const out = await env.aws.sqs.send(new ListQueuesCommand({}));
   return (out.QueueUrls ?? []).includes(url);
 }
 
@@ -66,7 +56,7 @@ describe('InvalidationListener', () => {
   it('lifecycle: own queue, policy for the topic, raw subscription with a filter; flush on start; all gone after a prompt stop', async () => {
     const topicArn = await topic();
     const cache = filledCache([k('a'), k('b', 'x')]);
-    const listener = new InvalidationListener({ cache, sqs: aws.sqs, sns: aws.sns, topicArn, environments: ['prod', 'staging'], log: quiet });
+    const listener = new InvalidationListener({ cache, sqs: env.aws.sqs, sns: env.aws.sns, topicArn, environments: ['prod', 'staging'], log: quiet });
     await listener.start();
     assert.equal(cache.size, 0, 'flushed on start: entries may have missed invalidations');
     assert.equal(cache.stats.flushes, 1);
@@ -74,7 +64,7 @@ describe('InvalidationListener', () => {
     const queueUrl = listener.queueUrl!;
     assert.match(queueUrl, /\/flagtrail-listener-[0-9a-f-]{36}$/);
     assert.ok(await queueExists(queueUrl));
-    const attrs = await aws.sqs.send(
+    const attrs = await env.aws.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['Policy', 'QueueArn', 'SqsManagedSseEnabled'] }),
     );
     assert.equal(attrs.Attributes!.SqsManagedSseEnabled, 'true');
@@ -84,12 +74,12 @@ describe('InvalidationListener', () => {
     assert.equal(policy.Statement[0]!.Resource, attrs.Attributes!.QueueArn);
     assert.deepEqual(policy.Statement[0]!.Condition, { ArnEquals: { 'aws:SourceArn': topicArn } });
 
-    const subs = await aws.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
+    const subs = await env.aws.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
     assert.deepEqual(
       subs.Subscriptions?.map((s) => [s.Protocol, s.Endpoint, s.SubscriptionArn]),
       [['sqs', listener.queueArn, listener.subscriptionArn]],
     );
-    const subAttrs = await aws.sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: listener.subscriptionArn! }));
+    const subAttrs = await env.aws.sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: listener.subscriptionArn! }));
     assert.equal(subAttrs.Attributes!.RawMessageDelivery, 'true');
     assert.deepEqual(JSON.parse(subAttrs.Attributes!.FilterPolicy!), { environment: ['prod', 'staging'] });
 
@@ -98,7 +88,7 @@ describe('InvalidationListener', () => {
     await listener.stop();
     assert.ok(Date.now() - t0 < 10_000, `stop took ${Date.now() - t0} ms`);
     assert.equal(await queueExists(queueUrl), false, 'queue deleted');
-    const after = await aws.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
+    const after = await env.aws.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
     assert.deepEqual(after.Subscriptions ?? [], [], 'unsubscribed');
   });
 
@@ -109,26 +99,26 @@ describe('InvalidationListener', () => {
     const fill = (...keys: CacheKey[]) => keys.forEach((key) => assert.ok(cache.fill(cache.beginRead(key), 'v')));
     fill(k('a', 'x'), k('a', 'y'), k('b', 'x'), k('c'));
 
-    await publishInvalidation(aws.sns, topicArn, { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '1234567890123456789012345678901234567890' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '1234567890123456789012345678901234567890' });
     await waitFor(() => listener.stats.applied === 1, { what: 'the tenant invalidation' });
     assert.equal(cache.get(k('a', 'x')), undefined);
     assert.equal(cache.get(k('a', 'y')), 'v');
 
     fill(k('a', 'x'));
     // Redelivered (same version) and reordered (older: 39 digits) messages change nothing.
-    await publishInvalidation(aws.sns, topicArn, { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '1234567890123456789012345678901234567890' });
-    await publishInvalidation(aws.sns, topicArn, { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '999999999999999999999999999999999999999' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '1234567890123456789012345678901234567890' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '999999999999999999999999999999999999999' });
     await waitFor(() => listener.stats.stale === 2, { what: 'the two stale messages' });
     assert.equal(cache.get(k('a', 'x')), 'v');
 
     // v2: several invalidations in one SNS message.
     const { schemaVersion: _, ...flagB } = JSON.parse(v1Body({ scope: 'flag', environment: 'prod', flagKey: 'b', version: '50' })) as Record<string, unknown>;
     const { schemaVersion: __, ...flagA } = JSON.parse(v1Body({ scope: 'flag', environment: 'prod', flagKey: 'a', version: '60' })) as Record<string, unknown>;
-    await publish(aws.sns, topicArn, JSON.stringify({ schemaVersion: 2, invalidations: [flagB, flagA] }), attributesOf({ environment: 'prod', scope: 'flag' }));
+    await publish(env.aws.sns, topicArn, JSON.stringify({ schemaVersion: 2, invalidations: [flagB, flagA] }), attributesOf({ environment: 'prod', scope: 'flag' }));
     await waitFor(() => listener.stats.applied === 3, { what: 'the v2 message' });
     assert.deepEqual(cache.keys(), [k('c')]);
 
-    await publishInvalidation(aws.sns, topicArn, { scope: 'environment', environment: 'prod', version: '70', action: 'KILL_SWITCH_ENABLED' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'environment', environment: 'prod', version: '70', action: 'KILL_SWITCH_ENABLED' });
     await waitFor(() => cache.size === 0, { what: 'the environment invalidation' });
     assert.equal(listener.stats.received, 5);
     assert.equal(listener.stats.deleteErrors, 0);
@@ -139,8 +129,8 @@ describe('InvalidationListener', () => {
     const cache = new FlagCache<string>();
     const listener = await started(t, { cache, topicArn, environments: ['prod'] });
     for (const key of [k('a', undefined, 'dev'), k('a', undefined, 'prod')]) cache.fill(cache.beginRead(key), 'v');
-    await publishInvalidation(aws.sns, topicArn, { scope: 'environment', environment: 'dev', version: '1' });
-    await publishInvalidation(aws.sns, topicArn, { scope: 'flag', environment: 'prod', flagKey: 'a', version: '2' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'environment', environment: 'dev', version: '1' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'flag', environment: 'prod', flagKey: 'a', version: '2' });
     await waitFor(() => listener.stats.applied >= 1, { what: 'the prod message' });
     // SNS fans out at publish: had the dev message passed the filter, it would be queued before the prod one.
     assert.equal(listener.stats.received, 1);
@@ -154,12 +144,12 @@ describe('InvalidationListener', () => {
     const warnings: Array<Record<string, unknown>> = [];
     const listener = await started(t, { cache, topicArn, environments: ['prod'], log: (e) => warnings.push(e) });
     cache.fill(cache.beginRead(k('a')), 'v');
-    await publish(aws.sns, topicArn, '{"schemaVersion":1,"scope":"flag","environment":"prod","flagKey":"zzz","version":12}', attributesOf({ environment: 'prod', scope: 'flag' }));
+    await publish(env.aws.sns, topicArn, '{"schemaVersion":1,"scope":"flag","environment":"prod","flagKey":"zzz","version":12}', attributesOf({ environment: 'prod', scope: 'flag' }));
     await waitFor(() => listener.stats.malformed === 1, { what: 'the malformed message' });
     assert.equal(cache.size, 0);
     assert.equal(warnings[0]?.event, 'flagtrail.listener.malformed');
     assert.deepEqual(warnings[0]?.errors, ['version: expected a string of 1 to 40 decimal digits']);
-    await publishInvalidation(aws.sns, topicArn, { scope: 'flag', environment: 'prod', flagKey: 'a', version: '3' });
+    await publishInvalidation(env.aws.sns, topicArn, { scope: 'flag', environment: 'prod', flagKey: 'a', version: '3' });
     await waitFor(() => listener.stats.applied === 1, { what: 'the next message' });
     assert.equal(listener.stats.received, 2, 'the bad one was deleted, not redelivered');
   });
@@ -168,7 +158,7 @@ describe('InvalidationListener', () => {
     let proxy: FaultProxy;
     let viaProxy: Clients;
     before(async () => {
-      proxy = await startProxy(moto.endpoint);
+      proxy = await startProxy(env.moto.endpoint);
       viaProxy = clientsFor(proxy.endpoint);
     });
     after(async () => {
@@ -212,7 +202,7 @@ describe('InvalidationListener', () => {
       assert.equal(cache.fill(inFlight, 'v'), false, 'reads in flight during the gap are refused too');
       assert.equal(warnings[0]?.event, 'flagtrail.listener.receive_failed');
       cache.fill(cache.beginRead(k('a')), 'v');
-      await publishInvalidation(aws.sns, topicArn, { scope: 'flag', environment: 'prod', flagKey: 'a', version: '9' });
+      await publishInvalidation(env.aws.sns, topicArn, { scope: 'flag', environment: 'prod', flagKey: 'a', version: '9' });
       await waitFor(() => listener.stats.applied === 1, { what: 'a message after the error', timeoutMs: 30_000 });
       assert.equal(cache.size, 0);
     });
@@ -223,11 +213,11 @@ describe('InvalidationListener', () => {
     const cache = new FlagCache<string>();
     const listener = await started(t, { cache, topicArn, environments: ['prod'] });
     assert.match(listener.queueUrl!, /\.fifo$/);
-    const attrs = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: listener.queueUrl!, AttributeNames: ['FifoQueue'] }));
+    const attrs = await env.aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: listener.queueUrl!, AttributeNames: ['FifoQueue'] }));
     assert.equal(attrs.Attributes!.FifoQueue, 'true');
     cache.fill(cache.beginRead(k('a', 'x')), 'v');
     const inv = { scope: 'tenant', environment: 'prod', flagKey: 'a', tenantId: 'x', version: '5' } as const;
-    await publish(aws.sns, topicArn, v1Body(inv), attributesOf(inv), { groupId: 'prod/a', dedupId: 'd5' });
+    await publish(env.aws.sns, topicArn, v1Body(inv), attributesOf(inv), { groupId: 'prod/a', dedupId: 'd5' });
     await waitFor(() => listener.stats.applied === 1, { what: 'the FIFO message' });
     assert.equal(cache.size, 0);
   });

@@ -5,27 +5,17 @@ import { after, before, describe, it } from 'node:test';
 import { DeleteTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 
 import { FlagCache, Freshness, MarkReader, UnprocessedKeysError, type CacheKey, type Invalidatable } from '../src/index.js';
-import { clientsFor, startMoto, type Clients, type Moto } from './support/moto.js';
+import { clientsFor, motoPerFile, type Clients } from './support/moto.js';
 import { startProxy, type FaultProxy } from './support/proxy.js';
 import { createMarksTable, writeMark } from './support/tables.js';
 
-let moto: Moto;
-let aws: Clients;
+const env = motoPerFile();
 let tableSeq = 0;
 
-before(async () => {
-  moto = await startMoto();
-  aws = clientsFor(moto.endpoint);
-});
-
-after(async () => {
-  aws.destroy();
-  await moto.stop();
-});
 
 async function marksTable(): Promise<string> {
   const name = `marks-${++tableSeq}`;
-  await createMarksTable(aws.dynamodb, name);
+  await createMarksTable(env.aws.dynamodb, name);
   return name;
 }
 
@@ -38,7 +28,7 @@ function lambdaInstance(
   const cache = new FlagCache<string>({ now: () => clock.now });
   const freshness = new Freshness({
     cache,
-    dynamodb: extra.dynamodb ?? aws.dynamodb,
+    dynamodb: extra.dynamodb ?? env.aws.dynamodb,
     marksTable: table,
     checkIntervalMs: 1000,
     log: extra.log ?? (() => undefined),
@@ -62,7 +52,7 @@ const cachedKeys = (cache: Invalidatable) =>
     .sort();
 
 async function counter(table: string, mark: string): Promise<string | undefined> {
-  const out = await aws.dynamodb.send(new GetItemCommand({ TableName: table, Key: { mark: { S: mark } }, ConsistentRead: true }));
+  const out = await env.aws.dynamodb.send(new GetItemCommand({ TableName: table, Key: { mark: { S: mark } }, ConsistentRead: true }));
   return out.Item?.n?.N;
 }
 
@@ -71,13 +61,13 @@ describe('the mark writer (docs/freshness.md UpdateItem, as notify runs it)', ()
     const table = await marksTable();
     const forty = '1234567890123456789012345678901234567890';
     const thirtyNine = '999999999999999999999999999999999999999';
-    assert.equal(await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: thirtyNine }), true);
-    assert.equal(await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: forty }), true);
-    assert.equal(await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: forty }), false, 'redelivered');
-    assert.equal(await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: thirtyNine }), false, 'older (39 digits < 40)');
+    assert.equal(await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: thirtyNine }), true);
+    assert.equal(await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: forty }), true);
+    assert.equal(await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: forty }), false, 'redelivered');
+    assert.equal(await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: thirtyNine }), false, 'older (39 digits < 40)');
     assert.equal(await counter(table, 'F#prod#a'), '2');
     // Per item: the kill switch's lower sequence number still counts under the same mark.
-    assert.equal(await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'KILLSWITCH', sequence: '5' }), true);
+    assert.equal(await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'KILLSWITCH', sequence: '5' }), true);
     assert.equal(await counter(table, 'F#prod#a'), '3');
   });
 });
@@ -85,10 +75,10 @@ describe('the mark writer (docs/freshness.md UpdateItem, as notify runs it)', ()
 describe('MarkReader', () => {
   it('reads n as BigInt, absent marks as 0, only mark and n projected', async () => {
     const table = await marksTable();
-    await aws.dynamodb.send(
+    await env.aws.dynamodb.send(
       new PutItemCommand({ TableName: table, Item: { mark: { S: 'E#prod' }, n: { N: '12345678901234567890123456789012345678' } } }),
     );
-    const reader = new MarkReader({ dynamodb: aws.dynamodb, table });
+    const reader = new MarkReader({ dynamodb: env.aws.dynamodb, table });
     const counters = await reader.read(['E#prod', 'F#prod#nothing', 'E#prod']);
     assert.deepEqual([...counters], [
       ['E#prod', 12345678901234567890123456789012345678n],
@@ -100,8 +90,8 @@ describe('MarkReader', () => {
   it('cuts more than 100 marks into requests of 100 (one logical read)', async () => {
     const table = await marksTable();
     const marks = Array.from({ length: 250 }, (_, i) => `T#prod#t${i}`);
-    await writeMark(aws.dynamodb, table, { mark: 'T#prod#t249', item: 'f', sequence: '1' });
-    const reader = new MarkReader({ dynamodb: aws.dynamodb, table });
+    await writeMark(env.aws.dynamodb, table, { mark: 'T#prod#t249', item: 'f', sequence: '1' });
+    const reader = new MarkReader({ dynamodb: env.aws.dynamodb, table });
     const counters = await reader.read(marks);
     assert.equal(counters.size, 250);
     assert.equal(counters.get('T#prod#t249'), 1n);
@@ -112,7 +102,7 @@ describe('MarkReader', () => {
     let proxy: FaultProxy;
     let viaProxy: Clients;
     before(async () => {
-      proxy = await startProxy(moto.endpoint);
+      proxy = await startProxy(env.moto.endpoint);
       viaProxy = clientsFor(proxy.endpoint);
     });
     after(async () => {
@@ -122,7 +112,7 @@ describe('MarkReader', () => {
 
     it('retries UnprocessedKeys within the call', async () => {
       const table = await marksTable();
-      for (const m of ['E#prod', 'F#prod#a', 'T#prod#x']) await writeMark(aws.dynamodb, table, { mark: m, item: 'i', sequence: '1' });
+      for (const m of ['E#prod', 'F#prod#a', 'T#prod#x']) await writeMark(env.aws.dynamodb, table, { mark: m, item: 'i', sequence: '1' });
       let batchGets = 0;
       proxy.setHandler(async (request, forward) => {
         if (request.target !== 'DynamoDB_20120810.BatchGetItem') return forward();
@@ -158,12 +148,12 @@ describe('Freshness (Lambda mode) against the marks table', () => {
   it('a counter that goes up drops what its mark covers, by scope; an unchanged one drops nothing', async () => {
     const table = await marksTable();
     const { clock, cache, freshness, fill } = lambdaInstance(table);
-    await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '100' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '100' });
     await freshness.check(); // the cold start's invocation: nothing cached, nothing to read
     assert.equal(freshness.reader.stats.requests, 0);
     for (const key of [k('a', 'x'), k('b', 'x'), k('a', 'y'), k('a')]) assert.ok(await fill(key, 'v'));
 
-    await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '101' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '101' });
     await freshness.check();
     assert.equal(cache.size, 4, 'inside the interval nothing is read');
     clock.now += 1000;
@@ -176,11 +166,11 @@ describe('Freshness (Lambda mode) against the marks table', () => {
     clock.now += 1000;
     await freshness.check();
     assert.equal(cache.size, 3, 'counters unchanged: nothing dropped');
-    await writeMark(aws.dynamodb, table, { mark: 'T#prod#x', item: 'b', sequence: '7' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'T#prod#x', item: 'b', sequence: '7' });
     clock.now += 1000;
     await freshness.check();
     assert.deepEqual(cachedKeys(cache), ['prod/a/-'], 'the tenant mark covers every flag of the tenant');
-    await writeMark(aws.dynamodb, table, { mark: 'E#prod', item: 'GLOBAL', sequence: '9' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'E#prod', item: 'GLOBAL', sequence: '9' });
     clock.now += 1000;
     await freshness.check();
     assert.equal(cache.size, 0, 'the environment mark covers everything');
@@ -188,7 +178,7 @@ describe('Freshness (Lambda mode) against the marks table', () => {
 
   it('a counter that goes down: a change by default (re-created marks table), ignored with lowerCounter "ignore"', async () => {
     const table = await marksTable();
-    for (const seq of ['1', '2', '3']) await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: seq });
+    for (const seq of ['1', '2', '3']) await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: seq });
     const byDefault = lambdaInstance(table);
     const ignoring = lambdaInstance(table, { lowerCounter: 'ignore' });
     for (const inst of [byDefault, ignoring]) {
@@ -196,9 +186,9 @@ describe('Freshness (Lambda mode) against the marks table', () => {
       assert.ok(await inst.fill(k('a'), 'v')); // baseline n = 3
     }
     // The marks table is re-created (or restored): counters restart, and a new change makes n = 1.
-    await aws.dynamodb.send(new DeleteTableCommand({ TableName: table }));
-    await createMarksTable(aws.dynamodb, table);
-    await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '4' });
+    await env.aws.dynamodb.send(new DeleteTableCommand({ TableName: table }));
+    await createMarksTable(env.aws.dynamodb, table);
+    await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '4' });
     for (const inst of [byDefault, ignoring]) {
       inst.clock.now += 1000;
       await inst.freshness.check();
@@ -209,12 +199,12 @@ describe('Freshness (Lambda mode) against the marks table', () => {
 
     // A lagging replica answering a lower value costs the default mode a refill, nothing more.
     assert.ok(await byDefault.fill(k('a'), 'v'));
-    await aws.dynamodb.send(new PutItemCommand({ TableName: table, Item: { mark: { S: 'F#prod#a' }, n: { N: '0' } } }));
+    await env.aws.dynamodb.send(new PutItemCommand({ TableName: table, Item: { mark: { S: 'F#prod#a' }, n: { N: '0' } } }));
     byDefault.clock.now += 1000;
     await byDefault.freshness.check();
     assert.equal(byDefault.cache.size, 0);
     assert.ok(await byDefault.fill(k('a'), 'v'));
-    await aws.dynamodb.send(new PutItemCommand({ TableName: table, Item: { mark: { S: 'F#prod#a' }, n: { N: '1' } } }));
+    await env.aws.dynamodb.send(new PutItemCommand({ TableName: table, Item: { mark: { S: 'F#prod#a' }, n: { N: '1' } } }));
     byDefault.clock.now += 1000;
     await byDefault.freshness.check();
     assert.equal(byDefault.cache.size, 0, 'back to the newer value: moved again');
@@ -226,7 +216,7 @@ describe('Freshness (Lambda mode) against the marks table', () => {
     await freshness.check();
     for (let t = 0; t < 150; t++) assert.ok(await fill(k('a', `t${t}`), 'v'));
     const before = freshness.reader.stats.requests;
-    await writeMark(aws.dynamodb, table, { mark: 'T#prod#t140', item: 'a', sequence: '1' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'T#prod#t140', item: 'a', sequence: '1' });
     for (let i = 0; i < 5; i++) await freshness.check(); // same instant: one read at most
     clock.now += 1000;
     for (let i = 0; i < 5; i++) await freshness.check();
@@ -239,8 +229,8 @@ describe('Freshness (Lambda mode) against the marks table', () => {
 
   it('unknown marks: admit reads a baseline before a fill; entries filled without one are dropped on first sight', async () => {
     const table = await marksTable();
-    await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '1' });
-    await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '2' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '1' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '2' });
     const { clock, cache, freshness } = lambdaInstance(table);
     // Admitted: the baseline (n = 2) is read first, so the entry survives the next check.
     assert.ok(await freshness.admit(k('a', 'x')));
@@ -261,7 +251,7 @@ describe('Freshness (Lambda mode) against the marks table', () => {
     assert.ok(await fill(k('a'), 'old'));
     assert.ok(await freshness.admit(k('a', 'x')));
     const slowRead = cache.beginRead(k('a', 'x'));
-    await writeMark(aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '3' });
+    await writeMark(env.aws.dynamodb, table, { mark: 'F#prod#a', item: 'METADATA', sequence: '3' });
     clock.now += 1000;
     await freshness.check(); // another evaluation's check sees the mark while the read runs
     assert.equal(cache.fill(slowRead, 'old'), false);
@@ -274,7 +264,7 @@ describe('Freshness (Lambda mode) against the marks table', () => {
     const info = t.mock.method(console, 'info', () => undefined);
     const clock = { now: 5_000_000 };
     const cache = new FlagCache<string>({ now: () => clock.now });
-    const freshness = new Freshness({ cache, dynamodb: aws.dynamodb, marksTable: table, degradedTtlMs: 5000 });
+    const freshness = new Freshness({ cache, dynamodb: env.aws.dynamodb, marksTable: table, degradedTtlMs: 5000 });
     // Filled while readable would be the normal case; here the entry predates the outage.
     cache.fill(cache.beginRead(k('a')), 'v');
     await freshness.check();
@@ -298,7 +288,7 @@ describe('Freshness (Lambda mode) against the marks table', () => {
     assert.equal(line.markReadFailures, 1);
     assert.match(String(line.error), /ResourceNotFound/);
 
-    await createMarksTable(aws.dynamodb, table);
+    await createMarksTable(env.aws.dynamodb, table);
     cache.fill(cache.beginRead(k('c')), 'v');
     clock.now += 1000;
     await freshness.check();

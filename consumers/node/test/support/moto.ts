@@ -6,6 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -108,4 +109,18 @@ export function clientsFor(endpoint: string, options: { maxAttempts?: number } =
       sns.destroy();
     },
   };
+}
+
+/** One moto for the calling test file: started before its tests, stopped after them. */
+export function motoPerFile(): { moto: Moto; aws: Clients } {
+  const fixture = {} as { moto: Moto; aws: Clients };
+  before(async () => {
+    fixture.moto = await startMoto();
+    fixture.aws = clientsFor(fixture.moto.endpoint);
+  });
+  after(async () => {
+    fixture.aws.destroy();
+    await fixture.moto.stop();
+  });
+  return fixture;
 }
