@@ -105,14 +105,15 @@ impl<V: Clone> FlagCache<V> {
 
     /// Applies a read of the marks table (a mark absent from the table reads as 0): a counter
     /// that differs from the one last read drops every entry the mark covers and refuses fills
-    /// begun before; a mark read for the first time only becomes known. "Differs", not
-    /// "greater": a re-created table restarts its counters. Returns the entries dropped.
+    /// begun before; a mark read for the first time also refuses fills begun before (the read
+    /// may predate a change the counter already includes). "Differs", not "greater": a
+    /// re-created table restarts its counters. Returns the entries dropped.
     pub fn apply_marks(&mut self, read: impl IntoIterator<Item = (String, u64)>) -> usize {
         let before = self.entries.len();
         let seen = self.marks.get_or_insert_with(HashMap::new);
         let mut changed = Vec::new();
         for (key, n) in read {
-            if seen.insert(key.clone(), n).is_some_and(|last| last != n) {
+            if seen.insert(key.clone(), n).is_none_or(|last| last != n) {
                 changed.push(key);
             }
         }
@@ -264,6 +265,10 @@ mod tests {
             assert!(cache.fill(t, 1, now));
         }
         // A slow read begun now, then tenant x's mark moves: x's entries go, y's stay, the slow fill is refused.
+        // A read begun before a mark was first read cannot fill under it either.
+        let early = cache.begin_read(key("c", None));
+        cache.apply_marks([("F#prod#c".to_owned(), 9)]);
+        assert!(!cache.fill(early, 1, now), "the read may predate a change counted in the first read");
         let slow = cache.begin_read(a_x.clone());
         let moved = [("E#prod".to_owned(), 3), ("F#prod#a".into(), 3), ("T#prod#x".into(), 4), ("T#prod#y".into(), 3)];
         assert_eq!(cache.apply_marks(moved.clone()), 2);

@@ -14,4 +14,4 @@ pub use limits::*;
 pub use log_event::LogEvent;
 pub use outbox::{Outbox, CRITICAL, NORMAL, URGENT};
 pub use plan::{plan_batches, plan_log_batches, plan_publish_batches};
-pub use schedule::{contiguous_by_key, prioritize, schedule, starts_a_call, PlannedCall};
+pub use schedule::{contiguous_by_key, effective_priorities, prioritize, schedule, starts_a_call, PlannedCall};

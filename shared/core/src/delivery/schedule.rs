@@ -20,6 +20,18 @@ pub struct PlannedCall {
 /// earlier output with the same key — those move up with it (an output's effective priority is the
 /// most urgent of its own and its key's later outputs). Stable otherwise.
 pub fn prioritize<'a>(n: usize, key: impl Fn(usize) -> Option<&'a str>, priority: impl Fn(usize) -> u8) -> Vec<usize> {
+    let effective = effective_priorities(n, key, priority);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| effective[i]);
+    order
+}
+
+/// Each output's effective priority: the most urgent of its own and its key's later outputs.
+pub fn effective_priorities<'a>(
+    n: usize,
+    key: impl Fn(usize) -> Option<&'a str>,
+    priority: impl Fn(usize) -> u8,
+) -> Vec<u8> {
     let mut effective: Vec<u8> = (0..n).map(&priority).collect();
     let mut most_urgent_later: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
     for i in (0..n).rev() {
@@ -29,19 +41,18 @@ pub fn prioritize<'a>(n: usize, key: impl Fn(usize) -> Option<&'a str>, priority
             effective[i] = *e;
         }
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| effective[i]);
-    order
+    effective
 }
 
 /// `order` with each key's outputs moved together to its first position (outputs without a key
-/// stay where they are). After [`prioritize`] a key's outputs share one effective priority, so the
-/// urgent still go first. Why: a storm interleaves many keys (kill switches of many flags
+/// stay where they are). Pass the key with the output's effective priority
+/// ([`effective_priorities`]) so that a key's less urgent tail stays behind other keys' urgent
+/// outputs. Why: a storm interleaves many keys (kill switches of many flags
 /// flapping); cut in send order, every call would share a key with the call before it and the
 /// calls would wait on each other in one long chain. Grouped, calls of different keys go at once.
-pub fn contiguous_by_key<'a>(order: Vec<usize>, key: impl Fn(usize) -> Option<&'a str>) -> Vec<usize> {
+pub fn contiguous_by_key<K: Eq + std::hash::Hash>(order: Vec<usize>, key: impl Fn(usize) -> Option<K>) -> Vec<usize> {
     let mut slots: Vec<Vec<usize>> = Vec::with_capacity(order.len());
-    let mut slot_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut slot_of: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
     for i in order {
         match key(i) {
             Some(k) => {
@@ -110,6 +121,11 @@ mod tests {
         let keys = ["a", "b", "a", "c", "b", "a"];
         let order = contiguous_by_key((0..6).collect(), |i| Some(keys[i]));
         assert_eq!(order, vec![0, 2, 5, 1, 4, 3]);
+        // a's less urgent tail does not overtake b: [a:0, b:0, a:1] keeps b second.
+        let (k, p) = (["a", "b", "a"], [0u8, 0, 1]);
+        let tiers = effective_priorities(3, |i| Some(k[i]), |i| p[i]);
+        let tiered = prioritize(3, |i| Some(k[i]), |i| p[i]);
+        assert_eq!(contiguous_by_key(tiered, |i| Some((tiers[i], k[i]))), vec![0, 1, 2]);
         let sent: Vec<Option<&str>> = order.iter().map(|&i| Some(keys[i])).collect();
         let cut = |keys: &[Option<&str>], max| {
             crate::delivery::plan_batches(keys.len(), |_| 1, max, usize::MAX, |r, k| !starts_a_call(keys, r, k, max))

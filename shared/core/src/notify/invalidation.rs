@@ -8,6 +8,8 @@ use crate::audit::{
     action_of, changed_at, diff, is_no_op, rfc3339_ms, Action, FieldChange, KillSwitchState, BOOKKEEPING_FIELDS,
 };
 use crate::change::Change;
+use crate::config::CoreConfig;
+use crate::delivery::{CRITICAL, NORMAL, URGENT};
 use crate::key::ItemKind;
 use crate::value::AttributeValue;
 
@@ -53,6 +55,28 @@ pub struct Invalidation {
     pub action: Action,
     /// When it happened (RFC 3339), if known.
     pub changed_at: Option<String>,
+}
+
+impl Scope {
+    /// The scope as messages and attributes write it: `tenant`, `flag`, `environment`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Tenant => "tenant",
+            Scope::Flag => "flag",
+            Scope::Environment => "environment",
+        }
+    }
+}
+
+/// How urgent an invalidation (and its mark) is: a global kill switch in a production environment
+/// before everything ([`CRITICAL`]), other kill switches next, the rest after them.
+pub fn invalidation_priority(i: &Invalidation, config: &CoreConfig) -> u8 {
+    let kill_switch = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);
+    match (kill_switch, i.scope) {
+        (true, Scope::Environment) if config.is_production(Some(&i.environment)) => CRITICAL,
+        (true, _) => URGENT,
+        _ => NORMAL,
+    }
 }
 
 impl Invalidation {

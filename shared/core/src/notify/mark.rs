@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::invalidation::{Invalidation, Scope};
 use crate::audit::Action;
-use crate::delivery::{Outbox, CRITICAL, DDB_PARTITION_KEY_BYTES, NORMAL, URGENT};
+use crate::delivery::{Outbox, DDB_PARTITION_KEY_BYTES, NORMAL};
 
 /// Digits a mark's per-item version is left-padded to, so that DynamoDB's string `<` orders
 /// sequence numbers numerically (DynamoDB Streams documents SequenceNumber as 21–40 characters).
@@ -68,8 +68,11 @@ pub fn mark_of(i: &Invalidation) -> Mark {
     let key = mark_key(i.scope, &i.environment, i.flag_key.as_deref(), i.tenant_id.as_deref());
     // A flag or tenant name can make the key longer than DynamoDB allows a partition key (the
     // table's own keys allow 2048 + 1024 bytes): such a change raises its environment instead.
-    let (key, item) =
-        if key.len() > DDB_PARTITION_KEY_BYTES { (format!("E#{}", i.environment), None) } else { (key, Some(item)) };
+    let (key, item) = if key.len() > DDB_PARTITION_KEY_BYTES {
+        (mark_key(Scope::Environment, &i.environment, None, None), None)
+    } else {
+        (key, Some(item))
+    };
     Mark { key, item, version: i.version.clone(), event_id: i.event_id.clone(), changed_at: i.changed_at.clone() }
 }
 
@@ -78,18 +81,10 @@ pub fn mark_of(i: &Invalidation) -> Mark {
 /// with the most marks are folded, one at a time, into a single unguarded raise of their `E#`
 /// mark: a bulk change then costs evaluators one flush of that environment instead of holding
 /// the batch for thousands of writes. Returns the outbox and how many marks were folded away.
-pub fn plan_marks(kept: &[(Vec<usize>, Invalidation)], max: usize) -> (Outbox<Mark>, usize) {
+pub fn plan_marks(kept: &[(Vec<usize>, Invalidation, u8)], max: usize) -> (Outbox<Mark>, usize) {
     let mut marks: Vec<(Mark, Vec<usize>, u8, &str)> = kept
         .iter()
-        .map(|(covers, i)| {
-            let urgent = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);
-            let priority = match (urgent, i.scope) {
-                (true, Scope::Environment) => CRITICAL,
-                (true, _) => URGENT,
-                _ => NORMAL,
-            };
-            (mark_of(i), covers.clone(), priority, i.environment.as_str())
-        })
+        .map(|(covers, i, priority)| (mark_of(i), covers.clone(), *priority, i.environment.as_str()))
         .collect();
     let mut folded = 0;
     while marks.len() > max.max(1) {
@@ -107,7 +102,7 @@ pub fn plan_marks(kept: &[(Vec<usize>, Invalidation)], max: usize) -> (Outbox<Ma
         let mut covers: Vec<usize> = into.iter().flat_map(|(_, c, ..)| c.iter().copied()).collect();
         covers.sort_unstable();
         let priority = into.iter().map(|(_, _, p, _)| *p).min().unwrap_or(NORMAL);
-        let fold = Mark { key: format!("E#{env}"), item: None, ..last };
+        let fold = Mark { key: mark_key(Scope::Environment, env, None, None), item: None, ..last };
         marks = rest;
         marks.push((fold, covers, priority, env));
     }
@@ -121,6 +116,7 @@ pub fn plan_marks(kept: &[(Vec<usize>, Invalidation)], max: usize) -> (Outbox<Ma
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::URGENT;
 
     fn inv(
         scope: Scope,
@@ -178,19 +174,17 @@ mod tests {
         let mut kept = Vec::new();
         for t in 0..100 {
             let tenant = format!("t{t}");
-            kept.push((
-                vec![t],
-                inv(
-                    Scope::Tenant,
-                    "prod",
-                    Some("f"),
-                    Some(&tenant),
-                    &format!("{}", 100 + t),
-                    Action::SetTenantOverride,
-                ),
-            ));
+            let i = inv(
+                Scope::Tenant,
+                "prod",
+                Some("f"),
+                Some(&tenant),
+                &format!("{}", 100 + t),
+                Action::SetTenantOverride,
+            );
+            kept.push((vec![t], i, NORMAL));
         }
-        kept.push((vec![100], inv(Scope::Flag, "dev", Some("g"), None, "500", Action::KillSwitchEnabled)));
+        kept.push((vec![100], inv(Scope::Flag, "dev", Some("g"), None, "500", Action::KillSwitchEnabled), URGENT));
         let (out, folded) = plan_marks(&kept, 10);
         assert_eq!(out.len(), 2, "dev's mark kept, prod's hundred folded into one");
         assert_eq!(folded, 99);

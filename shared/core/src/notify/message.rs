@@ -135,10 +135,10 @@ pub fn alert_message(a: &Alert) -> Message {
 
 /// The SNS message of an invalidation: JSON body, attributes for per-environment/scope filtering.
 pub fn invalidation_message(i: &Invalidation) -> Message {
-    let scope = serde_json::to_value(i.scope).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let scope = i.scope.as_str();
     let pairs = [
         ("environment", Some(i.environment.as_str())),
-        ("scope", Some(scope.as_str())),
+        ("scope", Some(scope)),
         ("eventType", Some("Invalidation")),
         ("flagKey", i.flag_key.as_deref()),
         ("tenantId", i.tenant_id.as_deref()),

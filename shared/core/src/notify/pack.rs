@@ -3,11 +3,13 @@
 //!
 //! Why: a batch of thousands of tenant overrides is thousands of invalidations; one SNS message
 //! each is hundreds of PublishBatch calls (10 entries each), several round trips behind the first.
-//! Packed, the same batch is a few calls. Filter policies keep working: `environment` stays a
-//! `String`, and `scope`, `flagKey` and `tenantId` become `String.Array` attributes listing every
-//! value in the message (SNS matches a policy when any element matches). A subscriber filtering on
-//! a flag then also receives the other invalidations packed with it: dropping more than needed is
-//! safe, missing one is not. Consumers read v1 and v2 (`consumers/node`, docs/freshness.md).
+//! Packed, the same batch is a few calls. Filter policies keep working: on a standard topic a
+//! message holds one environment and one scope, both plain `String` attributes as in v1, and
+//! `flagKey` and `tenantId` become `String.Array` attributes listing every value in the message
+//! (SNS matches a policy when any element matches; a flag-level message has no `tenantId`). A
+//! subscriber filtering on a flag then also receives the other invalidations packed with it:
+//! dropping more than needed is safe, missing one is not. Consumers read v1 and v2
+//! (`consumers/node`, docs/freshness.md).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -27,7 +29,7 @@ pub const PACK_BYTES: usize = 64 * 1024;
 pub enum Packing {
     /// One v1 message per invalidation (`single`): for consumers that only read v1.
     Single,
-    /// v2 messages, one environment each (`packed`, the default on a standard topic).
+    /// v2 messages, one priority, environment and scope each (`packed`, the default on a standard topic).
     #[default]
     PerEnvironment,
     /// v2 messages, one FIFO message group each (`packed` on a FIFO topic: order per group holds).
@@ -48,26 +50,30 @@ pub fn pack(kept: Vec<(Vec<usize>, Invalidation, u8)>, packing: Packing) -> Outb
         }
         return out;
     }
+    // Standard topics: one bucket per priority, environment and scope, so `environment` and
+    // `scope` stay plain strings and a policy on a missing attribute (`tenantId` absent: flag-level
+    // only) still tells messages apart. FIFO topics: one bucket per message group, whatever the
+    // priorities inside, so that the group's shard order holds; the bucket takes the most urgent.
     let mut buckets: Vec<(u8, Vec<Covered>)> = Vec::new();
-    let mut index: HashMap<(u8, String), usize> = HashMap::new();
+    let mut index: HashMap<(u8, String, &'static str), usize> = HashMap::new();
     for (covers, i, priority) in kept {
         let by = match packing {
-            Packing::PerGroup => invalidation_message(&i).group_id,
-            _ => i.environment.clone(),
+            Packing::PerGroup => (0, invalidation_message(&i).group_id, ""),
+            _ => (priority, i.environment.clone(), i.scope.as_str()),
         };
-        let at = *index.entry((priority, by)).or_insert_with(|| {
+        let at = *index.entry(by).or_insert_with(|| {
             buckets.push((priority, Vec::new()));
             buckets.len() - 1
         });
+        buckets[at].0 = buckets[at].0.min(priority);
         buckets[at].1.push((covers, i));
     }
     for (priority, items) in buckets {
-        let mut chunk: Vec<(Vec<usize>, Invalidation, Value)> = Vec::new();
+        let mut chunk: Vec<Covered> = Vec::new();
         let mut bytes = 0;
         for (covers, i) in items {
-            let item = item_json(&i);
             // The item in the body and, at worst, its flag and tenant in the attributes.
-            let cost = item.to_string().len()
+            let cost = item_json(&i).to_string().len()
                 + 1
                 + i.flag_key.as_ref().map_or(0, |f| f.len() + 3)
                 + i.tenant_id.as_ref().map_or(0, |t| t.len() + 3);
@@ -76,7 +82,7 @@ pub fn pack(kept: Vec<(Vec<usize>, Invalidation, u8)>, packing: Packing) -> Outb
                 bytes = 0;
             }
             bytes += cost;
-            chunk.push((covers, i, item));
+            chunk.push((covers, i));
         }
         if !chunk.is_empty() {
             emit(&mut out, chunk, priority, packing);
@@ -105,37 +111,56 @@ fn item_json(i: &Invalidation) -> Value {
     v
 }
 
-fn emit(out: &mut Outbox<Message>, chunk: Vec<(Vec<usize>, Invalidation, Value)>, priority: u8, packing: Packing) {
+/// Adds the v2 message of `chunk`; one that turns out over [`PACK_BYTES`] once escaped (the
+/// estimate cannot see JSON escapes in keys) is cut in two, so the bound holds.
+fn emit(out: &mut Outbox<Message>, mut chunk: Vec<Covered>, priority: u8, packing: Packing) {
+    let (message, covers) = packed_message(&chunk, packing);
+    if message.size() > PACK_BYTES && chunk.len() > 1 {
+        let second = chunk.split_off(chunk.len() / 2);
+        emit(out, chunk, priority, packing);
+        emit(out, second, priority, packing);
+        return;
+    }
+    out.push_with(message, covers, priority);
+}
+
+/// The v2 message carrying `chunk`, and the records it covers.
+fn packed_message(chunk: &[Covered], packing: Packing) -> (Message, Vec<usize>) {
     let first = &chunk[0].1;
     let group_id = match packing {
         Packing::PerGroup => invalidation_message(first).group_id,
         _ => fifo_group_id(&first.environment),
     };
-    let list = |f: &dyn Fn(&Invalidation) -> Option<String>| -> Option<String> {
-        let values: BTreeSet<String> =
-            chunk.iter().filter_map(|(_, i, _)| f(i)).filter_map(|v| attribute_value(&v)).collect();
-        (!values.is_empty()).then(|| json!(values).to_string())
+    let values = |f: &dyn Fn(&Invalidation) -> Option<&str>| -> BTreeSet<String> {
+        chunk.iter().filter_map(|(_, i)| f(i)).filter_map(attribute_value).collect()
     };
-    let scopes = list(&|i| serde_json::to_value(i.scope).ok().and_then(|v| v.as_str().map(str::to_owned)));
-    let flags = list(&|i| i.flag_key.clone());
-    let tenants = list(&|i| i.tenant_id.clone());
+    let scopes = values(&|i| Some(i.scope.as_str()));
     let mut attributes = std::collections::BTreeMap::new();
     let mut string_arrays = BTreeSet::new();
     if let Some(env) = attribute_value(&first.environment) {
         attributes.insert("environment".to_owned(), env);
     }
     attributes.insert("eventType".to_owned(), "Invalidation".to_owned());
-    for (name, value) in [("scope", scopes), ("flagKey", flags), ("tenantId", tenants)] {
-        if let Some(v) = value {
-            attributes.insert(name.to_owned(), v);
+    let mut arrays =
+        vec![("flagKey", values(&|i| i.flag_key.as_deref())), ("tenantId", values(&|i| i.tenant_id.as_deref()))];
+    match scopes.len() {
+        // One scope (always, on a standard topic): a plain string, as in v1.
+        1 => {
+            attributes.insert("scope".to_owned(), scopes.into_iter().next().unwrap_or_default());
+        }
+        _ => arrays.push(("scope", scopes)),
+    }
+    for (name, set) in arrays {
+        if !set.is_empty() {
+            attributes.insert(name.to_owned(), json!(set).to_string());
             string_arrays.insert(name.to_owned());
         }
     }
-    let ids: Vec<&str> = chunk.iter().map(|(_, i, _)| i.event_id.as_str()).collect();
+    let ids: Vec<&str> = chunk.iter().map(|(_, i)| i.event_id.as_str()).collect();
     let dedup_id = hex::encode(Sha256::digest(format!("invalidations:{}", ids.join(",")).as_bytes()));
-    let mut covers: Vec<usize> = chunk.iter().flat_map(|(c, ..)| c.iter().copied()).collect();
+    let mut covers: Vec<usize> = chunk.iter().flat_map(|(c, _)| c.iter().copied()).collect();
     covers.sort_unstable();
-    let items: Vec<Value> = chunk.into_iter().map(|(.., v)| v).collect();
+    let items: Vec<Value> = chunk.iter().map(|(_, i)| item_json(i)).collect();
     let body = json!({"schemaVersion": 2, "invalidations": items}).to_string();
     let message = Message {
         subject: None,
@@ -145,7 +170,7 @@ fn emit(out: &mut Outbox<Message>, chunk: Vec<(Vec<usize>, Invalidation, Value)>
         group_id,
         dedup_id,
     };
-    out.push_with(message, covers, priority);
+    (message, covers)
 }
 
 #[cfg(test)]
@@ -198,6 +223,33 @@ mod tests {
     }
 
     #[test]
+    fn the_size_bound_holds_when_keys_need_escaping() {
+        // A quote in a key takes two bytes in the body and three in the attribute's JSON array.
+        let quotes = "\"".repeat(900);
+        let kept: Vec<_> = (0..200)
+            .map(|n| (vec![n], inv("prod", &format!("{quotes}{n}"), Some(&format!("{quotes}t{n}")), n), NORMAL))
+            .collect();
+        let out = pack(kept, Packing::PerEnvironment);
+        assert!(out.len() > 1);
+        for m in &out.items {
+            assert!(m.size() <= PACK_BYTES, "{} bytes", m.size());
+            assert_eq!(check_message(m, false), vec![]);
+        }
+        assert_eq!(out.covers.iter().map(Vec::len).sum::<usize>(), 200);
+    }
+
+    #[test]
+    fn a_policy_on_a_missing_tenant_still_tells_flag_messages_apart() {
+        let kept =
+            vec![(vec![0], inv("prod", "a", Some("t1"), 0), NORMAL), (vec![1], inv("prod", "b", None, 1), NORMAL)];
+        let out = pack(kept, Packing::PerEnvironment);
+        assert_eq!(out.len(), 2, "tenant and flag invalidations travel apart");
+        let flag = out.items.iter().find(|m| m.attributes["scope"] == "flag").unwrap();
+        assert!(!flag.attributes.contains_key("tenantId"));
+        assert_eq!(flag.data_type("scope"), "String");
+    }
+
+    #[test]
     fn urgent_invalidations_travel_apart_and_fifo_packs_per_group() {
         let kept = vec![
             (vec![0], inv("prod", "a", Some("t1"), 0), NORMAL),
@@ -211,6 +263,14 @@ mod tests {
         let fifo = pack(kept.clone(), Packing::PerGroup);
         assert_eq!(fifo.len(), 2);
         assert_eq!(fifo.items[0].group_id, "prod/a");
+        // On FIFO a group's shard order holds whatever the priorities: t1, the kill switch, t2.
+        let mut same_group = kept.clone();
+        same_group[1] = (vec![1], inv("prod", "a", None, 1), URGENT);
+        let one = pack(same_group, Packing::PerGroup);
+        assert_eq!((one.len(), one.priorities[0]), (1, URGENT), "the group takes its most urgent");
+        let versions: Vec<String> =
+            unpack(&one.items[0].body).unwrap().iter().map(|i| i["version"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(versions, ["1000", "1001", "1002"]);
         let single = pack(kept, Packing::Single);
         assert_eq!(single.len(), 3, "v1: one message each");
         assert!(single.items.iter().all(|m| m.string_arrays.is_empty()));

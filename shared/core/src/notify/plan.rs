@@ -2,11 +2,10 @@
 //! messages (invalidations coalesced per cache key), the records each came from, metric counts.
 
 use super::alert::{alerts, fold_flapping, Severity};
-use super::invalidation::{coalesce, invalidation, Invalidation, Scope};
+use super::invalidation::{coalesce, invalidation, invalidation_priority, Invalidation};
 use super::mark::{plan_marks, Mark};
 use super::message::{alert_message, Message};
 use super::pack::pack;
-use crate::audit::Action;
 use crate::config::CoreConfig;
 use crate::delivery::{Outbox, CRITICAL, NORMAL, URGENT};
 use crate::event::{decode_entry, Entry, StreamEvent};
@@ -54,21 +53,20 @@ pub fn plan(event: &StreamEvent, config: &CoreConfig) -> NotifyPlan {
     }
     let coalesced = coalesce(invalidations);
     out.metrics.count(Counter::InvalidationsCoalesced, coalesced.dropped as u64);
-    let (marks, folded) = plan_marks(&coalesced.kept, config.max_marks_per_batch);
+    // A kill switch must reach the evaluation services before ordinary changes do.
+    let kept: Vec<_> = coalesced
+        .kept
+        .into_iter()
+        .map(|(covers, i)| {
+            let priority = invalidation_priority(&i, config);
+            (covers, i, priority)
+        })
+        .collect();
+    let (marks, folded) = plan_marks(&kept, config.max_marks_per_batch);
     out.marks = marks;
     out.metrics.count(Counter::MarksFolded, folded as u64);
-    let invalidations = coalesced.kept.len();
-    let kept = coalesced.kept.into_iter().map(|(covers, i)| {
-        // A kill switch must reach the evaluation services before ordinary changes do.
-        let urgent = matches!(i.action, Action::KillSwitchEnabled | Action::KillSwitchDisabled);
-        let priority = match (urgent, i.scope) {
-            (true, Scope::Environment) => CRITICAL,
-            (true, _) => URGENT,
-            _ => NORMAL,
-        };
-        (covers, i, priority)
-    });
-    out.invalidations = pack(kept.collect(), config.invalidation_packing);
+    let invalidations = kept.len();
+    out.invalidations = pack(kept, config.invalidation_packing);
     out.metrics.count(Counter::AlertsPublished, out.alerts.len() as u64);
     out.metrics.count(Counter::InvalidationsPublished, invalidations as u64);
     out.metrics.count(Counter::RecordsProcessed, out.sequence_numbers.len() as u64);

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flagtrail_core::delivery::{
-    contiguous_by_key, plan_batches, prioritize, schedule, starts_a_call, Ledger, Outbox, PlannedCall, NORMAL,
-    SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
+    contiguous_by_key, effective_priorities, plan_batches, prioritize, schedule, starts_a_call, Ledger, Outbox,
+    PlannedCall, NORMAL, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
 };
 use flagtrail_core::metrics::Counter;
 use flagtrail_core::notify::{Mark, Message, Packing};
@@ -57,7 +57,8 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         for (sink, outbox) in outboxes.iter().enumerate() {
             let items = &outbox.items;
             let order = prioritize(items.len(), |i| key(sink, &items[i]), |i| outbox.priorities[i]);
-            let order = contiguous_by_key(order, |i| key(sink, &items[i]));
+            let tiers = effective_priorities(items.len(), |i| key(sink, &items[i]), |i| outbox.priorities[i]);
+            let order = contiguous_by_key(order, |i| key(sink, &items[i]).map(|k| (tiers[i], k)));
             let keys: Vec<Option<&str>> = order.iter().map(|&i| key(sink, &items[i])).collect();
             let cost = |k: usize| items[order[k]].size();
             let fits = |range, k| !starts_a_call(&keys, range, k, SNS_BATCH_ENTRIES);
