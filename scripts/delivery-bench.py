@@ -38,7 +38,7 @@ def batch(mix):
     event = generate(mix, args.records)
     # Lambda stops a batch at 6 MB or 10,000 records: mixes of smaller records get more of them.
     size = len(json.dumps(event))
-    if size < 5_500_000:
+    if size < 5_500_000 or size > 6_000_000:
         event = generate(mix, min(10_000, int(args.records * 5_900_000 / size)))
     keys = {"PK": {"S": "KILLSWITCH#prod"}, "SK": {"S": "GLOBAL"}}
     def img(on):
