@@ -231,6 +231,9 @@ export class FlagtrailStack extends Stack {
       // Nobody waits on the trail within a second; gathering for 1 s means fewer invocations,
       // PutLogEvents calls and seals when changes trickle in.
       batchingWindow: Duration.seconds(1),
+      // The trail misses nothing the stream still holds (24 h) when the mapping is created;
+      // what changed before that is the completeness baseline's job (issue 19).
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
       environment: {
         ...common,
         FLAGTRAIL_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
@@ -282,6 +285,10 @@ export class FlagtrailStack extends Stack {
       // second more. The price is more, smaller invocations at low traffic: at 10,000 changes a
       // day at most 10,000 invocations ($0.002 of requests) — docs/freshness.md.
       batchingWindow: Duration.seconds(0),
+      // A new mapping starts at the tip: replaying the stream's last 24 h would re-page every kill
+      // switch flipped in that day and send stale invalidations. What it skips while created or
+      // re-created, evaluators' TTL backstop covers; the trail (audit) has it all.
+      startingPosition: lambda.StartingPosition.LATEST,
       environment: {
         ...common,
         FLAGTRAIL_ALERT_TOPIC_ARN: this.alertTopic.topicArn,
@@ -653,7 +660,7 @@ export class FlagtrailStack extends Stack {
   /** One stream consumer: function, its failure queue and its event source mapping. */
   private consumer(
     name: string,
-    o: { stage: string; key: kms.IKey; arch: lambda.Architecture; streamArn: string; code: string; environment: Record<string, string>; batchingWindow: Duration; filters?: Array<{ [k: string]: unknown }>; auditGroupArn: string },
+    o: { stage: string; key: kms.IKey; arch: lambda.Architecture; streamArn: string; code: string; environment: Record<string, string>; batchingWindow: Duration; startingPosition: lambda.StartingPosition; filters?: Array<{ [k: string]: unknown }>; auditGroupArn: string },
   ): Consumer {
     const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
       logGroupName: `/aws/lambda/flagtrail-${o.stage}-${name.toLowerCase()}`,
@@ -683,7 +690,7 @@ export class FlagtrailStack extends Stack {
     const mapping = new lambda.EventSourceMapping(this, `${name}StreamMapping`, {
       target: fn,
       eventSourceArn: o.streamArn,
-      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      startingPosition: o.startingPosition,
       batchSize: 1000,
       maxBatchingWindow: o.batchingWindow,
       reportBatchItemFailures: true,

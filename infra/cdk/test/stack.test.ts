@@ -55,7 +55,6 @@ test('attaches to the existing table stream with one mapping per function', () =
   for (const kind of ['Audit', 'Notify'] as const) {
     const m = mapping(kind);
     assert.equal(m.EventSourceArn, 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000');
-    assert.equal(m.StartingPosition, 'TRIM_HORIZON');
     assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures']);
     assert.equal(m.BisectBatchOnFunctionError, true);
     assert.ok(m.MaximumRetryAttempts > 0 && m.MaximumRetryAttempts <= 10, 'bounded retries');
@@ -64,6 +63,8 @@ test('attaches to the existing table stream with one mapping per function', () =
     assert.equal(m.BatchSize, 1000);
   }
   assert.equal(mapping('Audit').MaximumBatchingWindowInSeconds, 1, 'audit gathers records for a second');
+  assert.equal(mapping('Audit').StartingPosition, 'TRIM_HORIZON', 'the trail misses nothing the stream holds');
+  assert.equal(mapping('Notify').StartingPosition, 'LATEST', 'a first deploy does not replay a day of pages');
   assert.ok(!mapping('Notify').MaximumBatchingWindowInSeconds, 'notify is invoked as soon as records arrive');
   assert.equal(mapping('Audit').FilterCriteria, undefined, 'every record is audited');
   const patterns = mapping('Notify').FilterCriteria.Filters.map((f: any) => JSON.parse(f.Pattern));
