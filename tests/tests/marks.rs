@@ -117,3 +117,54 @@ async fn notify_raises_each_mark_once_however_often_a_batch_comes() {
     let failed = notify.handle(&event, Invocation::unbounded()).await;
     assert!(failed.response.resume_from().is_some(), "records whose mark was not written come again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mark_at_the_item_size_limit_is_raised_without_its_guard() {
+    // A tenant with overrides on thousands of flags: its mark holds a guard per flag and reaches
+    // DynamoDB's 400 KB item limit, which moto enforces with AWS's message.
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let text = std::fs::read_to_string(root().join("events/override-set.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let record = &record["Records"][0];
+    // The mark as notify leaves it, padded to 10 bytes under the largest item the stand-in takes:
+    // a guard attribute more no longer fits; the counter alone does. (moto counts every SET on top
+    // of the item, even one replacing a value of the same size: stricter than AWS, which sizes the
+    // resulting item; the unguarded raise is `ADD n` alone either way.)
+    let mut pad = 405_000;
+    let mut fits = false;
+    loop {
+        let put = ddb
+            .put_item()
+            .table_name(&stack.marks_table)
+            .item("mark", AttributeValue::S("T#prod#acme-corp".into()))
+            .item("n", AttributeValue::N("7".into()))
+            .item("version", AttributeValue::S(record["dynamodb"]["SequenceNumber"].as_str().unwrap().into()))
+            .item("eventId", AttributeValue::S(record["eventID"].as_str().unwrap().into()))
+            .item("changedAt", AttributeValue::S("2026-11-23T00:32:00.000Z".into()))
+            .item("pad", AttributeValue::S("x".repeat(pad)))
+            .send()
+            .await;
+        if put.is_ok() && fits {
+            break;
+        }
+        // Once the largest fitting pad is found, write it again 10 bytes smaller.
+        (pad, fits) = if put.is_ok() { (pad - 10, true) } else { (pad - 4, false) };
+    }
+    let mut config = NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
+    config.marks_table = Some(stack.marks_table.clone());
+    let notify = notify_pipeline(&sdk, &config);
+    let out = notify.handle(&StreamEvent::from_json(&text).unwrap(), Invocation::unbounded()).await;
+    assert!(out.response.batch_item_failures.is_empty(), "not failed forever: {:?}", out.errors);
+    assert_eq!(counter(&ddb, &stack.marks_table, "T#prod#acme-corp").await, 8, "raised");
+    let item = ddb
+        .get_item()
+        .table_name(&stack.marks_table)
+        .key("mark", AttributeValue::S("T#prod#acme-corp".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(!item.item().unwrap().contains_key("v:checkout-v2"), "the guarded write did not fit: raised unguarded");
+}

@@ -33,7 +33,8 @@ pub trait MarkSink: Send + Sync {
 }
 
 /// The marks table, written with UpdateItem:
-/// `SET #v = :padded, version, eventId, changedAt ADD n 1` if `attribute_not_exists(#v) OR #v < :padded`.
+/// `SET #v = :padded, version, eventId, changedAt ADD n 1` if `attribute_not_exists(#v) OR #v < :padded`;
+/// an unguarded raise is `ADD n 1` alone.
 pub struct DynamoDbMarks {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -46,25 +47,32 @@ impl DynamoDbMarks {
     }
 
     async fn update(&self, mark: &Mark) -> Result<Raised, SinkError> {
-        let mut set = vec!["version = :seq", "eventId = :id"];
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("mark", AttributeValue::S(mark.key.clone()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        // Unguarded (a folded storm, or a mark at the item size limit): the counter alone, so the
+        // item cannot grow past the limit.
+        let Some(attr) = mark.guard_attribute() else {
+            return req
+                .update_expression("ADD n :one")
+                .send()
+                .await
+                .map(|_| Raised::Raised)
+                .map_err(|e| classify("marks table", &e));
+        };
+        let mut set = vec!["#v = :padded", "version = :seq", "eventId = :id"];
+        let mut req = req
+            .expression_attribute_names("#v", attr)
+            .expression_attribute_values(":padded", AttributeValue::S(mark.padded_version()))
             .expression_attribute_values(":seq", AttributeValue::S(mark.version.clone()))
             .expression_attribute_values(":id", AttributeValue::S(mark.event_id.clone()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+            .condition_expression("attribute_not_exists(#v) OR #v < :padded");
         if let Some(at) = &mark.changed_at {
             set.push("changedAt = :at");
             req = req.expression_attribute_values(":at", AttributeValue::S(at.clone()));
-        }
-        if let Some(attr) = mark.guard_attribute() {
-            set.push("#v = :padded");
-            req = req
-                .expression_attribute_names("#v", attr)
-                .expression_attribute_values(":padded", AttributeValue::S(mark.padded_version()))
-                .condition_expression("attribute_not_exists(#v) OR #v < :padded");
         }
         let result = req.update_expression(format!("SET {} ADD n :one", set.join(", "))).send().await;
         match result {
@@ -132,9 +140,9 @@ impl MarkSink for LocalMarks {
                 return Err(refuse(format!("ValidationException: {ITEM_TOO_LARGE}")));
             }
             attrs.insert(attr, padded);
+            attrs.insert("version".into(), mark.version.clone());
         }
         *n += 1;
-        attrs.insert("version".into(), mark.version.clone());
         if let Some(path) = &self.path {
             use std::io::Write;
             let line =
