@@ -172,29 +172,56 @@ pub async fn drain(
 }
 
 /// Runs each mapping over every shard of `stream_arn` from TRIM_HORIZON until idle (or closed).
-/// The mappings run side by side, as Lambda's do: with `--follow` one never ends, and the other
-/// must not wait for it.
+/// The mappings run side by side, as Lambda's do, and so do the shards of a mapping, each only once
+/// its parent is read to its end: with `--follow` an open shard never ends, and neither the other
+/// mapping nor a sibling shard may wait for it.
 pub async fn drain_mappings(
     client: &aws_sdk_dynamodbstreams::Client,
     stream_arn: &str,
     mappings: &[Mapping<'_>],
 ) -> Result<DrainStats, MappingError> {
-    let shards = parents_first(list_shards(client, stream_arn).await?);
-    let each = mappings.iter().map(|m| {
-        let shards = &shards;
-        async move {
-            let mut stats = DrainStats::default();
-            for shard in shards {
-                ShardReader { client, arn: stream_arn, shard, mapping: m }.drain(&mut stats).await?;
-            }
-            Ok::<_, MappingError>(stats)
+    let listed = list_shards(client, stream_arn).await?;
+    let parent: HashMap<String, String> = listed
+        .iter()
+        .filter_map(|s| Some((s.shard_id()?.to_owned(), s.parent_shard_id()?.to_owned())))
+        .collect();
+    let shards = parents_first(listed);
+    let stats = std::sync::Mutex::new(DrainStats::default());
+    let failed: std::sync::Mutex<Option<MappingError>> = std::sync::Mutex::new(None);
+    let mut all = Vec::new();
+    for m in mappings {
+        // Shard id → its drain, shared so that its children can wait for it.
+        let mut drains: HashMap<&str, futures_util::future::Shared<futures_util::future::LocalBoxFuture<'_, ()>>> =
+            HashMap::new();
+        for shard in &shards {
+            let after = parent.get(shard).and_then(|p| drains.get(p.as_str())).cloned();
+            let (stats, failed) = (&stats, &failed);
+            let drain = async move {
+                if let Some(parent) = after {
+                    parent.await;
+                }
+                if failed.lock().map_or(true, |f| f.is_some()) {
+                    return;
+                }
+                let mut mine = DrainStats::default();
+                let result = ShardReader { client, arn: stream_arn, shard, mapping: m }.drain(&mut mine).await;
+                if let Ok(mut s) = stats.lock() {
+                    s.absorb(mine);
+                }
+                if let (Err(e), Ok(mut f)) = (result, failed.lock()) {
+                    f.get_or_insert(e);
+                }
+            };
+            let drain = futures_util::FutureExt::shared(futures_util::FutureExt::boxed_local(drain));
+            drains.insert(shard.as_str(), drain.clone());
+            all.push(drain);
         }
-    });
-    let mut stats = DrainStats::default();
-    for s in futures_util::future::try_join_all(each).await? {
-        stats.absorb(s);
     }
-    Ok(stats)
+    futures_util::future::join_all(all).await;
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(stats.into_inner().unwrap_or_default())
 }
 
 /// Every shard of the stream, following DescribeStream's pages (at most 100 shards each).
