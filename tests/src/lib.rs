@@ -151,6 +151,16 @@ pub async fn stack(sdk: &aws_config::SdkConfig) -> Stack {
     stack::create(sdk, &args).await.expect("local stack")
 }
 
+/// The notify pipeline on the local stack's topics, raising freshness marks in its marks table.
+pub fn notify_with_marks(
+    sdk: &aws_config::SdkConfig,
+    stack: &Stack,
+) -> flagtrail_runtime::NotifyPipeline<flagtrail_runtime::sink::SnsTopic, flagtrail_runtime::sink::SnsTopic> {
+    let mut config = flagtrail_runtime::NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
+    config.marks_table = Some(stack.marks_table.clone());
+    flagtrail_runtime::build::notify_pipeline(sdk, &config)
+}
+
 /// A string attribute.
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())

@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use flagtrail_core::StreamEvent;
 use flagtrail_devtools::mapping::{drain, DrainStats, MappingOptions};
 use flagtrail_e2e::{audit_records, drain_queue, s, stack, stamped, Moto};
-use flagtrail_runtime::build::{audit_pipeline, notify_pipeline};
+use flagtrail_runtime::build::audit_pipeline;
 use flagtrail_runtime::sink::{CloudWatchLog, SnsTopic};
-use flagtrail_runtime::{AuditConfig, AuditPipeline, Invocation, NotifyConfig, NotifyPipeline, Outcome, Pipeline};
+use flagtrail_runtime::{AuditConfig, AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};
 use serde_json::Value;
 
 fn opts() -> MappingOptions {
@@ -44,9 +44,7 @@ impl Env {
     }
 
     fn notify(&self) -> NotifyPipeline<SnsTopic, SnsTopic> {
-        let mut config = NotifyConfig::new(&self.stack.alert_topic_arn, &self.stack.invalidation_topic_arn);
-        config.marks_table = Some(self.stack.marks_table.clone());
-        notify_pipeline(&self.sdk, &config)
+        flagtrail_e2e::notify_with_marks(&self.sdk, &self.stack)
     }
 
     async fn put(&self, item: std::collections::HashMap<String, AttributeValue>) {

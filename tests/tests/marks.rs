@@ -5,10 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use flagtrail_core::notify::Mark;
 use flagtrail_core::StreamEvent;
-use flagtrail_e2e::{root, stack, Moto};
-use flagtrail_runtime::build::notify_pipeline;
+use flagtrail_e2e::{notify_with_marks, root, stack, Moto};
 use flagtrail_runtime::sink::{DynamoDbMarks, LocalMarks, MarkSink, Raised};
-use flagtrail_runtime::{Invocation, NotifyConfig};
+use flagtrail_runtime::Invocation;
 
 fn mark(key: &str, item: Option<&str>, version: &str) -> Mark {
     Mark {
@@ -68,9 +67,7 @@ async fn notify_raises_each_mark_once_however_often_a_batch_comes() {
     let sdk = moto.sdk().await;
     let stack = stack(&sdk).await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let mut config = NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
-    config.marks_table = Some(stack.marks_table.clone());
-    let notify = notify_pipeline(&sdk, &config);
+    let notify = notify_with_marks(&sdk, &stack);
     // A subscriber filtering on one flag: packed (v2) messages list every flag as a String.Array
     // attribute, and SNS (moto too) matches a policy when any element matches.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -153,9 +150,7 @@ async fn a_mark_at_the_item_size_limit_is_raised_without_its_guard() {
         // Once the largest fitting pad is found, write it again 10 bytes smaller.
         (pad, fits) = if put.is_ok() { (pad - 10, true) } else { (pad - 4, false) };
     }
-    let mut config = NotifyConfig::new(&stack.alert_topic_arn, &stack.invalidation_topic_arn);
-    config.marks_table = Some(stack.marks_table.clone());
-    let notify = notify_pipeline(&sdk, &config);
+    let notify = notify_with_marks(&sdk, &stack);
     let out = notify.handle(&StreamEvent::from_json(&text).unwrap(), Invocation::unbounded()).await;
     assert!(out.response.batch_item_failures.is_empty(), "not failed forever: {:?}", out.errors);
     assert_eq!(counter(&ddb, &stack.marks_table, "T#prod#acme-corp").await, 8, "raised");

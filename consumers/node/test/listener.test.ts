@@ -10,9 +10,9 @@ import {
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
 
 import { FlagCache, InvalidationListener, type CacheKey, type InvalidationListenerOptions } from '../src/index.js';
-import { clientsFor, motoPerFile, type Clients } from './support/moto.js';
+import { motoPerFile, type Clients } from './support/moto.js';
 import { attributesOf, publish, publishInvalidation, v1Body } from './support/notify.js';
-import { jsonError, startProxy, type FaultProxy } from './support/proxy.js';
+import { jsonError, proxyPerSuite } from './support/proxy.js';
 import { waitFor } from './support/wait.js';
 
 const env = motoPerFile();
@@ -155,16 +155,7 @@ describe('InvalidationListener', () => {
   });
 
   describe('behind a proxy that fails a receive', () => {
-    let proxy: FaultProxy;
-    let viaProxy: Clients;
-    before(async () => {
-      proxy = await startProxy(env.moto.endpoint);
-      viaProxy = clientsFor(proxy.endpoint);
-    });
-    after(async () => {
-      viaProxy.destroy();
-      await proxy.close();
-    });
+    const through = proxyPerSuite(() => env.moto.endpoint);
 
     it('a receive error flushes the cache (messages may have been missed), then polling resumes', async (t) => {
       const topicArn = await topic();
@@ -172,7 +163,7 @@ describe('InvalidationListener', () => {
       const warnings: Array<Record<string, unknown>> = [];
       let receives = 0;
       let failNext = false;
-      proxy.setHandler(async (request, forward) => {
+      through.proxy.setHandler(async (request, forward) => {
         if (request.target === 'AmazonSQS.ReceiveMessage') {
           receives += 1;
           if (failNext) {
@@ -186,7 +177,7 @@ describe('InvalidationListener', () => {
         cache,
         topicArn,
         environments: ['prod'],
-        clients: viaProxy,
+        clients: through.clients,
         waitTimeSeconds: 1,
         errorBackoffMs: 10,
         log: (e) => warnings.push(e),

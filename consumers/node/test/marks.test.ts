@@ -5,8 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { DeleteTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 
 import { FlagCache, Freshness, MarkReader, UnprocessedKeysError, type CacheKey, type Invalidatable } from '../src/index.js';
-import { clientsFor, motoPerFile, type Clients } from './support/moto.js';
-import { startProxy, type FaultProxy } from './support/proxy.js';
+import { motoPerFile, type Clients } from './support/moto.js';
+import { proxyPerSuite } from './support/proxy.js';
 import { createMarksTable, writeMark } from './support/tables.js';
 
 const env = motoPerFile();
@@ -99,22 +99,13 @@ describe('MarkReader', () => {
   });
 
   describe('behind a proxy that leaves keys unprocessed', () => {
-    let proxy: FaultProxy;
-    let viaProxy: Clients;
-    before(async () => {
-      proxy = await startProxy(env.moto.endpoint);
-      viaProxy = clientsFor(proxy.endpoint);
-    });
-    after(async () => {
-      viaProxy.destroy();
-      await proxy.close();
-    });
+    const through = proxyPerSuite(() => env.moto.endpoint);
 
     it('retries UnprocessedKeys within the call', async () => {
       const table = await marksTable();
       for (const m of ['E#prod', 'F#prod#a', 'T#prod#x']) await writeMark(env.aws.dynamodb, table, { mark: m, item: 'i', sequence: '1' });
       let batchGets = 0;
-      proxy.setHandler(async (request, forward) => {
+      through.proxy.setHandler(async (request, forward) => {
         if (request.target !== 'DynamoDB_20120810.BatchGetItem') return forward();
         batchGets += 1;
         const reply = await forward();
@@ -126,20 +117,20 @@ describe('MarkReader', () => {
         body.UnprocessedKeys = { [name]: { Keys: held.map((item) => ({ mark: item.mark })), ProjectionExpression: '#m, #n', ExpressionAttributeNames: { '#m': 'mark', '#n': 'n' } } };
         return { ...reply, body: JSON.stringify(body) };
       });
-      const reader = new MarkReader({ dynamodb: viaProxy.dynamodb, table, backoffMs: 1 });
+      const reader = new MarkReader({ dynamodb: through.clients.dynamodb, table, backoffMs: 1 });
       const counters = await reader.read(['E#prod', 'F#prod#a', 'T#prod#x']);
       assert.deepEqual([...counters.values()], [1n, 1n, 1n]);
       assert.equal(batchGets, 3, 'first request + two retries of the unprocessed key');
       assert.equal(reader.stats.requests, 3);
 
       // Keys that stay unprocessed make the read fail rather than silently report 0.
-      proxy.setHandler(async (request, forward) => {
+      through.proxy.setHandler(async (request, forward) => {
         if (request.target !== 'DynamoDB_20120810.BatchGetItem') return forward();
         const keys = (JSON.parse(request.body) as { RequestItems: Record<string, { Keys: unknown[] }> }).RequestItems[table]!.Keys;
         return { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: JSON.stringify({ Responses: { [table]: [] }, UnprocessedKeys: { [table]: { Keys: keys } } }) };
       });
-      await assert.rejects(new MarkReader({ dynamodb: viaProxy.dynamodb, table, backoffMs: 1, maxRounds: 3 }).read(['E#prod']), UnprocessedKeysError);
-      proxy.setHandler((_r, forward) => forward());
+      await assert.rejects(new MarkReader({ dynamodb: through.clients.dynamodb, table, backoffMs: 1, maxRounds: 3 }).read(['E#prod']), UnprocessedKeysError);
+      through.proxy.setHandler((_r, forward) => forward());
     });
   });
 });

@@ -181,10 +181,8 @@ pub async fn drain_mappings(
     mappings: &[Mapping<'_>],
 ) -> Result<DrainStats, MappingError> {
     let listed = list_shards(client, stream_arn).await?;
-    let parent: HashMap<String, String> = listed
-        .iter()
-        .filter_map(|s| Some((s.shard_id()?.to_owned(), s.parent_shard_id()?.to_owned())))
-        .collect();
+    let parent: HashMap<String, String> =
+        listed.iter().filter_map(|s| Some((s.shard_id()?.to_owned(), s.parent_shard_id()?.to_owned()))).collect();
     let shards = parents_first(listed);
     let stats = std::sync::Mutex::new(DrainStats::default());
     let failed: std::sync::Mutex<Option<MappingError>> = std::sync::Mutex::new(None);

@@ -5,6 +5,9 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before } from 'node:test';
+
+import { clientsFor, type Clients } from './moto.js';
 
 /** A request as the proxy sees it. */
 export interface ProxyRequest {
@@ -92,4 +95,18 @@ export function jsonError(status: number, type: string, message: string): ProxyR
     headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': `${type.split('#').pop()};Sender` },
     body: JSON.stringify({ __type: type, message }),
   };
+}
+
+/** A proxy in front of `upstream()` for the calling suite, with clients that talk through it. */
+export function proxyPerSuite(upstream: () => string): { proxy: FaultProxy; clients: Clients } {
+  const fixture = {} as { proxy: FaultProxy; clients: Clients };
+  before(async () => {
+    fixture.proxy = await startProxy(upstream());
+    fixture.clients = clientsFor(fixture.proxy.endpoint);
+  });
+  after(async () => {
+    fixture.clients.destroy();
+    await fixture.proxy.close();
+  });
+  return fixture;
 }
