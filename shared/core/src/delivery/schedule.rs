@@ -16,12 +16,10 @@ pub struct PlannedCall {
     pub after: Vec<usize>,
 }
 
-/// The send order of `n` outputs: by priority (0 first), except that no output moves ahead of an
-/// earlier output with the same key — those move up with it (an output's effective priority is the
-/// most urgent of its own and its key's later outputs). Stable otherwise.
-pub fn prioritize<'a>(n: usize, key: impl Fn(usize) -> Option<&'a str>, priority: impl Fn(usize) -> u8) -> Vec<usize> {
-    let effective = effective_priorities(n, key, priority);
-    let mut order: Vec<usize> = (0..n).collect();
+/// The send order of outputs by their [`effective_priorities`] (0 first): no output moves ahead of
+/// an earlier output with the same key — those move up with it. Stable otherwise.
+pub fn prioritize(effective: &[u8]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..effective.len()).collect();
     order.sort_by_key(|&i| effective[i]);
     order
 }
@@ -109,7 +107,7 @@ mod tests {
         // keys: a a b c a ; priorities: 1 1 1 0 0
         let keys = ["a", "a", "b", "c", "a"];
         let prio = [1, 1, 1, 0, 0];
-        let order = prioritize(5, |i| Some(keys[i]), |i| prio[i]);
+        let order = prioritize(&effective_priorities(5, |i| Some(keys[i]), |i| prio[i]));
         // c (urgent) and all of a (its last is urgent) move up in their order; b stays behind.
         assert_eq!(order, vec![0, 1, 3, 4, 2]);
         let pos = |x: usize| order.iter().position(|&o| o == x).unwrap();
@@ -124,7 +122,7 @@ mod tests {
         // a's less urgent tail does not overtake b: [a:0, b:0, a:1] keeps b second.
         let (k, p) = (["a", "b", "a"], [0u8, 0, 1]);
         let tiers = effective_priorities(3, |i| Some(k[i]), |i| p[i]);
-        let tiered = prioritize(3, |i| Some(k[i]), |i| p[i]);
+        let tiered = prioritize(&tiers);
         assert_eq!(contiguous_by_key(tiered, |i| Some((tiers[i], k[i]))), vec![0, 1, 2]);
         let sent: Vec<Option<&str>> = order.iter().map(|&i| Some(keys[i])).collect();
         let cut = |keys: &[Option<&str>], max| {

@@ -133,6 +133,15 @@ pub fn alert_message(a: &Alert) -> Message {
     }
 }
 
+/// The FIFO message group of an invalidation: per flag, so a flag's invalidations stay in order;
+/// an environment-wide one orders within its environment.
+pub fn invalidation_group_id(i: &Invalidation) -> String {
+    fifo_group_id(&match &i.flag_key {
+        Some(f) => format!("{}/{}", i.environment, f),
+        None => i.environment.clone(),
+    })
+}
+
 /// The SNS message of an invalidation: JSON body, attributes for per-environment/scope filtering.
 pub fn invalidation_message(i: &Invalidation) -> Message {
     let scope = i.scope.as_str();
@@ -147,11 +156,7 @@ pub fn invalidation_message(i: &Invalidation) -> Message {
         subject: None,
         body: sqs_safe_json(serde_json::to_string(i).unwrap_or_default()),
         attributes: attributes(pairs.into_iter().filter_map(|(k, v)| Some((k, v?)))),
-        // Per-flag ordering on FIFO topics; an environment-wide message orders within its environment.
-        group_id: fifo_group_id(&match &i.flag_key {
-            Some(f) => format!("{}/{}", i.environment, f),
-            None => i.environment.clone(),
-        }),
+        group_id: invalidation_group_id(i),
         dedup_id: dedup_id(&i.event_id, "invalidation"),
         string_arrays: BTreeSet::new(),
     }

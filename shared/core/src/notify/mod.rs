@@ -13,6 +13,8 @@ pub use invalidation::{
     coalesce, invalidation, invalidation_priority, sequence_cmp, Coalesced, Invalidation, Scope, NON_EVALUATION_FIELDS,
 };
 pub use mark::{mark_key, mark_of, plan_marks, Mark, DEFAULT_MAX_MARKS_PER_BATCH, MARK_VERSION_DIGITS};
-pub use message::{alert_message, attribute_value, fifo_group_id, invalidation_message, sns_subject, Message};
+pub use message::{
+    alert_message, attribute_value, fifo_group_id, invalidation_group_id, invalidation_message, sns_subject, Message,
+};
 pub use pack::{pack, unpack, Packing, PACK_BYTES};
 pub use plan::{plan, NotifyPlan};

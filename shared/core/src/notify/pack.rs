@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::invalidation::Invalidation;
-use super::message::{attribute_value, fifo_group_id, invalidation_message, Message};
+use super::message::{attribute_value, fifo_group_id, invalidation_group_id, invalidation_message, Message};
 use crate::delivery::Outbox;
 
 /// Largest packed message: SNS bills each 64 KB chunk of a message as one request, and four of
@@ -36,8 +36,9 @@ pub enum Packing {
     PerGroup,
 }
 
-/// An invalidation with the batch positions of the records behind it.
-type Covered = (Vec<usize>, Invalidation);
+/// An invalidation with the batch positions of the records behind it and its v2 item's JSON text
+/// (serialized once: it sizes the chunk and then goes into the body).
+type Covered = (Vec<usize>, Invalidation, String);
 
 /// The messages for `kept` (coalesced invalidations with the records they cover and their
 /// priority), in order: a bucket (priority, environment or group) is placed where its first
@@ -58,7 +59,7 @@ pub fn pack(kept: Vec<(Vec<usize>, Invalidation, u8)>, packing: Packing) -> Outb
     let mut index: HashMap<(u8, String, &'static str), usize> = HashMap::new();
     for (covers, i, priority) in kept {
         let by = match packing {
-            Packing::PerGroup => (0, invalidation_message(&i).group_id, ""),
+            Packing::PerGroup => (0, invalidation_group_id(&i), ""),
             _ => (priority, i.environment.clone(), i.scope.as_str()),
         };
         let at = *index.entry(by).or_insert_with(|| {
@@ -66,14 +67,15 @@ pub fn pack(kept: Vec<(Vec<usize>, Invalidation, u8)>, packing: Packing) -> Outb
             buckets.len() - 1
         });
         buckets[at].0 = buckets[at].0.min(priority);
-        buckets[at].1.push((covers, i));
+        let text = item_json(&i);
+        buckets[at].1.push((covers, i, text));
     }
     for (priority, items) in buckets {
         let mut chunk: Vec<Covered> = Vec::new();
         let mut bytes = 0;
-        for (covers, i) in items {
+        for (covers, i, text) in items {
             // The item in the body and, at worst, its flag and tenant in the attributes.
-            let cost = item_json(&i).to_string().len()
+            let cost = text.len()
                 + 1
                 + i.flag_key.as_ref().map_or(0, |f| f.len() + 3)
                 + i.tenant_id.as_ref().map_or(0, |t| t.len() + 3);
@@ -82,7 +84,7 @@ pub fn pack(kept: Vec<(Vec<usize>, Invalidation, u8)>, packing: Packing) -> Outb
                 bytes = 0;
             }
             bytes += cost;
-            chunk.push((covers, i));
+            chunk.push((covers, i, text));
         }
         if !chunk.is_empty() {
             emit(&mut out, chunk, priority, packing);
@@ -102,13 +104,13 @@ pub fn unpack(body: &str) -> Option<Vec<Value>> {
     }
 }
 
-/// One invalidation inside a v2 message: the v1 object without its `schemaVersion`.
-fn item_json(i: &Invalidation) -> Value {
+/// One invalidation inside a v2 message, as JSON text: the v1 object without its `schemaVersion`.
+fn item_json(i: &Invalidation) -> String {
     let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("schemaVersion");
     }
-    v
+    v.to_string()
 }
 
 /// Adds the v2 message of `chunk`; one that turns out over [`PACK_BYTES`] once escaped (the
@@ -128,11 +130,11 @@ fn emit(out: &mut Outbox<Message>, mut chunk: Vec<Covered>, priority: u8, packin
 fn packed_message(chunk: &[Covered], packing: Packing) -> (Message, Vec<usize>) {
     let first = &chunk[0].1;
     let group_id = match packing {
-        Packing::PerGroup => invalidation_message(first).group_id,
+        Packing::PerGroup => invalidation_group_id(first),
         _ => fifo_group_id(&first.environment),
     };
     let values = |f: &dyn Fn(&Invalidation) -> Option<&str>| -> BTreeSet<String> {
-        chunk.iter().filter_map(|(_, i)| f(i)).filter_map(attribute_value).collect()
+        chunk.iter().filter_map(|(_, i, _)| f(i)).filter_map(attribute_value).collect()
     };
     let scopes = values(&|i| Some(i.scope.as_str()));
     let mut attributes = std::collections::BTreeMap::new();
@@ -156,12 +158,12 @@ fn packed_message(chunk: &[Covered], packing: Packing) -> (Message, Vec<usize>) 
             string_arrays.insert(name.to_owned());
         }
     }
-    let ids: Vec<&str> = chunk.iter().map(|(_, i)| i.event_id.as_str()).collect();
+    let ids: Vec<&str> = chunk.iter().map(|(_, i, _)| i.event_id.as_str()).collect();
     let dedup_id = hex::encode(Sha256::digest(format!("invalidations:{}", ids.join(",")).as_bytes()));
-    let mut covers: Vec<usize> = chunk.iter().flat_map(|(c, _)| c.iter().copied()).collect();
+    let mut covers: Vec<usize> = chunk.iter().flat_map(|(c, ..)| c.iter().copied()).collect();
     covers.sort_unstable();
-    let items: Vec<Value> = chunk.iter().map(|(_, i)| item_json(i)).collect();
-    let body = json!({"schemaVersion": 2, "invalidations": items}).to_string();
+    let items: Vec<&str> = chunk.iter().map(|(.., text)| text.as_str()).collect();
+    let body = format!(r#"{{"schemaVersion":2,"invalidations":[{}]}}"#, items.join(","));
     let message = Message {
         subject: None,
         body: super::message::sqs_safe_json(body),

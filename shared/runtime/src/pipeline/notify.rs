@@ -56,9 +56,8 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
         let mut calls = Vec::new();
         for (sink, outbox) in outboxes.iter().enumerate() {
             let items = &outbox.items;
-            let order = prioritize(items.len(), |i| key(sink, &items[i]), |i| outbox.priorities[i]);
             let tiers = effective_priorities(items.len(), |i| key(sink, &items[i]), |i| outbox.priorities[i]);
-            let order = contiguous_by_key(order, |i| key(sink, &items[i]).map(|k| (tiers[i], k)));
+            let order = contiguous_by_key(prioritize(&tiers), |i| key(sink, &items[i]).map(|k| (tiers[i], k)));
             let keys: Vec<Option<&str>> = order.iter().map(|&i| key(sink, &items[i])).collect();
             let cost = |k: usize| items[order[k]].size();
             let fits = |range, k| !starts_a_call(&keys, range, k, SNS_BATCH_ENTRIES);
@@ -106,13 +105,12 @@ impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
 }
 
 impl<A: TopicSink, I: TopicSink> NotifyPipeline<A, I> {
-    /// Raises the batch's marks, urgent ones first, no order among them (each write is
-    /// conditional on its own item's version, so any order ends in the same state).
+    /// Raises the batch's marks, one call each, urgent ones first (`schedule` orders by priority)
+    /// and no order among them otherwise: each write is conditional on its own item's version, so
+    /// any order ends in the same state.
     async fn raise_marks(&self, marks: &Outbox<Mark>, books: Books<'_>, raised: [&AtomicU64; 2]) {
         let Some(sink) = self.marks.as_deref() else { return };
-        let order = prioritize(marks.len(), |_| None, |i| marks.priorities[i]);
-        let calls = order
-            .into_iter()
+        let calls = (0..marks.len())
             .map(|p| PlannedCall { sink: 0, positions: vec![p], priority: marks.priorities[p], after: Vec::new() })
             .collect();
         let calls = schedule(calls, |_, _| None);
