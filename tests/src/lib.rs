@@ -147,6 +147,7 @@ pub async fn stack(sdk: &aws_config::SdkConfig) -> Stack {
         log_group: "/flagtrail/audit".into(),
         prefix: "flagtrail".into(),
         env_file: None,
+        data_protection: false,
     };
     stack::create(sdk, &args).await.expect("local stack")
 }

@@ -7,13 +7,15 @@
 //! refused whole with `InvalidParameter` (stricter than SNS, which fails only those entries).
 //! PutLogEvents: a call CloudWatch Logs refuses gets `InvalidParameterException`; events it would
 //! reject (too old, too new, expired) are not forwarded and come back in `rejectedLogEventsInfo`.
+//! PutRecordBatch: a call Firehose refuses (record count, record or call size) gets
+//! `InvalidArgumentException`.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use flagtrail_core::delivery::rules::{check_log_batch, check_publish_batch};
+use flagtrail_core::delivery::rules::{check_log_batch, check_publish_batch, check_record_batch};
 use flagtrail_core::delivery::LogEvent;
 use flagtrail_core::notify::Message;
 use serde_json::{json, Value};
@@ -69,6 +71,8 @@ fn serve(
         });
         let response = if target.as_deref() == Some("Logs_20140328.PutLogEvents") {
             put_log_events(upstream, &head, &body, retention_days, refused)?
+        } else if target.as_deref() == Some("Firehose_20150804.PutRecordBatch") {
+            put_record_batch(&body, refused)
         } else if body.starts_with(b"Action=PublishBatch") {
             publish_batch(upstream, &head, &body, refused)?
         } else {
@@ -168,6 +172,33 @@ fn publish_batch(_up: &str, _head: &[String], body: &[u8], refused: &Mutex<Vec<S
         }
         None => Verdict::Forward(body.to_vec()),
     })
+}
+
+fn put_record_batch(body: &[u8], refused: &Mutex<Vec<String>>) -> Verdict {
+    use base64::Engine;
+    let Ok(request) = serde_json::from_slice::<Value>(body) else { return Verdict::Forward(body.to_vec()) };
+    let sizes: Vec<usize> = request["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let data = r["Data"].as_str().unwrap_or("");
+            base64::engine::general_purpose::STANDARD.decode(data).map_or(usize::MAX, |d| d.len())
+        })
+        .collect();
+    match check_record_batch(&sizes) {
+        Ok(()) => Verdict::Forward(body.to_vec()),
+        Err(v) => {
+            refused.lock().unwrap().push(format!("PutRecordBatch: {v}"));
+            let body = json!({"__type": "InvalidArgumentException", "message": v.to_string()}).to_string();
+            Verdict::Refuse {
+                status: "400 Bad Request",
+                body,
+                error_type: "InvalidArgumentException",
+                protocol: Protocol::Json,
+            }
+        }
+    }
 }
 
 fn put_log_events(

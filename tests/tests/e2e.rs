@@ -310,6 +310,7 @@ async fn a_deleted_alert_topic_fails_the_batch_and_the_retry_delivers_every_aler
             log_group: env.stack.log_group.clone(),
             prefix: "flagtrail".into(),
             env_file: None,
+            data_protection: false,
         },
     );
     let consumer = ClearsAfterFirst {

@@ -101,6 +101,102 @@ async fn kms_signed_seals_verify_in_the_log_group_and_the_archive() {
     assert_eq!(signed_seals(&out), seals, "{out}");
 }
 
+/// With `dataProtection` the stack has no subscription filter (CloudWatch Logs masks subscription
+/// data, so the archive would keep masked bytes the seals do not cover); the audit function writes
+/// the archive itself through Firehose, here through the strict stand-in that refuses what
+/// Firehose refuses. The archive then verifies with the exact sealed bytes, e-mail actors included.
+/// moto has no data-protection policies, so the group is not masked here; what masking would do
+/// to a sealed record is shown in `masked_records_fail_their_seal` (flagtrail-core).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_data_protection_the_function_archives_the_exact_sealed_bytes() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let args = flagtrail_devtools::stack::StackArgs {
+        table: "feature-flags-dp".into(),
+        log_group: "/flagtrail/audit".into(),
+        prefix: "flagtrail".into(),
+        env_file: None,
+        data_protection: true,
+    };
+    let stack = flagtrail_devtools::stack::create(&sdk, &args).await.expect("local stack");
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let filters = logs.describe_subscription_filters().log_group_name(&stack.log_group).send().await.unwrap();
+    assert!(filters.subscription_filters().is_empty(), "no subscription may carry masked bytes to the archive");
+    let strict = flagtrail_e2e::strict::StrictProxy::start(&moto.endpoint, None);
+    let strict_sdk = flagtrail_runtime::SdkSettings::local(&strict.endpoint).load().await;
+    let mut config = AuditConfig::new(&stack.log_group);
+    config.seal_key_id = Some(stack.seal_key_id.clone());
+    config.archive_stream = stack.archive_stream.clone();
+    assert!(config.archive_stream.is_some());
+    let audit = audit_pipeline(&strict_sdk, &config);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for (key, who) in [("a", "alice@example.com"), ("b", "bob@example.org")] {
+        for v in 1..=4 {
+            let item = prod_flag(key, v * 10, who, &format!("r-{key}{v}"), v);
+            ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.expect("PutItem");
+        }
+    }
+    let opts = MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        batch_size: 3,
+        ..Default::default()
+    };
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    assert!(strict.refused().is_empty(), "{:?}", strict.refused());
+
+    let key = ["--kms-key-id", stack.seal_key_id.as_str()];
+    let (code, out) = flagtrail(&[&["verify", "--archive", &stack.archive][..], &key].concat(), &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("8 record(s) (0 duplicate(s))") && out.contains("0 finding(s)"), "{out}");
+    assert!(signed_seals(&out) >= 3, "{out}");
+    let (code, out) = flagtrail(&[&["verify", "--log-group", &stack.log_group][..], &key].concat(), &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("8 record(s) (0 duplicate(s))"), "{out}");
+}
+
+/// The strict stand-in refuses PutRecordBatch calls Firehose refuses, which moto accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strict_stand_in_refuses_what_firehose_refuses() {
+    use aws_sdk_firehose::primitives::Blob;
+    use aws_sdk_firehose::types::Record;
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let _stack = stack(&sdk).await; // creates the delivery stream `flagtrail-archive`
+    let stream = "flagtrail-archive".to_owned();
+    let strict = flagtrail_e2e::strict::StrictProxy::start(&moto.endpoint, None);
+    let strict_sdk = flagtrail_runtime::SdkSettings::local(&strict.endpoint).load().await;
+    let record = |n: usize| Record::builder().data(Blob::new(vec![b'x'; n])).build().unwrap();
+    let cases: [(&str, Vec<Record>, bool); 4] = [
+        ("500 small records", (0..500).map(|_| record(10)).collect(), true),
+        ("501 records", (0..501).map(|_| record(10)).collect(), false),
+        ("a record over 1,000 KB", vec![record(1_000_001)], false),
+        ("five records of 1,000 KB", (0..5).map(|_| record(1_000_000)).collect(), false),
+    ];
+    for (case, records, firehose_accepts) in cases {
+        let through = |sdk| {
+            let records = records.clone();
+            let stream = stream.clone();
+            async move {
+                aws_sdk_firehose::Client::new(sdk)
+                    .put_record_batch()
+                    .delivery_stream_name(stream)
+                    .set_records(Some(records))
+                    .send()
+                    .await
+            }
+        };
+        let strict_result = through(&strict_sdk).await;
+        assert_eq!(strict_result.is_ok(), firehose_accepts, "{case}: {strict_result:?}");
+        if !firehose_accepts {
+            let moto_result = through(&sdk).await;
+            println!("{case}: moto {}", if moto_result.is_ok() { "accepts" } else { "refuses" });
+        }
+    }
+    assert_eq!(strict.refused().len(), 3, "{:?}", strict.refused());
+}
+
 /// From verify's summary `…, N seal(s), N signature(s) verified; …`: N, when both agree.
 fn signed_seals(out: &str) -> usize {
     let number_before = |what: &str| -> usize {

@@ -225,6 +225,7 @@ async fn alerts_and_invalidations_discarded_after_retries_are_redriven() {
         log_group: env.stack.log_group.clone(),
         prefix: "flagtrail".into(),
         env_file: None,
+        data_protection: false,
     };
     flagtrail_devtools::stack::create(&env.sdk, &args).await.unwrap();
     let report = redrive(&env.store, &notify, None, false).await.unwrap();

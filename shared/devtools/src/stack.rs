@@ -28,6 +28,12 @@ pub struct StackArgs {
     /// Write `export NAME=value` lines for the pipeline's variables to this file.
     #[arg(long)]
     pub env_file: Option<std::path::PathBuf>,
+    /// As the stack deploys with `dataProtection`: no subscription filter on the audit group (it
+    /// would carry masked bytes); the audit function archives through Firehose itself. The
+    /// stand-in has no data-protection policies (moto 5.2.5 has no PutDataProtectionPolicy), so
+    /// the group itself is not masked here.
+    #[arg(long)]
+    pub data_protection: bool,
 }
 
 /// What was created.
@@ -52,6 +58,8 @@ pub struct Stack {
     pub seal_key_id: String,
     /// The archive, `s3://bucket/prefix` (what `flagtrail verify --archive` reads).
     pub archive: String,
+    /// The delivery stream the audit function archives to itself (with `--data-protection`).
+    pub archive_stream: Option<String>,
 }
 
 impl Stack {
@@ -65,6 +73,9 @@ impl Stack {
             ("FLAGTRAIL_MARKS_TABLE", self.marks_table.clone()),
             ("FLAGTRAIL_SEAL_KEY_ID", self.seal_key_id.clone()),
         ]
+        .into_iter()
+        .chain(self.archive_stream.clone().map(|s| ("FLAGTRAIL_ARCHIVE_STREAM", s)))
+        .collect()
     }
 }
 
@@ -166,7 +177,7 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         queues.insert(name, url);
     }
     let seal_key_id = seal_key(sdk, &args.prefix).await?;
-    let archive = archive(sdk, &args.prefix, &args.log_group).await?;
+    let (archive, archive_stream) = archive(sdk, &args.prefix, &args.log_group, args.data_protection).await?;
     Ok(Stack {
         table: args.table.clone(),
         stream_arn,
@@ -177,6 +188,7 @@ pub async fn create(sdk: &aws_config::SdkConfig, args: &StackArgs) -> anyhow::Re
         queues,
         seal_key_id,
         archive,
+        archive_stream,
     })
 }
 
@@ -204,8 +216,14 @@ async fn seal_key(sdk: &aws_config::SdkConfig, prefix: &str) -> anyhow::Result<S
 }
 
 /// The archive: an Object Lock bucket, a Firehose stream into it, and the audit group's
-/// subscription filter to the stream. Returns `s3://bucket/audit/`.
-async fn archive(sdk: &aws_config::SdkConfig, prefix: &str, log_group: &str) -> anyhow::Result<String> {
+/// subscription filter to the stream (none with `data_protection`: the function writes the stream
+/// itself). Returns `s3://bucket/audit/` and, with `data_protection`, the stream's name.
+async fn archive(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    log_group: &str,
+    data_protection: bool,
+) -> anyhow::Result<(String, Option<String>)> {
     use aws_sdk_firehose::types::{CompressionFormat, DeliveryStreamType, ExtendedS3DestinationConfiguration};
     let bucket = format!("{prefix}-archive");
     let s3 = aws_sdk_s3::Client::new(sdk);
@@ -243,6 +261,10 @@ async fn archive(sdk: &aws_config::SdkConfig, prefix: &str, log_group: &str) -> 
             .unwrap_or_default()
             .to_owned(),
     };
+    let url = format!("s3://{bucket}/audit/");
+    if data_protection {
+        return Ok((url, Some(stream)));
+    }
     aws_sdk_cloudwatchlogs::Client::new(sdk)
         .put_subscription_filter()
         .log_group_name(log_group)
@@ -253,7 +275,7 @@ async fn archive(sdk: &aws_config::SdkConfig, prefix: &str, log_group: &str) -> 
         .send()
         .await
         .context("subscribing the audit group to the archive")?;
-    Ok(format!("s3://{bucket}/audit/"))
+    Ok((url, None))
 }
 
 /// `flagtrail local-stack`: create, then print (or write) the variables.

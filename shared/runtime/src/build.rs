@@ -11,7 +11,8 @@ use crate::config::{AuditConfig, NotifyConfig, ReconcileConfig};
 use crate::pipeline::{AuditPipeline, NotifyPipeline};
 use crate::reconcile::CompletenessCheck;
 use crate::sink::{
-    CloudWatchLog, DynamoDbMarks, KmsSigner, LocalLog, LocalMarks, LocalTopic, MarkSink, SealSigner, SnsTopic,
+    ArchiveSink, CloudWatchLog, DynamoDbMarks, FirehoseArchive, KmsSigner, LocalLog, LocalMarks, LocalTopic, MarkSink,
+    SealSigner, SnsTopic,
 };
 use crate::trail::LogGroupTrail;
 
@@ -26,6 +27,10 @@ pub fn audit_pipeline(sdk: &SdkConfig, config: &AuditConfig) -> AuditPipeline<Cl
             .seal_key_id
             .as_ref()
             .map(|key| Arc::new(KmsSigner::new(aws_sdk_kms::Client::new(sdk), key.clone())) as Arc<dyn SealSigner>),
+        archive: config.archive_stream.as_ref().map(|stream| {
+            let client = aws_sdk_firehose::Client::new(sdk);
+            Arc::new(FirehoseArchive::new(client, stream.clone(), config.log_group.clone())) as Arc<dyn ArchiveSink>
+        }),
     }
 }
 
@@ -61,7 +66,7 @@ pub fn local_pipelines(
         None => Default::default(),
     };
     Ok((
-        AuditPipeline { config: config.clone(), log, retention_days: None, signer: None },
+        AuditPipeline { config: config.clone(), log, retention_days: None, signer: None, archive: None },
         NotifyPipeline { config: config.clone(), alerts, invalidations, marks: Some(Arc::new(marks)) },
     ))
 }

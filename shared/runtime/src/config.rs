@@ -24,6 +24,9 @@ pub struct AuditConfig {
     /// `FLAGTRAIL_SEAL_KEY_ID` (optional): the KMS asymmetric key (`ECC_NIST_P256`, `SIGN_VERIFY`)
     /// that signs each invocation's seal; without it seals carry digests only.
     pub seal_key_id: Option<String>,
+    /// `FLAGTRAIL_ARCHIVE_STREAM` (optional): a Firehose delivery stream the function archives what
+    /// it wrote to; set where the group's subscription cannot feed the archive (data protection).
+    pub archive_stream: Option<String>,
 }
 
 impl AuditConfig {
@@ -36,6 +39,7 @@ impl AuditConfig {
             metrics_namespace: "Flagtrail".into(),
             retention_days: None,
             seal_key_id: None,
+            archive_stream: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl AuditConfig {
                 })
                 .transpose()?,
             seal_key_id: vars.optional("FLAGTRAIL_SEAL_KEY_ID"),
+            archive_stream: vars.optional("FLAGTRAIL_ARCHIVE_STREAM"),
         })
     }
 }

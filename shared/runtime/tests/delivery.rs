@@ -105,6 +105,7 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
         log: Flaky::new(support::local_log(), &[2]),
         retention_days: None,
         signer: None,
+        archive: None,
     };
     let out = audit.handle(&event_of(&recs), inv()).await;
     let calls = out.metrics.get(Counter::PutLogEventsCalls);
@@ -143,8 +144,13 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
 async fn api_calls_are_the_minimum_the_limits_allow() {
     let generated = flagtrail_devtools::sample::event(10_000, true, 5);
     let event = event_of(&records(&generated));
-    let audit =
-        AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None, signer: None };
+    let audit = AuditPipeline {
+        config: CoreConfig::default(),
+        log: support::local_log(),
+        retention_days: None,
+        signer: None,
+        archive: None,
+    };
     let out = audit.handle(&event, inv()).await;
     let events = audit.log.events.lock().unwrap().clone();
     let (seals, records): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.message.contains(r#""recordType":"seal""#));
@@ -257,8 +263,13 @@ async fn a_failed_packed_message_fails_every_record_behind_its_invalidations() {
 async fn an_exhausted_time_budget_leaves_the_rest_for_redelivery() {
     let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
     let event = StreamEvent::from_json(&text).unwrap();
-    let audit =
-        AuditPipeline { config: CoreConfig::default(), log: support::local_log(), retention_days: None, signer: None };
+    let audit = AuditPipeline {
+        config: CoreConfig::default(),
+        log: support::local_log(),
+        retention_days: None,
+        signer: None,
+        archive: None,
+    };
     let late = Invocation { now_ms: support::NOW_MS, deadline: Some(Instant::now() + Duration::from_millis(10)) };
     let out = audit.handle(&event, late).await;
     assert_eq!(*audit.log.calls.lock().unwrap(), 0, "no call is started without time to finish it");
@@ -333,6 +344,7 @@ async fn a_seal_not_signed_or_not_written_fails_its_records_and_the_redelivery_s
         log: support::local_log(),
         retention_days: None,
         signer: Some(std::sync::Arc::new(signer)),
+        archive: None,
     };
     let out = audit.handle(&event_of(&recs), inv()).await;
     assert_eq!(out.response.resume_from(), Some(first_seq));
@@ -349,6 +361,7 @@ async fn a_seal_not_signed_or_not_written_fails_its_records_and_the_redelivery_s
         log: LosesSealOnce { inner: support::local_log(), lost: Mutex::new(false) },
         retention_days: None,
         signer: Some(std::sync::Arc::new(flagtrail_runtime::sink::LocalSigner::from_key(key.clone()))),
+        archive: None,
     };
     let out = audit.handle(&event_of(&recs), inv()).await;
     assert_eq!(out.response.resume_from(), Some(first_seq));
@@ -374,4 +387,50 @@ impl LogSink for LosesSealOnce {
         }
         self.inner.put(events).await
     }
+}
+
+/// An archive that fails its first call and keeps what the others bring.
+#[derive(Default)]
+struct ArchiveFailsOnce {
+    calls: Mutex<usize>,
+    kept: Mutex<Vec<LogEvent>>,
+}
+
+#[async_trait]
+impl flagtrail_runtime::sink::ArchiveSink for ArchiveFailsOnce {
+    async fn put(&self, events: &[LogEvent]) -> Result<(), SinkError> {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        if *calls == 1 {
+            return Err(SinkError::Transient { sink: "archive stream", message: "503".into() });
+        }
+        self.kept.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// With an archive (data protection): a call the log took but the archive did not fails the batch
+/// from its first record, and the redelivery archives every record and the seal.
+#[tokio::test]
+async fn a_call_counts_as_written_only_once_the_archive_has_it() {
+    let recs = records(&flagtrail_devtools::sample::event(20, false, 3));
+    let archive = std::sync::Arc::new(ArchiveFailsOnce::default());
+    let audit = AuditPipeline {
+        config: CoreConfig::default(),
+        log: support::local_log(),
+        retention_days: None,
+        signer: None,
+        archive: Some(archive.clone()),
+    };
+    let out = audit.handle(&event_of(&recs), inv()).await;
+    assert!(out.response.resume_from().is_some(), "the batch is reported failed");
+    assert!(matches!(&out.errors[..], [SinkError::Transient { sink: "archive stream", .. }]), "{:?}", out.errors);
+    assert_eq!(out.metrics.get(Counter::RecordsSealed), 0);
+    assert!(archive.kept.lock().unwrap().is_empty());
+    let retry = audit.handle(&event_of(&recs), inv()).await;
+    assert!(retry.response.batch_item_failures.is_empty());
+    let kept: Vec<String> = archive.kept.lock().unwrap().iter().map(|e| e.message.clone()).collect();
+    let report = flagtrail_core::integrity::verify(&kept, None);
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!((report.records, report.seals), (recs.len(), 1));
 }

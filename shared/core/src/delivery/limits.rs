@@ -1,7 +1,8 @@
 //! The services' documented limits that every plan is cut to.
 //!
 //! PutLogEvents: <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html>;
-//! PublishBatch: <https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>.
+//! PublishBatch: <https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>;
+//! PutRecordBatch: <https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html>.
 
 /// PutLogEvents: bytes per call, counting 26 bytes of overhead per event.
 pub const LOG_BATCH_BYTES: usize = 1_048_576;
@@ -24,3 +25,9 @@ pub const SNS_BATCH_BYTES: usize = 262_144;
 pub const DDB_PARTITION_KEY_BYTES: usize = 2048;
 /// DynamoDB: bytes of an item, attribute names and values counted (400 KB).
 pub const DDB_ITEM_BYTES: usize = 400 * 1024;
+/// Firehose PutRecordBatch: records per call ("These limits cannot be changed").
+pub const FIREHOSE_BATCH_RECORDS: usize = 500;
+/// Firehose: bytes of one record before base64 ("1,000 KB"; read as 1,000,000, the stricter).
+pub const FIREHOSE_RECORD_BYTES: usize = 1_000_000;
+/// Firehose PutRecordBatch: bytes per call ("4 MB"; read as 4,000,000, the stricter).
+pub const FIREHOSE_BATCH_BYTES: usize = 4_000_000;

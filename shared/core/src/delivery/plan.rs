@@ -2,7 +2,10 @@
 
 use std::ops::Range;
 
-use super::limits::{LOG_BATCH_BYTES, LOG_BATCH_EVENTS, LOG_BATCH_SPAN_MS, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES};
+use super::limits::{
+    FIREHOSE_BATCH_BYTES, FIREHOSE_BATCH_RECORDS, LOG_BATCH_BYTES, LOG_BATCH_EVENTS, LOG_BATCH_SPAN_MS,
+    SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
+};
 use super::log_event::LogEvent;
 use crate::notify::Message;
 
@@ -65,6 +68,11 @@ pub fn plan_publish_batches(messages: &[Message]) -> Vec<Range<usize>> {
     plan_batches(messages.len(), |i| messages[i].size(), SNS_BATCH_ENTRIES, SNS_BATCH_BYTES, |_, _| true)
 }
 
+/// Firehose PutRecordBatch calls over records of `sizes` bytes: by record count and bytes.
+pub fn plan_record_batches(sizes: &[usize]) -> Vec<Range<usize>> {
+    plan_batches(sizes.len(), |i| sizes[i], FIREHOSE_BATCH_RECORDS, FIREHOSE_BATCH_BYTES, |_, _| true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +91,16 @@ mod tests {
         assert_eq!(plan[0], 0..1022);
         assert!(plan.iter().all(|r| r.clone().map(|i| events[i].cost()).sum::<usize>() <= LOG_BATCH_BYTES));
         assert_eq!(plan.iter().map(|r| r.len()).sum::<usize>(), 3000);
+    }
+
+    #[test]
+    fn record_batches_respect_count_and_bytes() {
+        let plan = plan_record_batches(&[1; 1200]);
+        assert_eq!(plan, vec![0..500, 500..1000, 1000..1200]);
+        // Four records of 999,999 bytes do not fit in 4,000,000; three do.
+        assert_eq!(plan_record_batches(&[999_999; 5]), vec![0..4, 4..5]);
+        assert_eq!(plan_record_batches(&[1_000_000; 5]), vec![0..4, 4..5]);
+        assert_eq!(plan_record_batches(&[1_000_001, 3_000_000]), vec![0..1, 1..2]);
     }
 
     #[test]

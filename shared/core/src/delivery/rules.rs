@@ -18,11 +18,15 @@
 //!   (≤ 10,000 events; ≤ 1,048,576 bytes counting 26 per event; chronological order; ≤ 24 h span;
 //!   events > 2 h ahead, > 14 days old or older than the group's retention "are rejected while
 //!   processing remaining valid events" and come back in `rejectedLogEventsInfo`).
+//! - Firehose PutRecordBatch: <https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html>
+//!   ("up to 500 records", each "as large as 1,000 KB (before base64 encoding), up to a limit of
+//!   4 MB for the entire request. These limits cannot be changed.").
 
 use std::fmt;
 
 use super::limits::{
-    LOG_BATCH_BYTES, LOG_BATCH_EVENTS, LOG_BATCH_SPAN_MS, LOG_EVENT_BYTES, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
+    FIREHOSE_BATCH_BYTES, FIREHOSE_BATCH_RECORDS, FIREHOSE_RECORD_BYTES, LOG_BATCH_BYTES, LOG_BATCH_EVENTS,
+    LOG_BATCH_SPAN_MS, LOG_EVENT_BYTES, SNS_BATCH_BYTES, SNS_BATCH_ENTRIES,
 };
 use super::log_event::LogEvent;
 use crate::notify::Message;
@@ -320,6 +324,49 @@ pub fn check_log_batch(
     })
 }
 
+/// Why Firehose refuses a PutRecordBatch call whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordBatchViolation {
+    /// No records, or more than 500.
+    RecordCount(usize),
+    /// A record that is empty or over 1,000 KB.
+    RecordSize {
+        /// Position in the call.
+        index: usize,
+        /// Its size in bytes.
+        bytes: usize,
+    },
+    /// Over 4 MB in all.
+    TooLarge(usize),
+}
+
+impl fmt::Display for RecordBatchViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RecordCount(n) => write!(f, "{n} records (1 to {FIREHOSE_BATCH_RECORDS})"),
+            Self::RecordSize { index, bytes } => {
+                write!(f, "record {index} is {bytes} bytes (1 to {FIREHOSE_RECORD_BYTES})")
+            }
+            Self::TooLarge(n) => write!(f, "{n} bytes in all (at most {FIREHOSE_BATCH_BYTES})"),
+        }
+    }
+}
+
+/// Checks a PutRecordBatch call over records of `sizes` bytes (before base64).
+pub fn check_record_batch(sizes: &[usize]) -> Result<(), RecordBatchViolation> {
+    if sizes.is_empty() || sizes.len() > FIREHOSE_BATCH_RECORDS {
+        return Err(RecordBatchViolation::RecordCount(sizes.len()));
+    }
+    if let Some((index, &bytes)) = sizes.iter().enumerate().find(|(_, &b)| b == 0 || b > FIREHOSE_RECORD_BYTES) {
+        return Err(RecordBatchViolation::RecordSize { index, bytes });
+    }
+    let total: usize = sizes.iter().sum();
+    if total > FIREHOSE_BATCH_BYTES {
+        return Err(RecordBatchViolation::TooLarge(total));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -411,5 +458,19 @@ mod tests {
         assert_eq!(r.positions(4), vec![0, 1, 3]);
         assert!(check_log_batch(&[ev(now - 2 * day), ev(now - 2 * day + 5)], now, None).unwrap().is_empty());
         assert_eq!(check_log_batch(&[], now, None), Err(LogBatchViolation::Empty));
+    }
+
+    #[test]
+    fn record_batches_firehose_refuses() {
+        assert_eq!(check_record_batch(&[]), Err(RecordBatchViolation::RecordCount(0)));
+        assert_eq!(check_record_batch(&[1; 501]), Err(RecordBatchViolation::RecordCount(501)));
+        assert!(check_record_batch(&[1; 500]).is_ok());
+        assert_eq!(
+            check_record_batch(&[10, 1_000_001]),
+            Err(RecordBatchViolation::RecordSize { index: 1, bytes: 1_000_001 })
+        );
+        assert_eq!(check_record_batch(&[5, 0]), Err(RecordBatchViolation::RecordSize { index: 1, bytes: 0 }));
+        assert_eq!(check_record_batch(&[1_000_000; 5]), Err(RecordBatchViolation::TooLarge(5_000_000)));
+        assert!(check_record_batch(&[1_000_000; 4]).is_ok());
     }
 }

@@ -4,10 +4,20 @@
 //! records into one object. With Firehose's decompression enabled the documents arrive as plain
 //! JSON; both are read.
 //! <https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html#FirehoseExample>
+//!
+//! With a data-protection policy on the audit group, the subscription path cannot feed the
+//! archive: CloudWatch Logs masks "at all egress points, including CloudWatch Logs Insights,
+//! metric filters, and subscription filters" (user guide, "Help protect sensitive log data with
+//! masking"), so the archive would keep masked bytes the seals do not cover. The audit function
+//! then writes the archive itself ([`archive_records`]): the same documents, built from the exact
+//! bytes it wrote to the group, so there is one archive format whichever path wrote it.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use serde::Deserialize;
+use serde_json::json;
+
+use crate::delivery::{plan_batches, LogEvent, FIREHOSE_RECORD_BYTES};
 
 /// An archive object that is not subscription data.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +33,58 @@ pub enum ArchiveError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// An event too large for one Firehose record even alone and compressed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("archive record for the event at {timestamp_ms} is {bytes} bytes compressed, over Firehose's {FIREHOSE_RECORD_BYTES}")]
+pub struct RecordTooLarge {
+    /// The event's timestamp, to find it.
+    pub timestamp_ms: i64,
+    /// The compressed record's size.
+    pub bytes: usize,
+}
+
+/// Uncompressed bytes of one document: compressed it stays under Firehose's record limit, since
+/// gzip adds at most a few bytes per 16 KB block to data it cannot compress.
+const DOCUMENT_BYTES: usize = FIREHOSE_RECORD_BYTES * 9 / 10;
+
+/// The Firehose records that archive `events` of `log_group`: gzip'd subscription-data documents,
+/// each under Firehose's record limit, events in order. An event whose document alone exceeds
+/// the target is compressed alone and refused only if that is still too large.
+pub fn archive_records(log_group: &str, events: &[LogEvent]) -> Result<Vec<Vec<u8>>, RecordTooLarge> {
+    let document = |events: &[serde_json::Value]| {
+        json!({
+            "messageType": "DATA_MESSAGE",
+            "owner": "flagtrail-audit",
+            "logGroup": log_group,
+            "logStream": "",
+            "subscriptionFilters": [],
+            "logEvents": events,
+        })
+        .to_string()
+    };
+    let base = document(&[]).len();
+    // Cut into documents by uncompressed size; a group over the target is a lone event.
+    let values: Vec<serde_json::Value> =
+        events.iter().map(|e| json!({ "id": "", "timestamp": e.timestamp_ms, "message": e.message })).collect();
+    let costs: Vec<usize> = values.iter().map(|v| v.to_string().len() + 1).collect();
+    plan_batches(values.len(), |i| costs[i], usize::MAX, DOCUMENT_BYTES - base, |_, _| true)
+        .into_iter()
+        .map(|r| {
+            let record = gzip(&document(&values[r.clone()]));
+            if record.len() > FIREHOSE_RECORD_BYTES {
+                return Err(RecordTooLarge { timestamp_ms: events[r.start].timestamp_ms, bytes: record.len() });
+            }
+            Ok(record)
+        })
+        .collect()
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).expect("writing to memory");
+    e.finish().expect("writing to memory")
 }
 
 #[derive(Deserialize)]
@@ -66,7 +128,6 @@ pub fn archive_messages(object: &[u8]) -> Result<Vec<String>, ArchiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     fn gz(s: &str) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -94,5 +155,50 @@ mod tests {
         let mut broken = gz(r#"{"messageType":"DATA_MESSAGE","logEvents":[]}"#);
         broken.truncate(broken.len() - 6);
         assert!(matches!(archive_messages(&broken), Err(ArchiveError::Gzip(_))));
+    }
+
+    #[test]
+    fn archive_records_read_back_as_the_exact_messages() {
+        let events: Vec<LogEvent> = (0..50)
+            .map(|i| LogEvent { timestamp_ms: i, message: format!(r#"{{"actor":"a{i}@example.com","q":"\"x\""}}"#) })
+            .collect();
+        let records = archive_records("/flagtrail/audit", &events).unwrap();
+        assert_eq!(records.len(), 1);
+        // Firehose concatenates records into one object; the reader gets the messages back byte for byte.
+        let object: Vec<u8> = records.concat();
+        let messages: Vec<String> = events.iter().map(|e| e.message.clone()).collect();
+        assert_eq!(archive_messages(&object).unwrap(), messages);
+    }
+
+    #[test]
+    fn archive_records_stay_under_firehose_record_limit() {
+        // Incompressible messages of ~1 MB each (the CloudWatch Logs event limit): one record each.
+        let mut x: u64 = 88172645463325252;
+        let mut noise = |n: usize| -> String {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'!' + (x % 90) as u8)
+                })
+                .collect()
+        };
+        let events: Vec<LogEvent> =
+            (0..3).map(|i| LogEvent { timestamp_ms: i, message: noise(crate::delivery::LOG_EVENT_BYTES) }).collect();
+        let records = archive_records("g", &events).unwrap();
+        assert_eq!(records.len(), 3);
+        assert!(
+            records.iter().all(|r| r.len() <= FIREHOSE_RECORD_BYTES),
+            "{:?}",
+            records.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let messages: Vec<String> = events.iter().map(|e| e.message.clone()).collect();
+        assert_eq!(archive_messages(&records.concat()).unwrap(), messages);
+        // Many small events fill documents up to the target, never past the limit.
+        let small: Vec<LogEvent> = (0..4000).map(|i| LogEvent { timestamp_ms: i, message: noise(1000) }).collect();
+        let records = archive_records("g", &small).unwrap();
+        assert!(records.len() >= 4 && records.iter().all(|r| r.len() <= FIREHOSE_RECORD_BYTES));
+        assert_eq!(archive_messages(&records.concat()).unwrap().len(), 4000);
     }
 }

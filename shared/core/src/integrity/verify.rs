@@ -381,6 +381,18 @@ mod tests {
         assert_eq!(r.duplicates, 2);
     }
 
+    /// What a data-protection policy does to subscription data (the archive's feed): "the sensitive
+    /// data is replaced by asterisks". Every record naming an e-mail actor fails its seal, which is
+    /// why, with `dataProtection`, the audit function writes the archive itself.
+    #[test]
+    fn masked_records_fail_their_seal() {
+        let t = trail(Some(&key(1)));
+        let masked: Vec<String> = t.iter().map(|m| m.replace("a@example.com", "*************")).collect();
+        let r = verify(&masked, Some(&trusted(1)));
+        let edited = r.findings.iter().filter(|f| matches!(f, IntegrityFinding::Edited { .. })).count();
+        assert_eq!((edited, r.findings.len()), (6, 6), "{:?}", r.findings);
+    }
+
     #[test]
     fn each_tampering_is_named() {
         let keys = trusted(1);

@@ -11,7 +11,7 @@ use flagtrail_core::{audit, CoreConfig, StreamEvent};
 
 use super::deliver::{deliver, Books};
 use super::{within, Invocation, Outcome, Pipeline};
-use crate::sink::{LogSink, SealSigner};
+use crate::sink::{ArchiveSink, LogSink, SealSigner};
 
 /// The audit consumer over a log sink.
 pub struct AuditPipeline<L> {
@@ -24,6 +24,9 @@ pub struct AuditPipeline<L> {
     pub retention_days: Option<u32>,
     /// Signs each invocation's seal; without one, seals carry digests only.
     pub signer: Option<Arc<dyn SealSigner>>,
+    /// Archives what the log accepted, where the group's subscription cannot (data protection masks
+    /// subscription data); a call counts as written only once both have it.
+    pub archive: Option<Arc<dyn ArchiveSink>>,
 }
 
 impl<L: LogSink> AuditPipeline<L> {
@@ -66,7 +69,7 @@ impl<L: LogSink> AuditPipeline<L> {
             .map(|r| PlannedCall { sink: 0, positions: r.collect(), priority: NORMAL, after: Vec::new() })
             .collect();
         let (rejected, seal_lost) = (AtomicU64::new(0), AtomicBool::new(false));
-        let (rejected, seal_lost, log) = (&rejected, &seal_lost, &self.log);
+        let (rejected, seal_lost, log, archive) = (&rejected, &seal_lost, &self.log, &self.archive);
         let books = Books { inv: &inv, ledger: &mut ledger, errors: &mut out.errors };
         // Audit events have no order to keep across calls: every call may be in flight at once.
         let delivered = deliver(
@@ -82,6 +85,19 @@ impl<L: LogSink> AuditPipeline<L> {
                 let not_written = log.put(&batch).await.inspect_err(|_| {
                     seal_lost.fetch_or(has_seal, Ordering::Relaxed);
                 })?;
+                if let Some(archive) = archive {
+                    let written: Vec<LogEvent> = batch
+                        .iter()
+                        .enumerate()
+                        .filter(|(p, _)| !not_written.contains(p))
+                        .map(|(_, e)| e.clone())
+                        .collect();
+                    // The log has them and the archive may not: the call fails whole and comes again
+                    // (the log then holds duplicates with the same eventId, which readers fold).
+                    archive.put(&written).await.inspect_err(|_| {
+                        seal_lost.fetch_or(has_seal, Ordering::Relaxed);
+                    })?;
+                }
                 rejected.fetch_add(not_written.len() as u64, Ordering::Relaxed);
                 let not_written: Vec<usize> = not_written.into_iter().map(|p| positions[p]).collect();
                 seal_lost.fetch_or(not_written.iter().any(|&i| i >= record_events), Ordering::Relaxed);

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use flagtrail_core::delivery::LogEvent;
 use flagtrail_core::notify::Message;
 
+mod archive;
 mod cloudwatch;
 mod error;
 mod local;
@@ -13,6 +14,7 @@ mod marks;
 mod seal;
 mod sns;
 
+pub use archive::{ArchiveSink, FirehoseArchive};
 pub use cloudwatch::CloudWatchLog;
 pub use error::SinkError;
 pub use local::{LocalLog, LocalTopic};
