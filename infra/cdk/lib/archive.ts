@@ -1,0 +1,172 @@
+// The write-once archive: the audit group's subscription filter → Firehose → an S3 bucket with
+// Object Lock in compliance mode (nobody, root included, deletes or overwrites a locked version
+// before its retention ends). Seals travel with the records. Objects are what Firehose makes of
+// CloudWatch Logs subscription data: gzip'd `DATA_MESSAGE` documents, concatenated
+// (`flagtrail verify --archive`).
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { AuditTrail } from './audit-trail';
+import { acknowledge } from './nag';
+import { protectedBucket } from './protected-bucket';
+
+/** Settings of the archive. */
+export interface ArchiveProps {
+  readonly stage: string;
+  /** The trail key, which encrypts the archive objects. */
+  readonly key: kms.IKey;
+  /** Years every object stays locked (S3 Object Lock, compliance mode). */
+  readonly years: number;
+  /** The audit trail whose group is archived. */
+  readonly trail: AuditTrail;
+  /** Where the delivery-lag alarm pages. */
+  readonly alarmTopic: sns.ITopic;
+}
+
+/** The archive bucket, the Firehose stream that fills it, and the audit group's subscription to it. */
+export class Archive extends Construct {
+  /** The write-once archive of the audit group (records and seals), Object Lock in compliance mode. */
+  public readonly bucket: s3.Bucket;
+  /** The Firehose stream between the subscription filter and the bucket. */
+  public readonly deliveryStream: firehose.CfnDeliveryStream;
+  /** The audit group's subscription filter: every event, to the delivery stream. */
+  public readonly subscription: logs.CfnSubscriptionFilter;
+  /** The delivery stream's name (the tamper rules watch it). */
+  public readonly streamName: string;
+
+  constructor(scope: Construct, id: string, props: ArchiveProps) {
+    super(scope, id);
+    const { stage, key, years } = props;
+    if (!Number.isInteger(years) || years < 1) throw new Error(`archiveRetentionYears must be a whole number of years >= 1, not ${years}`);
+    // In the stack's scope: the logical IDs predate this construct (flagtrail-stack.ts).
+    const stack = Stack.of(this);
+    this.streamName = `flagtrail-${stage}-archive`;
+    const bucket = new s3.Bucket(stack, 'ArchiveBucket', {
+      ...protectedBucket(key),
+      objectLockEnabled: true,
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(365 * years)),
+      lifecycleRules: [
+        // Glacier Instant Retrieval: cheap, yet `verify` reads it without a restore.
+        { id: 'colder-after-90-days', transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(90) }] },
+        { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+    });
+    this.bucket = bucket;
+    acknowledge(bucket, 'AwsSolutions-S1', 'Only Firehose writes here and auditors read; object-level access is in CloudTrail data events where the account enables them.');
+    // "Years", not CDK's 365-day multiple (2,555 days fall short of 7 years by the leap days).
+    // addPropertyOverride merges, so CDK's Days is removed explicitly: S3 refuses a rule with both.
+    const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
+    cfnBucket.addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention.Years', years);
+    cfnBucket.addPropertyDeletionOverride('ObjectLockConfiguration.Rule.DefaultRetention.Days');
+    const bucketId = stack.getLogicalId(cfnBucket);
+
+    const deliveryRole = new iam.Role(stack, 'ArchiveDeliveryRole', {
+      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', { conditions: { StringEquals: { 'sts:ExternalId': stack.account } } }),
+    });
+    deliveryRole.addToPolicy(new iam.PolicyStatement({ sid: 'FindTheBucket', actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }));
+    deliveryRole.addToPolicy(new iam.PolicyStatement({ sid: 'WriteArchiveObjects', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [bucket.arnForObjects('audit/*'), bucket.arnForObjects('errors/*')] }));
+    deliveryRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptArchiveObjects',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` },
+          // With an S3 Bucket Key the encryption context is the bucket's ARN, without one the object's.
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': `${bucket.bucketArn}*` },
+        },
+      }),
+    );
+    acknowledge(deliveryRole, `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/audit/*]`, 'Firehose names objects by delivery time under the prefix: the prefix is the narrowest fixed resource.');
+    acknowledge(deliveryRole, `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/errors/*]`, 'Firehose names error objects by time under the prefix.');
+    // Only Firehose adds objects: nobody can stack a new version on an archived object (Object Lock
+    // keeps the old version; this keeps the bucket from growing versions that would mislead a reader).
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyFirehoseWrites',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects('*')],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': deliveryRole.roleArn } },
+      }),
+    );
+
+    // Firehose's own error log: why a delivery failed (an S3 or KMS refusal, with its message), the
+    // first thing to read when ArchiveDeliveryLag fires (docs/runbook.md).
+    const deliveryLog = new logs.LogGroup(stack, 'ArchiveDeliveryErrors', {
+      logGroupName: `/aws/kinesisfirehose/${this.streamName}`,
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const deliveryLogStream = new logs.LogStream(stack, 'ArchiveDeliveryErrorsStream', {
+      logGroup: deliveryLog,
+      logStreamName: 'DestinationDelivery',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    deliveryRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'LogDeliveryErrors',
+        actions: ['logs:PutLogEvents'],
+        resources: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: `${deliveryLog.logGroupName}:log-stream:${deliveryLogStream.logStreamName}`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
+    const stream = new firehose.CfnDeliveryStream(stack, 'ArchiveDeliveryStream', {
+      deliveryStreamName: this.streamName,
+      deliveryStreamType: 'DirectPut',
+      deliveryStreamEncryptionConfigurationInput: { keyType: 'AWS_OWNED_CMK' },
+      extendedS3DestinationConfiguration: {
+        bucketArn: bucket.bucketArn,
+        roleArn: deliveryRole.roleArn,
+        prefix: 'audit/',
+        errorOutputPrefix: 'errors/!{firehose:error-output-type}/',
+        // CloudWatch Logs sends gzip'd data already: stored as it comes.
+        compressionFormat: 'UNCOMPRESSED',
+        bufferingHints: { intervalInSeconds: 300, sizeInMBs: 5 },
+        encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: key.keyArn } },
+        cloudWatchLoggingOptions: { enabled: true, logGroupName: deliveryLog.logGroupName, logStreamName: deliveryLogStream.logStreamName },
+      },
+    });
+    stream.node.addDependency(deliveryRole);
+    this.deliveryStream = stream;
+    // Firehose retries a failed S3 delivery until its 24 h Direct PUT retention ends, then drops the
+    // data from the archive path ("Troubleshoot errors in Amazon Data Firehose"): alarm long before that.
+    new cloudwatch.Alarm(stack, 'ArchiveDeliveryLag', {
+      alarmName: `flagtrail-${stage}-ArchiveDeliveryLag`,
+      alarmDescription: `The archive is more than 15 minutes behind the audit group: Firehose cannot deliver (bucket, key or Object Lock refusal). Why: log group ${deliveryLog.logGroupName} (docs/runbook.md).`,
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Firehose',
+        metricName: 'DeliveryToS3.DataFreshness',
+        dimensionsMap: { DeliveryStreamName: this.streamName },
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 900,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
+
+    const subscriptionRole = new iam.Role(stack, 'ArchiveSubscriptionRole', {
+      assumedBy: new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`, {
+        conditions: { StringLike: { 'aws:SourceArn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:*` } },
+      }),
+    });
+    subscriptionRole.addToPolicy(new iam.PolicyStatement({ sid: 'SendToTheArchive', actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [stream.attrArn] }));
+    this.subscription = new logs.CfnSubscriptionFilter(stack, 'ArchiveSubscription', {
+      logGroupName: props.trail.logGroup.logGroupName,
+      filterName: 'archive',
+      filterPattern: '', // every event: records and seals
+      destinationArn: stream.attrArn,
+      roleArn: subscriptionRole.roleArn,
+    });
+    this.subscription.node.addDependency(subscriptionRole);
+  }
+}
