@@ -134,6 +134,8 @@ export class Archive extends Construct {
         cloudWatchLoggingOptions: { enabled: true, logGroupName: deliveryLog.logGroupName, logStreamName: deliveryLogStream.logStreamName },
       },
     });
+    // Firehose assumes the role when the stream is created: the role and its policy first (IAM
+    // propagation itself is not ordered by this: a retry of the deploy, see the runbook).
     stream.node.addDependency(deliveryRole);
     this.deliveryStream = stream;
     // Firehose retries a failed S3 delivery until its 24 h Direct PUT retention ends, then drops the
@@ -167,6 +169,9 @@ export class Archive extends Construct {
       destinationArn: stream.attrArn,
       roleArn: subscriptionRole.roleArn,
     });
-    this.subscription.node.addDependency(subscriptionRole);
+    // CloudWatch Logs sends a test message through the role to the stream when the filter is
+    // created: the stream first (CloudFormation waits for it to be ACTIVE), and the role with its
+    // policy. The ARN reference alone would order the stream, but not one built from its name.
+    this.subscription.node.addDependency(subscriptionRole, stream);
   }
 }
