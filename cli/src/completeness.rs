@@ -25,15 +25,17 @@ pub struct TrailArgs {
     /// The write-once archive, `s3://bucket/prefix` (objects as Firehose delivers them).
     #[arg(long, group = "trail")]
     pub archive: Option<String>,
-    /// Only events since this time (RFC 3339), for the log group.
-    #[arg(long, requires = "log_group")]
+    /// Only events since this time (RFC 3339): the log group's and the archive's event time
+    /// (the archive reads only the hourly partitions that can hold them).
+    #[arg(long)]
     pub since: Option<String>,
-    /// Only events until this time (RFC 3339), for the log group.
-    #[arg(long, requires = "log_group")]
+    /// Only events until this time (RFC 3339), as `--since`.
+    #[arg(long)]
     pub until: Option<String>,
 }
 
-fn epoch_ms(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
+/// An RFC 3339 flag value as ms since the epoch.
+pub fn epoch_ms(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
     value
         .map(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -61,16 +63,27 @@ pub async fn trail_source(
     sdk: &aws_config::SdkConfig,
     unmask: bool,
 ) -> anyhow::Result<Box<dyn TrailSource>> {
+    let (start_ms, end_ms) = (epoch_ms("--since", args.since.as_deref())?, epoch_ms("--until", args.until.as_deref())?);
     Ok(match (&args.dir, &args.log_group, &args.archive) {
-        (Some(dir), _, _) => Box::new(FileTrail(dir.clone())),
+        (Some(dir), _, _) => {
+            anyhow::ensure!(
+                start_ms.is_none() && end_ms.is_none(),
+                "--since/--until need a trail with event times: --log-group or --archive (a folder holds messages only)"
+            );
+            Box::new(FileTrail(dir.clone()))
+        }
         (None, Some(group), _) => Box::new(LogGroupTrail {
             client: aws_sdk_cloudwatchlogs::Client::new(sdk),
             group: group.clone(),
-            start_ms: epoch_ms("--since", args.since.as_deref())?,
-            end_ms: epoch_ms("--until", args.until.as_deref())?,
+            start_ms,
+            end_ms,
             unmask,
         }),
-        (None, None, Some(url)) => Box::new(ArchiveTrail::new(aws_sdk_s3::Client::new(sdk), url)?),
+        (None, None, Some(url)) => {
+            let mut archive = ArchiveTrail::new(aws_sdk_s3::Client::new(sdk), url)?;
+            (archive.start_ms, archive.end_ms) = (start_ms, end_ms);
+            Box::new(archive)
+        }
         (None, None, None) => anyhow::bail!("give --dir, --log-group or --archive"),
     })
 }

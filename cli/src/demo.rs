@@ -307,6 +307,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut sealed = true;
     for source in [&group as &dyn TrailSource, &archive] {
         let report = crate::verify::check(source, Some(&keys)).await?;
+        crate::verify::print_report(&source.name(), &report, true);
         sealed &= report.seal_findings().next().is_none();
     }
 

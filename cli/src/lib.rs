@@ -6,5 +6,6 @@ pub mod demo;
 pub mod gen;
 pub mod redrive;
 pub mod replay;
+pub mod report;
 pub mod tail;
 pub mod verify;

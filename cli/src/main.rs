@@ -1,6 +1,6 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{completeness, demo, gen, redrive, replay, tail, verify};
+use flagtrail_cli::{completeness, demo, gen, redrive, replay, report, tail, verify};
 use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "flagtrail",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("FLAGTRAIL_COMMIT"), ")"),
     about = "Audit and cache-invalidation pipeline for a DynamoDB feature-flag table"
 )]
 struct Cli {
@@ -68,6 +68,9 @@ enum Command {
     /// Check the trail against its seals: edited, missing, unsealed records, bad signatures,
     /// version gaps (exit 1 on any).
     Verify(verify::VerifyArgs),
+    /// The evidence report of a period: one self-contained HTML file (summary, charts, production
+    /// changes, the verification result) and a CSV with one row per change (exit 1 on findings).
+    Report(report::ReportArgs),
     /// Compare the table with the trail: unaudited writes, deletes without a REMOVE record (exit 1).
     Reconcile(completeness::ReconcileArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
@@ -105,6 +108,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Verify(args) => {
             if !verify::run(args).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Report(args) => {
+            if !report::run(args).await? {
                 std::process::exit(1);
             }
         }

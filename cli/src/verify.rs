@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use flagtrail_core::integrity::{verify, SealKey, SealKeys, VerifyReport};
+use flagtrail_core::integrity::{SealKey, SealKeys, Verifier, VerifyReport};
 use flagtrail_runtime::trail::TrailSource;
 use flagtrail_runtime::SdkSettings;
 
@@ -18,6 +18,17 @@ pub struct VerifyArgs {
     /// The trail, when not a folder.
     #[command(flatten)]
     pub trail: TrailArgs,
+    /// The keys seals must be signed with.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Print the result as one JSON document (for working papers) instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The trusted seal keys.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KeyArgs {
     /// A trusted public key (PEM), e.g. exported from KMS; repeat for keys used before a rotation.
     #[arg(long = "public-key")]
     pub public_keys: Vec<PathBuf>,
@@ -27,7 +38,7 @@ pub struct VerifyArgs {
 }
 
 /// The keys the arguments name; `None` when none is given (signatures are then not checked).
-pub async fn trusted_keys(args: &VerifyArgs, sdk: &aws_config::SdkConfig) -> anyhow::Result<Option<SealKeys>> {
+pub async fn trusted_keys(args: &KeyArgs, sdk: &aws_config::SdkConfig) -> anyhow::Result<Option<SealKeys>> {
     let mut keys = Vec::new();
     for path in &args.public_keys {
         let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -71,25 +82,51 @@ pub fn print_report(source: &str, report: &VerifyReport, signed: bool) -> bool {
     report.intact()
 }
 
-/// `flagtrail verify`: false when anything is edited, missing, unsealed, badly signed or a gap.
-pub async fn run(mut args: VerifyArgs) -> anyhow::Result<bool> {
-    if let Some(path) = args.path.take() {
-        anyhow::ensure!(
-            args.trail.log_group.is_none() && args.trail.archive.is_none() && args.trail.dir.is_none(),
-            "give one trail: a folder, --log-group or --archive"
-        );
-        args.trail.dir = Some(path);
-    }
-    let sdk = SdkSettings::default().load().await;
-    let keys = trusted_keys(&args, &sdk).await?;
-    // Unmasked: the seals cover the bytes written, before any data-protection masking.
-    let source = trail_source(&args.trail, &sdk, true).await?;
-    Ok(check(source.as_ref(), keys.as_ref()).await?.intact())
+/// The report as one JSON document: counts, what was checked, and each finding with its kind.
+pub fn report_json(source: &str, report: &VerifyReport, signed: bool) -> serde_json::Value {
+    serde_json::json!({
+        "source": source,
+        "intact": report.intact(),
+        "records": report.records,
+        "duplicates": report.duplicates,
+        "seals": report.seals,
+        "signaturesChecked": signed,
+        "signaturesVerified": report.signatures_verified,
+        "findings": report.findings.iter().map(|f| serde_json::json!({"kind": f.kind(), "text": f.to_string()})).collect::<Vec<_>>(),
+    })
 }
 
-/// Reads `source`, verifies it (signatures too when `keys` are given) and prints the report.
+/// `[path]` given alone stands for `--dir path`.
+pub fn with_path(mut trail: TrailArgs, path: Option<PathBuf>) -> anyhow::Result<TrailArgs> {
+    if let Some(path) = path {
+        anyhow::ensure!(
+            trail.log_group.is_none() && trail.archive.is_none() && trail.dir.is_none(),
+            "give one trail: a folder, --log-group or --archive"
+        );
+        trail.dir = Some(path);
+    }
+    Ok(trail)
+}
+
+/// `flagtrail verify`: false when anything is edited, missing, unsealed, badly signed or a gap.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
+    let trail = with_path(args.trail, args.path)?;
+    let sdk = SdkSettings::default().load().await;
+    let keys = trusted_keys(&args.keys, &sdk).await?;
+    // Unmasked: the seals cover the bytes written, before any data-protection masking.
+    let source = trail_source(&trail, &sdk, true).await?;
+    let report = check(source.as_ref(), keys.as_ref()).await?;
+    if args.json {
+        println!("{}", report_json(&source.name(), &report, keys.is_some()));
+    } else {
+        print_report(&source.name(), &report, keys.is_some());
+    }
+    Ok(report.intact())
+}
+
+/// Reads `source` and verifies it (signatures too when `keys` are given), one message at a time.
 pub async fn check(source: &dyn TrailSource, keys: Option<&SealKeys>) -> anyhow::Result<VerifyReport> {
-    let report = verify(&source.messages().await?, keys);
-    print_report(&source.name(), &report, keys.is_some());
-    Ok(report)
+    let mut verifier = Verifier::default();
+    source.each_message(&mut |m| verifier.push(&m)).await?;
+    Ok(verifier.finish(keys))
 }

@@ -16,6 +16,7 @@ pub mod integrity;
 pub mod key;
 pub mod metrics;
 pub mod notify;
+pub mod report;
 pub mod value;
 
 pub use audit::{Action, AuditRecord, QuarantineRecord};

@@ -28,8 +28,15 @@ pub struct TrailError {
 #[async_trait]
 pub trait TrailSource: Send + Sync {
     /// Every log event message, exactly as stored, in the order the store returns them (what
-    /// seals are checked against).
-    async fn messages(&self) -> Result<Vec<String>, TrailError>;
+    /// seals are checked against), handed over one at a time as they are read: a reader that
+    /// aggregates keeps memory bounded however long the trail.
+    async fn each_message(&self, f: &mut (dyn FnMut(String) + Send)) -> Result<(), TrailError>;
+    /// Every message at once (small trails, tests).
+    async fn messages(&self) -> Result<Vec<String>, TrailError> {
+        let mut out = Vec::new();
+        self.each_message(&mut |m| out.push(m)).await?;
+        Ok(out)
+    }
     /// For reports.
     fn name(&self) -> String;
     /// Every record, parsed; a message that is not JSON is an error naming its position.
@@ -51,11 +58,18 @@ pub struct FileTrail(pub PathBuf);
 
 #[async_trait]
 impl TrailSource for FileTrail {
-    async fn messages(&self) -> Result<Vec<String>, TrailError> {
+    async fn each_message(&self, f: &mut (dyn FnMut(String) + Send)) -> Result<(), TrailError> {
+        use std::io::BufRead;
         let path = if self.0.is_dir() { self.0.join("audit.jsonl") } else { self.0.clone() };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| TrailError { source_name: path.display().to_string(), message: e.to_string() })?;
-        Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect())
+        let err = |e: std::io::Error| TrailError { source_name: path.display().to_string(), message: e.to_string() };
+        let file = std::fs::File::open(&path).map_err(err)?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(err)?;
+            if !line.trim().is_empty() {
+                f(line);
+            }
+        }
+        Ok(())
     }
 
     fn name(&self) -> String {
@@ -87,9 +101,8 @@ impl LogGroupTrail {
 
 #[async_trait]
 impl TrailSource for LogGroupTrail {
-    async fn messages(&self) -> Result<Vec<String>, TrailError> {
+    async fn each_message(&self, f: &mut (dyn FnMut(String) + Send)) -> Result<(), TrailError> {
         let err = |message: String| TrailError { source_name: self.name(), message };
-        let mut out = Vec::new();
         let mut pages = self
             .client
             .filter_log_events()
@@ -101,9 +114,11 @@ impl TrailSource for LogGroupTrail {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| err(format!("{e:?}")))?;
-            out.extend(page.events().iter().map(|e| e.message().unwrap_or_default().to_owned()));
+            for e in page.events() {
+                f(e.message().unwrap_or_default().to_owned());
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn name(&self) -> String {

@@ -97,11 +97,18 @@ struct SubscriptionData {
 
 #[derive(Deserialize)]
 struct SubscriptionEvent {
+    #[serde(default)]
+    timestamp: i64,
     message: String,
 }
 
 /// Every log event message of one archive object, in order.
 pub fn archive_messages(object: &[u8]) -> Result<Vec<String>, ArchiveError> {
+    Ok(archive_events(object)?.into_iter().map(|e| e.message).collect())
+}
+
+/// Every log event of one archive object (message and timestamp), in order.
+pub fn archive_events(object: &[u8]) -> Result<Vec<LogEvent>, ArchiveError> {
     let text = if object.starts_with(&[0x1f, 0x8b]) {
         let mut out = String::new();
         flate2::read::MultiGzDecoder::new(object)
@@ -115,7 +122,8 @@ pub fn archive_messages(object: &[u8]) -> Result<Vec<String>, ArchiveError> {
     for (index, doc) in serde_json::Deserializer::from_str(&text).into_iter::<SubscriptionData>().enumerate() {
         let doc = doc.map_err(|e| ArchiveError::Document { index, message: e.to_string() })?;
         match doc.message_type.as_str() {
-            "DATA_MESSAGE" => messages.extend(doc.log_events.into_iter().map(|e| e.message)),
+            "DATA_MESSAGE" => messages
+                .extend(doc.log_events.into_iter().map(|e| LogEvent { timestamp_ms: e.timestamp, message: e.message })),
             "CONTROL_MESSAGE" => {}
             other => {
                 return Err(ArchiveError::Document { index, message: format!("unknown messageType {other}") });

@@ -14,7 +14,7 @@ pub mod keys;
 pub mod seal;
 pub mod verify;
 
-pub use archive::{archive_messages, archive_records, ArchiveError, RecordTooLarge};
+pub use archive::{archive_events, archive_messages, archive_records, ArchiveError, RecordTooLarge};
 pub use keys::{KeyError, SealKey, SealKeys};
 pub use seal::{record_id, Seal, SealEntry, SealPart, SealSignature, SIGNING_ALGORITHM};
-pub use verify::{verify, IntegrityFinding, VerifyReport};
+pub use verify::{verify, IntegrityFinding, Verifier, VerifyReport};

@@ -101,6 +101,23 @@ impl fmt::Display for IntegrityFinding {
     }
 }
 
+impl IntegrityFinding {
+    /// A stable name of the finding's kind, for machine-readable output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SealAltered { .. } => "sealAltered",
+            Self::SealIncomplete { .. } => "sealIncomplete",
+            Self::BadSignature { .. } => "badSignature",
+            Self::Unsigned { .. } => "unsigned",
+            Self::Edited { .. } => "edited",
+            Self::Missing { .. } => "missing",
+            Self::Unsealed { .. } => "unsealed",
+            Self::Unreadable { .. } => "unreadable",
+            Self::Continuity(_) => "continuity",
+        }
+    }
+}
+
 fn short(seal_id: &str) -> &str {
     &seal_id[..seal_id.len().min(16)]
 }
@@ -136,17 +153,38 @@ impl VerifyReport {
 /// Verifies `messages` (the trail's log event messages, any order). With `keys`, every seal must
 /// carry a signature one of them verifies; without, signatures are not checked (digests only).
 pub fn verify(messages: &[String], keys: Option<&SealKeys>) -> VerifyReport {
-    let mut report = VerifyReport::default();
-    let mut findings = Vec::new();
-    let mut seal_parts: BTreeMap<String, Vec<SealPart>> = BTreeMap::new();
-    // Each distinct record: its digest → (id, parsed document).
-    let mut records: HashMap<String, (String, Value)> = HashMap::new();
-    for (position, message) in messages.iter().enumerate() {
+    let mut v = Verifier::default();
+    for m in messages {
+        v.push(m);
+    }
+    v.finish(keys)
+}
+
+/// A verification fed one message at a time, holding per distinct record only its digest, id and
+/// what continuity needs (~200 bytes), not the message: a trail of millions of records is read
+/// in bounded memory.
+#[derive(Default)]
+pub struct Verifier {
+    position: usize,
+    report: VerifyReport,
+    findings: Vec<IntegrityFinding>,
+    seal_parts: BTreeMap<String, Vec<SealPart>>,
+    /// Each distinct record: its digest → (id, its change record if it is one).
+    records: HashMap<[u8; 32], (String, Option<TrailRecord>)>,
+    /// Part records (an oversized record split), joined back for continuity at the end.
+    parts: BTreeMap<String, (u64, BTreeMap<u64, String>)>,
+}
+
+impl Verifier {
+    /// Takes the next message of the trail.
+    pub fn push(&mut self, message: &str) {
+        let position = self.position;
+        self.position += 1;
         let value: Value = match serde_json::from_str(message) {
             Ok(v) => v,
             Err(e) => {
-                findings.push(IntegrityFinding::Unreadable { position, reason: e.to_string() });
-                continue;
+                self.findings.push(IntegrityFinding::Unreadable { position, reason: e.to_string() });
+                return;
             }
         };
         if value["recordType"] == "seal" {
@@ -155,67 +193,88 @@ pub fn verify(messages: &[String], keys: Option<&SealKeys>) -> VerifyReport {
                 // Byte for byte what the writer serializes: no field outside the digest and the
                 // signature can be added or changed in a seal event.
                 Ok(part) if serde_json::to_string(&part).is_ok_and(|t| t == *message) => {
-                    seal_parts.entry(part.seal_id.clone()).or_default().push(part)
+                    self.seal_parts.entry(part.seal_id.clone()).or_default().push(part)
                 }
-                Ok(_) => findings.push(IntegrityFinding::SealAltered {
+                Ok(_) => self.findings.push(IntegrityFinding::SealAltered {
                     seal_id,
                     reason: format!("message {position} is not the seal's own serialization (edited text)"),
                 }),
-                Err(e) => {
-                    findings.push(IntegrityFinding::SealAltered { seal_id, reason: format!("message {position}: {e}") })
-                }
+                Err(e) => self
+                    .findings
+                    .push(IntegrityFinding::SealAltered { seal_id, reason: format!("message {position}: {e}") }),
             }
-            continue;
+            return;
         }
-        report.records += 1;
-        let digest = hex::encode(Sha256::digest(message.as_bytes()));
+        self.report.records += 1;
+        let digest: [u8; 32] = Sha256::digest(message.as_bytes()).into();
+        if self.records.contains_key(&digest) {
+            self.report.duplicates += 1;
+            return;
+        }
+        if value["recordType"] == "part" {
+            if let (Some(id), Some(n), Some(of), Some(chunk)) =
+                (value["eventId"].as_str(), value["part"].as_u64(), value["parts"].as_u64(), value["chunk"].as_str())
+            {
+                let entry = self.parts.entry(id.to_owned()).or_insert_with(|| (of, BTreeMap::new()));
+                entry.1.insert(n, chunk.to_owned());
+            }
+        }
         let id = record_id(&value).unwrap_or_else(|| format!("message {position}"));
-        if records.insert(digest, (id, value)).is_some() {
-            report.duplicates += 1;
-        }
+        self.records.insert(digest, (id, TrailRecord::from_json(&value)));
     }
-    report.seals = seal_parts.len();
 
-    // Entries of the seals that are whole, consistent and (with keys) signed.
-    let mut sealed: Vec<(SealEntry, &str)> = Vec::new();
-    for (seal_id, parts) in &seal_parts {
-        match check_seal(seal_id, parts, keys) {
-            Ok(entries) => {
-                report.signatures_verified += usize::from(keys.is_some());
-                sealed.extend(entries.into_iter().map(|e| (e, seal_id.as_str())));
+    /// The report over everything pushed.
+    pub fn finish(self, keys: Option<&SealKeys>) -> VerifyReport {
+        let Verifier { mut report, mut findings, seal_parts, records, parts, .. } = self;
+        report.seals = seal_parts.len();
+
+        // Entries of the seals that are whole, consistent and (with keys) signed.
+        let mut sealed: Vec<(SealEntry, &str)> = Vec::new();
+        for (seal_id, parts) in &seal_parts {
+            match check_seal(seal_id, parts, keys) {
+                Ok(entries) => {
+                    report.signatures_verified += usize::from(keys.is_some());
+                    sealed.extend(entries.into_iter().map(|e| (e, seal_id.as_str())));
+                }
+                Err(f) => findings.push(f),
             }
-            Err(f) => findings.push(f),
         }
-    }
 
-    let covered: HashSet<&str> = sealed.iter().map(|(e, _)| e.sha256.as_str()).collect();
-    let mut sealed_ids: HashMap<&str, &str> = HashMap::new();
-    for (e, seal_id) in &sealed {
-        sealed_ids.insert(e.id.as_str(), seal_id);
-    }
-    let present_ids: HashSet<&str> = records.values().map(|(id, _)| id.as_str()).collect();
-    for (digest, (id, _)) in &records {
-        if covered.contains(digest.as_str()) {
-            continue;
+        let covered: HashSet<[u8; 32]> = sealed.iter().filter_map(|(e, _)| digest_of(&e.sha256)).collect();
+        let mut sealed_ids: HashMap<&str, &str> = HashMap::new();
+        for (e, seal_id) in &sealed {
+            sealed_ids.insert(e.id.as_str(), seal_id);
         }
-        findings.push(match sealed_ids.get(id.as_str()) {
-            Some(seal_id) => IntegrityFinding::Edited { id: id.clone(), seal_id: (*seal_id).to_owned() },
-            None => IntegrityFinding::Unsealed { id: id.clone() },
-        });
-    }
-    let mut reported = HashSet::new();
-    for (e, seal_id) in &sealed {
-        if !records.contains_key(&e.sha256) && !present_ids.contains(e.id.as_str()) && reported.insert(&e.id) {
-            findings.push(IntegrityFinding::Missing { id: e.id.clone(), seal_id: (*seal_id).to_owned() });
+        let present_ids: HashSet<&str> = records.values().map(|(id, _)| id.as_str()).collect();
+        for (digest, (id, _)) in &records {
+            if covered.contains(digest) {
+                continue;
+            }
+            findings.push(match sealed_ids.get(id.as_str()) {
+                Some(seal_id) => IntegrityFinding::Edited { id: id.clone(), seal_id: (*seal_id).to_owned() },
+                None => IntegrityFinding::Unsealed { id: id.clone() },
+            });
         }
-    }
+        let mut reported = HashSet::new();
+        for (e, seal_id) in &sealed {
+            let present = digest_of(&e.sha256).is_some_and(|d| records.contains_key(&d));
+            if !present && !present_ids.contains(e.id.as_str()) && reported.insert(&e.id) {
+                findings.push(IntegrityFinding::Missing { id: e.id.clone(), seal_id: (*seal_id).to_owned() });
+            }
+        }
 
-    let changes = change_records(records.values().map(|(_, v)| v));
-    findings.extend(continuity(&changes).into_iter().map(IntegrityFinding::Continuity));
-    findings.sort();
-    findings.dedup();
-    report.findings = findings;
-    report
+        let mut changes: Vec<TrailRecord> = records.into_values().filter_map(|(_, r)| r).collect();
+        changes.extend(joined_parts(parts));
+        findings.extend(continuity(&changes).into_iter().map(IntegrityFinding::Continuity));
+        findings.sort();
+        findings.dedup();
+        report.findings = findings;
+        report
+    }
+}
+
+fn digest_of(hex_digest: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_digest).ok()?.try_into().ok()
 }
 
 /// A seal's entries if it is whole, consistent and (with keys) signed by a trusted key.
@@ -277,32 +336,16 @@ fn check_seal(seal_id: &str, parts: &[SealPart], keys: Option<&SealKeys>) -> Res
     Ok(entries)
 }
 
-/// Change records for continuity, with oversized records joined back from their parts.
-fn change_records<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<TrailRecord> {
-    let mut out = Vec::new();
-    let mut parts: BTreeMap<&str, BTreeMap<u64, &str>> = BTreeMap::new();
-    let mut wanted: HashMap<&str, u64> = HashMap::new();
-    for v in values {
-        if v["recordType"] == "part" {
-            if let (Some(id), Some(n), Some(of), Some(chunk)) =
-                (v["eventId"].as_str(), v["part"].as_u64(), v["parts"].as_u64(), v["chunk"].as_str())
-            {
-                parts.entry(id).or_default().insert(n, chunk);
-                wanted.insert(id, of);
-            }
-        } else if let Some(r) = TrailRecord::from_json(v) {
-            out.push(r);
-        }
-    }
-    for (id, chunks) in parts {
-        if chunks.len() as u64 == wanted[id] {
-            let whole: String = chunks.values().copied().collect();
-            if let Some(r) = serde_json::from_str(&whole).ok().as_ref().and_then(TrailRecord::from_json) {
-                out.push(r);
-            }
-        }
-    }
-    out
+/// Change records of oversized records, joined back from their complete parts.
+fn joined_parts(parts: BTreeMap<String, (u64, BTreeMap<u64, String>)>) -> Vec<TrailRecord> {
+    parts
+        .into_values()
+        .filter(|(of, chunks)| chunks.len() as u64 == *of)
+        .filter_map(|(_, chunks)| {
+            let whole: String = chunks.into_values().collect();
+            serde_json::from_str(&whole).ok().as_ref().and_then(TrailRecord::from_json)
+        })
+        .collect()
 }
 
 #[cfg(test)]
