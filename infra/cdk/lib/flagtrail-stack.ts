@@ -1,13 +1,10 @@
 // The flagtrail pipeline beside a flag table: the audit and notify functions on the table's stream,
 // the audit log group and its archive, the topics, alarms, tamper rules, saved queries and a
 // dashboard. Each concern is a construct in its own file; this file only wires them together.
-//
-// Logical IDs: a resource's logical ID derives from its construct path, and a new one makes
-// CloudFormation replace the resource — on a deployed stack, a new audit log group, archive bucket,
-// keys and failure bucket (the old ones retained, orphaned, and their names taken). So the concern
-// constructs create the resources that predate them in the stack's own scope (`Stack.of(this)`),
-// keeping the IDs of the stack that had one file; test/logical-ids.test.ts holds the stateful ones
-// to their deployed IDs.
+// Logical IDs derive from construct paths, and a changed one makes CloudFormation replace the
+// resource (a new audit log group, archive bucket, keys…): the constructs create the resources that
+// predate them in the stack's own scope, and test/logical-ids.test.ts holds the stateful ones to
+// their deployed IDs.
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -59,15 +56,28 @@ export interface FlagtrailProps extends StackProps {
 
 /** One stage of the pipeline. */
 export class FlagtrailStack extends Stack {
+  /** The trail and seal keys. */
+  public readonly keys: TrailKeys;
+  /** The audit log group and the audit function. */
+  public readonly trail: AuditTrail;
+  /** The topics, their subscribers and the notify function. */
+  public readonly notifications: Notifications;
+  /** The write-once archive of the audit group. */
+  public readonly archive: Archive;
+  /** The failure bucket of both mappings. */
+  public readonly failures: FailureDestination;
+  /** The auditor role and saved queries. */
+  public readonly auditors: Auditors;
+
   constructor(scope: Construct, id: string, props: FlagtrailProps) {
     super(scope, id, props);
     const stage = props.stage;
     const productionEnvironments = props.productionEnvironments ?? ['prod', 'production'];
     const arch = props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
-    const keys = new TrailKeys(this, 'Keys', { stage });
+    const keys = (this.keys = new TrailKeys(this, 'Keys', { stage }));
     const source = new FlagTableSource(this, 'FlagTableSource', props);
-    const failures = new FailureDestination(this, 'Failures', { key: keys.key });
+    const failures = (this.failures = new FailureDestination(this, 'Failures', { key: keys.key }));
     const consumer = {
       stage,
       arch,
@@ -82,12 +92,13 @@ export class FlagtrailStack extends Stack {
       },
     };
     // Before the trail: the seal key's policy lists the auditors' statement first.
-    const auditors = new Auditors(this, 'Auditors', { stage, keys });
-    const trail = new AuditTrail(this, 'Trail', { stage, keys, retention: props.auditRetention, dataProtection: props.dataProtection, consumer });
+    const auditors = (this.auditors = new Auditors(this, 'Auditors', { stage, keys }));
+    const trail = (this.trail = new AuditTrail(this, 'Trail', { stage, keys, retention: props.auditRetention, dataProtection: props.dataProtection, consumer }));
     // Freshness marks (docs/freshness.md): notify updates them, evaluators elsewhere read them.
     const marks = new FreshnessMarks(this, 'Marks', { stage });
-    const notifications = new Notifications(this, 'Notifications', { stage, key: keys.key, alertEmail: props.alertEmail, slack: props.slack, consumer, trail, marks });
-    const archive = new Archive(this, 'Archive', { stage, key: keys.key, years: props.archiveRetentionYears ?? 7, trail, alarmTopic: notifications.alarmTopic });
+    const notifications = (this.notifications = new Notifications(this, 'Notifications', { stage, key: keys.key, alertEmail: props.alertEmail, slack: props.slack, consumer, trail, marks }));
+    const alarmTopic = notifications.alarmTopic;
+    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, years: props.archiveRetentionYears ?? 7, trail, alarmTopic }));
     // A subscription filter forwards only what is written after it exists, and the audit mapping
     // starts at TRIM_HORIZON (up to 24 h of records at once): the audit function writes its first
     // record only once the archive receives it.
@@ -97,7 +108,6 @@ export class FlagtrailStack extends Stack {
     const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail });
 
     const consumers = [trail.audit, notifications.notify];
-    const alarmTopic = notifications.alarmTopic;
     new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, productionEnvironments, failureBucket: failures.bucket });
     // After every alarm: the rules watch them all.
     new TamperRules(this, 'TamperRules', {
