@@ -27,7 +27,7 @@ const STATEFUL = [
   'AWS::SNS::Topic',
 ];
 
-/** The IDs of the deployed stacks (attach mode, e-mail oncall@example.com), by type. */
+/** The IDs of the deployed stacks (the README's command: attach mode, e-mail oncall@example.com), by type. */
 const KNOWN: Record<string, string[]> = {
   'AWS::DynamoDB::Table': ['MarksTable0297FC12'],
   'AWS::KMS::Key': ['Key961B73FD', 'SealKey94782D95'],
@@ -57,7 +57,6 @@ function template(extra: Partial<FlagtrailProps>): any {
     assetDir: dir,
     alertEmail: 'oncall@example.com',
     slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
-    dataProtection: true,
     ...extra,
   });
   return Template.fromStack(stack).toJSON();
