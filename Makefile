@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers. Everything installs what it needs itself.
-.PHONY: demo test package bench fuzz propagation
+.PHONY: demo test package bench fuzz propagation report-bench
 
 demo:        ## the pipeline end to end on local defaults (moto), no AWS account
 	scripts/demo.sh
@@ -12,6 +12,9 @@ package:     ## bootstrap zips of both Lambdas for provided.al2023, GLIBC checke
 
 bench:       ## criterion benchmark with ratios to a typed serde parse
 	cargo bench -p flagtrail-core --bench batch
+
+report-bench: ## flagtrail report and verify over 1 M generated changes: wall time, peak RSS
+	scripts/report-bench.sh
 
 propagation: ## end-to-end freshness: change → evaluator serving it (Lambda and long-running modes), one line
 	scripts/propagation.sh

@@ -21,11 +21,12 @@ pub struct VerificationResult<'a> {
 const PALETTE: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
 const STYLE: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#1a1a1a;padding:0 1rem}\
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}\
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.25rem .45rem;text-align:left;vertical-align:top}\
+.wide{overflow-x:auto}table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:12.5px}\
+th,td{border:1px solid #ddd;padding:.25rem .45rem;text-align:left;vertical-align:top;overflow-wrap:break-word}\
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#666}\
 .ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}.cards{display:flex;flex-wrap:wrap;gap:.8rem}\
-.card{border:1px solid #ddd;border-radius:6px;padding:.6rem .9rem;min-width:9rem}.card b{display:block;font-size:1.4rem}\
-svg text{font:11px system-ui,sans-serif;fill:#333}code{font-size:12px}td.changes{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}";
+.card{border:1px solid #ddd;border-radius:6px;padding:.6rem .9rem;min-width:8rem}.card b{display:block;font-size:1.4rem}\
+svg text{font:11px system-ui,sans-serif;fill:#333}code{font-size:12px}td.changes{font-family:ui-monospace,monospace;font-size:11.5px;white-space:pre-wrap;min-width:26rem}";
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(s: &str) -> String {
@@ -99,20 +100,25 @@ fn summary(h: &mut String, r: &Report, v: &VerificationResult) {
             _ => String::new(),
         },
     );
+    // Actions down, environments across: there are a dozen actions and a handful of environments.
     let actions: std::collections::BTreeSet<&String> = r.by_environment.values().flat_map(|m| m.keys()).collect();
-    h.push_str("<table id=\"by-environment\"><tr><th>environment</th>");
-    for a in &actions {
-        let _ = write!(h, "<th>{}</th>", esc(a));
+    h.push_str("<div class=\"wide\"><table id=\"by-environment\"><tr><th>action</th>");
+    for env in r.by_environment.keys() {
+        let _ = write!(h, "<th>{}</th>", esc(env));
     }
-    h.push_str("<th>total</th></tr>");
-    for (env, counts) in &r.by_environment {
-        let _ = write!(h, "<tr><td>{}</td>", esc(env));
-        for a in &actions {
+    h.push_str("</tr>");
+    for a in &actions {
+        let _ = write!(h, "<tr><td>{}</td>", esc(a));
+        for counts in r.by_environment.values() {
             let _ = write!(h, "<td class=\"n\">{}</td>", counts.get(*a).copied().unwrap_or(0));
         }
-        let _ = write!(h, "<td class=\"n\">{}</td></tr>", counts.values().sum::<u64>());
+        h.push_str("</tr>");
     }
-    h.push_str("</table>");
+    h.push_str("<tr><th>total</th>");
+    for counts in r.by_environment.values() {
+        let _ = write!(h, "<th class=\"n\">{}</th>", counts.values().sum::<u64>());
+    }
+    h.push_str("</tr></table></div>");
 }
 
 fn colors(r: &Report) -> BTreeMap<&str, &'static str> {
@@ -127,7 +133,8 @@ fn per_day_chart(h: &mut String, r: &Report) {
     let colors = colors(r);
     let max = r.per_day.values().map(|m| m.values().sum::<u64>()).max().unwrap_or(1).max(1);
     let (width, height, left, bottom) = (1000.0_f64, 220.0_f64, 40.0_f64, 30.0_f64);
-    let slot = (width - left) / r.per_day.len() as f64;
+    // A quarter is ~92 days; a short period still gets bars of a readable width.
+    let slot = ((width - left) / r.per_day.len() as f64).min(40.0);
     let scale = (height - bottom - 10.0) / max as f64;
     let _ = write!(
         h,
@@ -258,7 +265,7 @@ fn production_table(h: &mut String, r: &Report) {
     let _ = write!(
         h,
         "<p>{} production change(s) in the period; the first <span id=\"rows-shown\">{}</span> are listed \
-         (the CSV lists every change of every environment).</p><table id=\"production\"><tr>",
+         (the CSV lists every change of every environment).</p><div class=\"wide\"><table id=\"production\"><tr>",
         r.production_changes,
         r.production_rows.len()
     );
@@ -274,7 +281,7 @@ fn production_table(h: &mut String, r: &Report) {
         }
         h.push_str("</tr>");
     }
-    h.push_str("</table>");
+    h.push_str("</table></div>");
 }
 
 fn verification_section(h: &mut String, v: &VerificationResult) {

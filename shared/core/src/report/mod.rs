@@ -84,7 +84,8 @@ pub struct ReportBuilder {
     report: Report,
     max_rows: usize,
     seen: HashSet<u64>,
-    open_switches: BTreeMap<String, usize>,
+    /// Every kill-switch change: (time, switch, enabled, actor); a few per day at most.
+    switch_changes: Vec<(i64, String, bool, Option<String>)>,
 }
 
 /// The name of the group of changes nobody can be named for.
@@ -97,7 +98,7 @@ impl ReportBuilder {
             report: Report { period, ..Default::default() },
             max_rows,
             seen: HashSet::new(),
-            open_switches: BTreeMap::new(),
+            switch_changes: Vec::new(),
         }
     }
 
@@ -137,23 +138,9 @@ impl ReportBuilder {
         r.unattributed += u64::from(row.actor.is_none());
         *r.actors.entry(actor).or_default() += 1;
         if let (Some(enabled), Some(t)) = (record["killSwitchEnabled"].as_bool(), at_ms) {
+            // Paired in time order at the end: batches of different shards arrive in any order.
             let switch = format!("{env} {}", row.flag_key.as_deref().unwrap_or("global"));
-            match (enabled, self.open_switches.get(&switch)) {
-                (true, None) => {
-                    self.open_switches.insert(switch.clone(), r.kill_switches.len());
-                    r.kill_switches.push(KillSwitchUse {
-                        switch,
-                        enabled_ms: t,
-                        disabled_ms: None,
-                        actor: row.actor.clone(),
-                    });
-                }
-                (false, Some(&i)) => {
-                    r.kill_switches[i].disabled_ms = Some(t);
-                    self.open_switches.remove(&switch);
-                }
-                _ => {}
-            }
+            self.switch_changes.push((t, switch, enabled, row.actor.clone()));
         }
         if row.production {
             r.production_changes += 1;
@@ -165,7 +152,23 @@ impl ReportBuilder {
     }
 
     /// The aggregates.
-    pub fn finish(self) -> Report {
+    pub fn finish(mut self) -> Report {
+        self.switch_changes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut open: BTreeMap<String, usize> = BTreeMap::new();
+        let uses = &mut self.report.kill_switches;
+        for (t, switch, enabled, actor) in self.switch_changes {
+            match (enabled, open.get(&switch)) {
+                (true, None) => {
+                    open.insert(switch.clone(), uses.len());
+                    uses.push(KillSwitchUse { switch, enabled_ms: t, disabled_ms: None, actor });
+                }
+                (false, Some(&i)) => {
+                    uses[i].disabled_ms = Some(t);
+                    open.remove(&switch);
+                }
+                _ => {}
+            }
+        }
         self.report
     }
 }
@@ -211,8 +214,9 @@ mod tests {
             change("e1", "2026-10-02T10:00:00Z", "prod", "UPDATE_FLAG", Some("alice"), None), // redelivered
             change("e2", "2026-09-30T23:59:59Z", "prod", "UPDATE_FLAG", Some("alice"), None), // before
             change("e3", "2026-10-03T10:00:00Z", "dev", "CREATE_FLAG", None, None),
-            change("e4", "2026-10-04T10:00:00Z", "prod", "KILL_SWITCH_ENABLED", Some("bob"), Some(true)),
+            // Read in another order than they happened (another shard's batch first).
             change("e5", "2026-10-04T10:30:00Z", "prod", "KILL_SWITCH_DISABLED", Some("bob"), Some(false)),
+            change("e4", "2026-10-04T10:00:00Z", "prod", "KILL_SWITCH_ENABLED", Some("bob"), Some(true)),
             json!({"recordType": "seal", "sealId": "x"}),
             json!({"recordType": "quarantine", "eventId": "q1"}),
         ]
@@ -220,7 +224,7 @@ mod tests {
         .filter_map(|r| b.push(r))
         .collect();
         let r = b.finish();
-        assert_eq!(rows.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(), ["e1", "e3", "e4", "e5"]);
+        assert_eq!(rows.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(), ["e1", "e3", "e5", "e4"]);
         assert_eq!((r.changes, r.duplicates, r.unattributed, r.production_changes), (4, 1, 1, 3));
         assert_eq!(r.production_rows.len(), 1, "at most max_rows kept for the HTML");
         assert_eq!(r.by_environment["prod"]["UPDATE_FLAG"], 1);
