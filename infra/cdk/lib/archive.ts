@@ -2,7 +2,9 @@
 // Object Lock in compliance mode (nobody, root included, deletes or overwrites a locked version
 // before its retention ends). Seals travel with the records. Objects are what Firehose makes of
 // CloudWatch Logs subscription data: gzip'd `DATA_MESSAGE` documents, concatenated
-// (`flagtrail verify --archive`).
+// (`flagtrail verify --archive`). With data protection on the group, CloudWatch Logs masks
+// subscription data too: there is no filter then, and the audit function puts the same documents
+// into the stream itself (docs/integrity.md, "The archive under data protection").
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -28,16 +30,25 @@ export interface ArchiveProps {
   readonly trail: AuditTrail;
   /** Where the delivery-lag alarm pages. */
   readonly alarmTopic: sns.ITopic;
+  /**
+   * The audit group has a data-protection policy: its subscription data would be masked, so the
+   * audit function writes to the delivery stream itself (`FLAGTRAIL_ARCHIVE_STREAM`) and there is
+   * no subscription filter.
+   */
+  readonly dataProtection?: boolean;
 }
 
-/** The archive bucket, the Firehose stream that fills it, and the audit group's subscription to it. */
+/**
+ * The archive bucket, the Firehose stream that fills it, and what feeds the stream: the audit
+ * group's subscription, or with data protection the audit function itself.
+ */
 export class Archive extends Construct {
   /** The write-once archive of the audit group (records and seals), Object Lock in compliance mode. */
   public readonly bucket: s3.Bucket;
   /** The Firehose stream between the subscription filter and the bucket. */
   public readonly deliveryStream: firehose.CfnDeliveryStream;
-  /** The audit group's subscription filter: every event, to the delivery stream. */
-  public readonly subscription: logs.CfnSubscriptionFilter;
+  /** The audit group's subscription filter: every event, to the delivery stream (none with data protection). */
+  public readonly subscription?: logs.CfnSubscriptionFilter;
   /** The delivery stream's name (the tamper rules watch it). */
   public readonly streamName: string;
 
@@ -156,6 +167,17 @@ export class Archive extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }).addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
 
+    const audit = props.trail.audit;
+    if (props.dataProtection) {
+      // The function sends gzip'd subscription-data documents, stored as they come (UNCOMPRESSED
+      // above): PutRecordBatch on this one stream, nothing else.
+      audit.fn.addEnvironment('FLAGTRAIL_ARCHIVE_STREAM', stream.ref);
+      audit.fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'WriteTheArchive', actions: ['firehose:PutRecordBatch'], resources: [stream.attrArn] }));
+      // The first batch (from TRIM_HORIZON) goes to the stream: the stream first (ACTIVE), and the
+      // role's policy with the grant.
+      audit.mapping.node.addDependency(stream, (audit.fn.role as iam.Role).node.findChild('DefaultPolicy'));
+      return;
+    }
     const subscriptionRole = new iam.Role(stack, 'ArchiveSubscriptionRole', {
       assumedBy: new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`, {
         conditions: { StringLike: { 'aws:SourceArn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:*` } },
@@ -173,5 +195,9 @@ export class Archive extends Construct {
     // created: the stream first (CloudFormation waits for it to be ACTIVE), and the role with its
     // policy. The ARN reference alone would order the stream, but not one built from its name.
     this.subscription.node.addDependency(subscriptionRole, stream);
+    // A subscription filter forwards only what is written after it exists, and the audit mapping
+    // starts at TRIM_HORIZON (up to 24 h of records at once): the audit function writes its first
+    // record only once the archive receives it.
+    audit.mapping.node.addDependency(this.subscription);
   }
 }

@@ -98,11 +98,8 @@ export class FlagtrailStack extends Stack {
     const marks = new FreshnessMarks(this, 'Marks', { stage });
     const notifications = (this.notifications = new Notifications(this, 'Notifications', { stage, key: keys.key, alertEmail: props.alertEmail, slack: props.slack, consumer, trail, marks }));
     const alarmTopic = notifications.alarmTopic;
-    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, years: props.archiveRetentionYears ?? 7, trail, alarmTopic }));
-    // A subscription filter forwards only what is written after it exists, and the audit mapping
-    // starts at TRIM_HORIZON (up to 24 h of records at once): the audit function writes its first
-    // record only once the archive receives it.
-    trail.audit.mapping.node.addDependency(archive.subscription);
+    // Fed by the audit group's subscription, or with data protection by the audit function itself.
+    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, years: props.archiveRetentionYears ?? 7, trail, alarmTopic, dataProtection: props.dataProtection }));
     auditors.readArchive(archive.bucket, keys.key);
     auditors.readTrail(trail);
     const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail });

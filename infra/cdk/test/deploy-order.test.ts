@@ -1,7 +1,7 @@
 // The first deploy's order: CloudFormation creates a resource only after what it needs at creation
 // time — a role and its policy that a service checks or assumes right away, the stream a
-// subscription filter sends its test message to, the archive's subscription before the audit
-// function writes. Ordering cannot wait out IAM's propagation delay itself (a retry of the deploy
+// subscription filter sends its test message to, the archive's subscription (or, with data
+// protection, the delivery stream and the grant to write it) before the audit function writes. Ordering cannot wait out IAM's propagation delay itself (a retry of the deploy
 // does; the runbook says so), but it rules out the races CloudFormation can rule out.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { FlagtrailStack } from '../lib/flagtrail-stack';
 
-function template(): any {
+function template(dataProtection = false): any {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-order-'));
   for (const fn of ['audit', 'notify', 'reconcile']) {
     fs.mkdirSync(path.join(dir, fn));
@@ -26,12 +26,25 @@ function template(): any {
     env: { account: '123456789012', region: 'eu-west-1' },
     alertEmail: 'oncall@example.com',
     slack: { workspaceId: 'T1', channelId: 'C1' },
+    dataProtection,
   });
   return Template.fromStack(stack).toJSON();
 }
 
-const t = template();
-const R: Record<string, any> = t.Resources;
+let R: Record<string, any> = template().Resources;
+/** The data-protection variant: no subscription filter, the audit function writes to Firehose. */
+const masked: Record<string, any> = template(true).Resources;
+
+/** Runs `f` with `R` the data-protection variant's resources. */
+function withDataProtection(f: () => void): void {
+  const plain = R;
+  R = masked;
+  try {
+    f();
+  } finally {
+    R = plain;
+  }
+}
 
 /** The one logical ID of `type` starting with `prefix`. */
 function id(type: string, prefix: string): string {
@@ -89,6 +102,24 @@ test('the audit function reads the stream only once the archive subscription exi
   const mapping = id('AWS::Lambda::EventSourceMapping', 'AuditStreamMapping');
   assert.equal(R[mapping].Properties.StartingPosition, 'TRIM_HORIZON');
   assert.ok(dependsOn(mapping).includes(id('AWS::Logs::SubscriptionFilter', 'ArchiveSubscription')));
+});
+
+test('with data protection the audit function reads the stream only once it may write the archive stream', () => {
+  withDataProtection(() => {
+    // No subscription filter (its data would be masked): the function puts the records itself, so
+    // its first batch needs the stream ACTIVE and the grant in place.
+    assert.equal(Object.values(R).filter((r) => r.Type === 'AWS::Logs::SubscriptionFilter').length, 0);
+    const mapping = id('AWS::Lambda::EventSourceMapping', 'AuditStreamMapping');
+    assert.equal(R[mapping].Properties.StartingPosition, 'TRIM_HORIZON');
+    const stream = id('AWS::KinesisFirehose::DeliveryStream', 'ArchiveDeliveryStream');
+    const p = policy('AuditRole');
+    assert.deepEqual(dependsOn(mapping).sort(), [stream, p].sort());
+    assert.ok(R[p].Properties.PolicyDocument.Statement.some((s: any) => s.Sid === 'WriteTheArchive'), `${p} holds the grant`);
+    // The function names the stream, so it comes after it too.
+    assert.ok(before(id('AWS::Lambda::Function', 'AuditFunction')).has(stream));
+    // The stream itself still waits for its role and policy.
+    for (const d of [role('ArchiveDeliveryRole'), policy('ArchiveDeliveryRole')]) assert.ok(dependsOn(stream).includes(d), `${stream} DependsOn ${d}`);
+  });
 });
 
 test('functions and mappings come after the role policies Lambda checks at creation', () => {

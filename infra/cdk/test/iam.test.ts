@@ -17,7 +17,7 @@ import { FreshnessMarks } from '../lib/marks';
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 
-function template(): any {
+function template(dataProtection = false): any {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-iam-'));
   for (const fn of ['audit', 'notify', 'reconcile']) {
     fs.mkdirSync(path.join(dir, fn));
@@ -32,6 +32,7 @@ function template(): any {
     env: { account: ACCOUNT, region: REGION },
     alertEmail: 'oncall@example.com',
     slack: { workspaceId: 'T1', channelId: 'C1' },
+    dataProtection,
   });
   return Template.fromStack(stack).toJSON();
 }
@@ -271,6 +272,42 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     if (policies.managed.length) failures.push(`${fn}: managed policies ${policies.managed.join(', ')} (AWS-managed ones grant on "*")`);
     const got = allowed(policies, action, resource);
     if (got !== want) failures.push(`${fn} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('with data protection, and only then, the audit function may put records into the archive stream, and nothing else in Firehose', () => {
+  const stream = (name: string) => `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`;
+  const archive = stream('flagtrail-prod-archive');
+  // [action, resource, allowed with dataProtection?]
+  const matrix: Array<[string, string, boolean]> = [
+    ['firehose:PutRecordBatch', archive, true],
+    ['firehose:PutRecord', archive, false],
+    ['firehose:PutRecordBatch', stream('flagtrail-dev-archive'), false],
+    ['firehose:PutRecordBatch', stream('someone-elses-stream'), false],
+    ['firehose:DeleteDeliveryStream', archive, false],
+    ['firehose:UpdateDestination', archive, false],
+    ['firehose:StopDeliveryStreamEncryption', archive, false],
+    ['firehose:DescribeDeliveryStream', archive, false],
+  ];
+  const failures: string[] = [];
+  for (const dataProtection of [true, false]) {
+    const t = template(dataProtection);
+    const roles = rolesOf(t);
+    for (const [action, resource, withDp] of matrix) {
+      const want = dataProtection && withDp;
+      for (const who of ['Audit', 'Notify', 'Reconcile', 'Auditor']) {
+        const got = allowed(policiesOf(t, roles[who]), action, resource);
+        const expected = who === 'Audit' && want;
+        if (got !== expected) failures.push(`dataProtection=${dataProtection} ${who} ${action} ${resource}: ${got ? 'allowed' : 'denied'}`);
+      }
+    }
+    // The Firehose stream is the one the audit function's variable names.
+    if (dataProtection) {
+      const [, fn] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('AuditFunction'))!;
+      const named = t.Resources[fn.Properties.Environment.Variables.FLAGTRAIL_ARCHIVE_STREAM.Ref];
+      assert.equal(named.Properties.DeliveryStreamName, 'flagtrail-prod-archive');
+    }
   }
   assert.deepEqual(failures, []);
 });

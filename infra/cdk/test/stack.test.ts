@@ -381,3 +381,35 @@ test('the archive: subscription filter to Firehose, Object Lock in compliance mo
   assert.ok(context.endsWith('"*"]]}') && !context.includes('/*'), `context pattern must match the bucket ARN: ${context}`);
   assert.throws(() => synth({ archiveRetentionYears: 0 }), /archiveRetentionYears must be a whole number/);
 });
+
+test('with data protection the audit function feeds the archive itself: no subscription filter, the stream name, PutRecordBatch only', () => {
+  // The audit role's statements that name Firehose, and its function's variables.
+  const archiveFeed = (template: any) => {
+    const R: Record<string, any> = template.Resources;
+    const [streamId, stream] = Object.entries<any>(R).find(([, r]) => r.Type === 'AWS::KinesisFirehose::DeliveryStream')!;
+    const [, fn] = Object.entries<any>(R).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('AuditFunction'))!;
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+    const firehose = Object.values<any>(R)
+      .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: any) => x.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((st: any) => JSON.stringify(st.Action).includes('firehose:'));
+    const filters = Object.values<any>(R).filter((r) => r.Type === 'AWS::Logs::SubscriptionFilter');
+    return { R, streamId, stream, vars: fn.Properties.Environment.Variables, firehose, filters };
+  };
+  // Without: the group's subscription feeds the archive, the function has no Firehose permission.
+  const plain = archiveFeed(t.toJSON());
+  assert.equal(plain.filters.length, 1);
+  assert.equal(plain.vars.FLAGTRAIL_ARCHIVE_STREAM, undefined);
+  assert.deepEqual(plain.firehose, []);
+  // With: masked subscription data would not match the seals, so there is no filter (nor its role)
+  // and the function puts the exact bytes into the stream itself.
+  const dp = archiveFeed(synth({ dataProtection: true }).template.toJSON());
+  assert.deepEqual(dp.filters, []);
+  assert.ok(!Object.keys(dp.R).some((id) => id.startsWith('ArchiveSubscription')), 'no subscription role either');
+  assert.deepEqual(dp.vars.FLAGTRAIL_ARCHIVE_STREAM, { Ref: dp.streamId }, 'the stream name (Ref of a delivery stream)');
+  assert.deepEqual(dp.firehose, [{ Sid: 'WriteTheArchive', Effect: 'Allow', Action: 'firehose:PutRecordBatch', Resource: { 'Fn::GetAtt': [dp.streamId, 'Arn'] } }]);
+  // Direct PUT, and stored as sent: the function's records are gzip'd documents already.
+  assert.equal(dp.stream.Properties.DeliveryStreamType, 'DirectPut');
+  assert.equal(dp.stream.Properties.ExtendedS3DestinationConfiguration.CompressionFormat, 'UNCOMPRESSED');
+  assert.deepEqual(dp.stream.Properties, plain.stream.Properties, 'the same stream either way');
+});
