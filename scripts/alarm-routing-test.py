@@ -12,6 +12,10 @@ archive stream must match one of the template's EventBridge patterns (moto's Tes
 template's intrinsics resolved to stand-in names), the same calls on other resources and the
 functions' everyday calls must match none, and every rule must target the topic the e-mail
 receives unfiltered. moto's EventBridge does not deliver to SNS targets, hence the pattern test.
+Then the recorded-shape fixtures (infra/cdk/test/fixtures/cloudtrail/, full EventBridge events as
+CloudTrail and S3 deliver them, `${NAME}` placeholders filled from the template): pages/ must match a
+rule that targets the alarm topic, quiet/ no rule, pipeline/ (CloudFormation in a session of the
+pipeline's execution role) only rules that target the Slack-only pipeline topic.
 
     scripts/alarm-routing-test.py TEMPLATE.json
 """
@@ -66,6 +70,9 @@ with mock_aws():
 
     for topic_id in alarm_topic_ids:
         sns.publish(TopicArn=arn[topic_id], Subject='ALARM: "flagtrail-prod-ProductionFlagChange" in EU (Ireland)', Message=json.dumps(ALARM))
+    pipeline_topic_ids = slack_topic_ids - alarm_topic_ids - {alert_topic_id}
+    for topic_id in pipeline_topic_ids:
+        sns.publish(TopicArn=arn[topic_id], Message=json.dumps({"severity": "pipeline-change"}))
     for severity in ("critical", "high", "warning", "info"):
         sns.publish(TopicArn=arn[alert_topic_id], Message=json.dumps({"severity": severity}),
                     MessageAttributes={"severity": {"DataType": "String", "StringValue": severity}})
@@ -85,8 +92,8 @@ with mock_aws():
     check(f"the alarms notify a topic the e-mail subscribes to: {sorted(alarm_topic_ids)}", bool(email_subs))
     check(f"the paging e-mail gets the alarm and the critical/high alerts: {email}",
           email == sorted(["flagtrail-prod-ProductionFlagChange", "critical", "high"]))
-    check(f"Slack gets the alarm and every alert: {slack}",
-          slack == sorted(["flagtrail-prod-ProductionFlagChange", "critical", "high", "warning", "info"]))
+    check(f"Slack gets the alarm, every alert and the pipeline's changes: {slack}",
+          slack == sorted(["flagtrail-prod-ProductionFlagChange", "critical", "high", "warning", "info"] + ["pipeline-change"] * len(pipeline_topic_ids)))
 
 
 
@@ -104,12 +111,22 @@ def resolve(v):
         pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
         if v["Ref"] in pseudo:
             return pseudo[v["Ref"]]
-        props = res[v["Ref"]].get("Properties", {})
-        named = [props[n] for n in ("LogGroupName", "DeliveryStreamName", "BucketName", "FunctionName", "AlarmName") if isinstance(props.get(n), str)]
+        r = res[v["Ref"]]
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::SNS::Topic":  # Ref of a topic is its ARN
+            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{props['TopicName']}"
+        named = [props[n] for n in ("LogGroupName", "DeliveryStreamName", "BucketName", "FunctionName", "AlarmName", "Name") if isinstance(props.get(n), str)]
         return named[0] if named else f"{v['Ref']}-id"
     if "Fn::GetAtt" in v:
         rid = v["Fn::GetAtt"][0]
-        return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}-id" if res[rid]["Type"] == "AWS::KMS::Key" else f"arn:aws:::{rid}-id"
+        kind = res[rid]["Type"]
+        if kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}-id"
+        if kind == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{resolve({'Ref': rid})}"
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{resolve({'Ref': rid})}"
+        return f"arn:aws:::{rid}-id"
     if "Fn::Join" in v:
         sep, parts = v["Fn::Join"]
         return sep.join(resolve(p) for p in parts)
@@ -189,6 +206,47 @@ QUIET = [
     call("events", "DisableRule", name="someone-elses-rule"),
 ]
 
+topic_of = lambda r: r["Targets"][0]["Arn"]["Ref"]
+email_topics = {s["TopicArn"]["Ref"] for s in email_subs if "FilterPolicy" not in s}
+# Paging rules notify a topic the e-mail receives unfiltered; the pipeline's rules a topic only Slack
+# (AWS Chatbot) receives, as information.
+paging = {k for k, r in rules.items() if topic_of(r) in email_topics}
+info = {k for k, r in rules.items() if topic_of(r) in slack_topic_ids - email_topics}
+
+
+def issuers(node):
+    """The role ARNs the pipeline's rules name as sessionIssuer (the deploy roles)."""
+    if isinstance(node, dict):
+        if "sessionIssuer" in node and isinstance(node["sessionIssuer"].get("arn"), list):
+            yield from (a for a in node["sessionIssuer"]["arn"] if isinstance(a, str))
+        for x in node.values():
+            yield from issuers(x)
+    elif isinstance(node, list):
+        for x in node:
+            yield from issuers(x)
+
+
+deploy_roles = sorted({a for k in info for a in issuers(rules[k]["EventPattern"])})
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "infra", "cdk", "test", "fixtures", "cloudtrail")
+PLACEHOLDERS = {
+    "ACCOUNT": ACCOUNT, "REGION": REGION, "TABLE": table, "AUDIT_FUNCTION": "flagtrail-prod-audit",
+    "ARCHIVE_BUCKET": f"{archive}-id", "FAILURE_BUCKET": f"{failures}-id", "TRAIL_KEY_ID": f"{key}-id", "SEAL_KEY_ID": f"{seal}-id",
+    "ALARM_TOPIC_ARN": alarm_topic, "ALERT_TOPIC_ARN": alert_topic,
+    # Without deploy roles in the template the pipeline's fixtures are changes like any other and page.
+    "DEPLOY_ROLE_ARN": deploy_roles[0] if deploy_roles else f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}",
+}
+
+
+def fixtures(kind):
+    d = os.path.join(FIXTURES, kind)
+    for name in sorted(os.listdir(d)):
+        text = open(os.path.join(d, name)).read()
+        for k, v in PLACEHOLDERS.items():
+            text = text.replace("${" + k + "}", v)
+        assert "${" not in text, f"{kind}/{name}: unfilled placeholder"
+        yield f"{kind}/{name}", json.loads(text)
+
+
 with mock_aws():
     # Each rule delivers to an SQS stand-in here (moto's EventBridge cannot deliver to SNS and has no
     # TestEventPattern); its pattern is the template's, resolved, and matched by moto's matcher.
@@ -196,31 +254,52 @@ with mock_aws():
     queues = {}
     for k, r in rules.items():
         ev.put_rule(Name=k, EventPattern=json.dumps(resolved(r["EventPattern"])))
-        url = sqs.create_queue(QueueName=f"rule-{k}")["QueueUrl"]
+        url = sqs.create_queue(QueueName=f"rule-{k}"[:80])["QueueUrl"]
         qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         ev.put_targets(Rule=k, Targets=[{"Id": "standin", "Arn": qarn}])
         queues[k] = url
 
     def matches(e):
-        ev.put_events(Entries=[{"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}])
-        hit = []
+        entry = {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}
+        if e.get("resources"):
+            entry["Resources"] = e["resources"]
+        ev.put_events(Entries=[entry])
+        hit = set()
         for k, url in queues.items():
             got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             for m in got:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            hit += [k] * len(got)
+            if got:
+                hit.add(k)
         return hit
 
     check(f"tamper rules exist: {sorted(rules)}", len(rules) >= 4)
     for e in PAGES:
         d = e["detail"]
-        check(f"pages: {e['source']} {d['eventName']} {d['requestParameters']}", bool(matches(e)))
+        check(f"pages: {e['source']} {d['eventName']} {d['requestParameters']}", bool(matches(e) & paging))
     for e in QUIET:
         d = e["detail"]
         check(f"quiet: {e['source']} {d['eventName']} {d['requestParameters']}", not matches(e))
-    email_topics = {s["TopicArn"]["Ref"] for s in email_subs if "FilterPolicy" not in s}
-    targets = {t["Arn"]["Ref"] for r in rules.values() for t in r["Targets"]}
-    check(f"every tamper rule targets a topic the e-mail receives unfiltered: {sorted(targets)}", bool(targets) and targets <= email_topics)
+    skipped = []
+    for kind in ("pages", "quiet", "pipeline"):
+        for name, e in fixtures(kind):
+            if "_moto_cannot_match" in e:
+                skipped.append(f"{name}: {e['_moto_cannot_match']}")
+                continue
+            hit = matches({k: v for k, v in e.items() if not k.startswith("_")})
+            if kind == "pages" or (kind == "pipeline" and not info):
+                check(f"pages: {name} -> {sorted(hit & paging)}", bool(hit & paging))
+            elif kind == "quiet":
+                check(f"quiet: {name} -> {sorted(hit)}", not hit)
+            else:
+                check(f"pipeline, Slack only: {name} -> {sorted(hit)}", bool(hit) and hit <= info)
+    for s_ in skipped:
+        print(f"skip   {s_}")
+    check(f"every rule targets the alarm topic (e-mail, unfiltered) or the Slack-only pipeline topic: {sorted({topic_of(r) for r in rules.values()})}",
+          bool(paging) and paging | info == set(rules))
+    info_names = {rules[k]["Name"] for k in info}
+    check(f"deploy roles {deploy_roles}: each CloudTrail rule that pages has a pipeline twin",
+          not info or all(f"{rules[k]['Name']}ByPipeline" in info_names for k in paging if rules[k]["EventPattern"]["detail-type"] == ["AWS API Call via CloudTrail"]))
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

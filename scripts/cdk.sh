@@ -28,7 +28,8 @@ out=$(mktemp -d)
 env -u AWS_PROFILE AWS_EC2_METADATA_DISABLED=true npx cdk synth --quiet --no-notices -c assetDir="$assets" -c stage=prod \
   -c tableName=feature-flags-prod \
   -c tableStreamArn=arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000 \
-  -c alertEmail=oncall@example.com -c slackWorkspaceId=T0123ABCD -c slackChannelId=C0123ABCD -c dataProtection=true -o "$out" 2>&1 | grep -v "feature flags are not configured" || true
+  -c alertEmail=oncall@example.com -c slackWorkspaceId=T0123ABCD -c slackChannelId=C0123ABCD -c dataProtection=true \
+  -c deployRoleArns=arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1 -o "$out" 2>&1 | grep -v "feature flags are not configured" || true
 test -s "$out/Flagtrail-prod.template.json" || { echo "cdk synth produced no template"; exit 1; }
 # The README's deploy command, with cdk.json's context applied: it attaches to the existing table
 # (no flag table in the template) and both mappings read the given stream.

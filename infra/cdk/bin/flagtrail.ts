@@ -28,6 +28,8 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   dataProtection: ctx('dataProtection') === 'true',
   alertEmail: ctx('alertEmail'),
   archiveRetentionYears: ctx('archiveRetentionYears') ? Number(ctx('archiveRetentionYears')) : undefined,
+  // The CloudFormation execution role(s) of the delivery pipeline's bootstrap: its deploys reach Slack, not the pager.
+  deployRoleArns: list('deployRoleArns'),
   slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

@@ -1,13 +1,15 @@
 // The alarms that page on-call through the alarm topic: production changes, pipeline health,
-// the completeness check, discarded batches.
+// the completeness check, and the rule that pages on discarded batches.
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { StreamConsumer } from './stream-consumer';
+import { publishFrom } from './tamper-rules';
 
 /** Settings of the alarms. */
 export interface AlarmsProps {
@@ -20,12 +22,17 @@ export interface AlarmsProps {
   readonly reconcile: lambda.Function;
   /** Environments counted as production: one UnattributedChanges alarm each. */
   readonly productionEnvironments: string[];
-  /** The failure bucket, whose request metrics count discarded batches. */
+  /** The failure bucket (EventBridge notifications on): an object under aws/lambda/ is a discarded batch. */
   readonly failureBucket: s3.IBucket;
 }
 
 /** Every alarm of the pipeline but the archive's delivery lag (archive.ts). */
 export class Alarms extends Construct {
+  /** The rule that pages when Lambda writes a discarded batch to the failure bucket. */
+  public readonly discardedBatches: events.Rule;
+  /** The names of the rules that page (for the tamper rules to watch). */
+  public readonly ruleNames: string[];
+
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
     const { stage } = props;
@@ -60,17 +67,27 @@ export class Alarms extends Construct {
       alarm(`${c.name}Errors`, c.fn.metricErrors({ period: Duration.minutes(1) }), 0, `The ${c.name} function failed.`);
       alarm(`${c.name}IteratorAge`, c.fn.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }), 60_000, `The ${c.name} function is more than a minute behind the stream.`);
     }
-    alarm(
-      'DiscardedBatches',
-      new cloudwatch.Metric({
-        namespace: 'AWS/S3',
-        metricName: 'PutRequests',
-        dimensionsMap: { BucketName: props.failureBucket.bucketName, FilterId: 'DiscardedBatches' },
-        statistic: 'Sum',
-        period: Duration.minutes(1),
-      }),
-      0,
-      'Lambda discarded stream records after the retries or the record age; they are in the failure bucket: fix the cause, then run flagtrail redrive (docs/runbook.md).',
-    );
+    // Discarded batches page from S3's own event, not from request metrics, which AWS delivers "on
+    // a best-effort basis" and which "might not be delivered at all" (S3 User Guide, "CloudWatch
+    // metrics configurations"), and in which redrive's PutObjectTagging counts as a PUT. With
+    // EventBridge notifications on (failure-destination.ts) S3 sends "Object Created" for every
+    // object Lambda writes under aws/lambda/ ("Amazon S3 event notifications with EventBridge",
+    // event detail: bucket.name, object.key, reason). `flagtrail redrive` only tags what it has
+    // replayed ("Object Tags Added"): no page. (Not the ID of the alarm it replaces: CloudFormation
+    // cannot change a resource's type in place.)
+    const bucket = props.failureBucket;
+    this.ruleNames = [`flagtrail-${stage}-DiscardedBatches`];
+    this.discardedBatches = new events.Rule(stack, 'DiscardedBatchesRule', {
+      ruleName: this.ruleNames[0],
+      description: 'Lambda discarded stream records after the retries or the record age; they are in the failure bucket: fix the cause, then run flagtrail redrive (docs/runbook.md).',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: { bucket: { name: [bucket.bucketName] }, object: { key: [{ prefix: 'aws/lambda/' }] } },
+      },
+      // The topic as a plain target (see tamper-rules.ts): it has no key to grant.
+      targets: [{ bind: () => ({ arn: props.alarmTopic.topicArn }) }],
+    });
+    publishFrom(props.alarmTopic, 'DiscardedBatchesPublish', [this.discardedBatches]);
   }
 }

@@ -30,14 +30,16 @@ export class FailureDestination extends Construct {
     // In the stack's scope: the logical IDs predate this construct (flagtrail-stack.ts).
     this.bucket = new s3.Bucket(Stack.of(this), 'FailureBucket', {
       ...protectedBucket(props.key), // discarded records outlive the stack
-      // Request metrics on Lambda's prefix: an alarm as soon as one object lands.
-      metrics: [{ id: 'DiscardedBatches', prefix: 'aws/lambda/' }],
       lifecycleRules: [
         { id: 'colder-after-a-month', transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) }] },
         { id: 'old-versions', noncurrentVersionExpiration: Duration.days(365) },
         { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
       ],
     });
+    // S3 sends every object event to EventBridge: an "Object Created" under aws/lambda/ pages
+    // (alarms.ts). Set on the bucket resource itself: the construct's `eventBridgeEnabled` would go
+    // through CDK's notifications custom resource (a Lambda function and role of its own).
+    (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
     acknowledge(this.bucket, 'AwsSolutions-S1', 'Only the two mappings write here and only the operator reads (docs/security.md); object-level access is in CloudTrail data events where the account enables them.');
   }
 

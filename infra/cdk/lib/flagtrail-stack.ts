@@ -52,6 +52,8 @@ export interface FlagtrailProps extends StackProps {
   readonly alertEmail?: string;
   /** Years the archive keeps every object in Object Lock compliance mode; default 7. */
   readonly archiveRetentionYears?: number;
+  /** Roles whose CloudFormation changes are the pipeline's deploys: Slack information, not a page (tamper-rules.ts). */
+  readonly deployRoleArns?: string[];
 }
 
 /** One stage of the pipeline. */
@@ -105,7 +107,7 @@ export class FlagtrailStack extends Stack {
     const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail });
 
     const consumers = [trail.audit, notifications.notify];
-    new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, productionEnvironments, failureBucket: failures.bucket });
+    const alarms = new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, productionEnvironments, failureBucket: failures.bucket });
     // After every alarm: the rules watch them all.
     new TamperRules(this, 'TamperRules', {
       stage,
@@ -116,6 +118,9 @@ export class FlagtrailStack extends Stack {
       functions: [trail.audit.fn, notifications.notify.fn, reconcile.fn],
       tableName: props.tableName,
       alarmTopic,
+      otherRules: alarms.ruleNames,
+      deployRoleArns: props.deployRoleArns,
+      infoTopic: notifications.pipelineTopic,
     });
     new PipelineDashboard(this, 'PipelineDashboard', { stage, consumers });
 

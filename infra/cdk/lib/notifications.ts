@@ -45,6 +45,11 @@ export class Notifications extends Construct {
   public readonly invalidationTopic: sns.Topic;
   /** Topic of CloudWatch alarms and tamper rules (paging e-mail and Slack, unfiltered). */
   public readonly alarmTopic: sns.Topic;
+  /**
+   * Topic of the delivery pipeline's own changes to what the trail depends on (tamper-rules.ts):
+   * Slack only, as information; there when Slack is.
+   */
+  public readonly pipelineTopic?: sns.Topic;
   /** The notify function and its mapping (flag and kill-switch items, from LATEST). */
   public readonly notify: StreamConsumer;
   /** The managed policy evaluators attach to read the freshness marks. */
@@ -84,12 +89,15 @@ export class Notifications extends Construct {
       const guardrail = new iam.ManagedPolicy(stack, 'SlackGuardrail', {
         statements: [new iam.PolicyStatement({ sid: 'ReadAlarmsMetricsDashboards', actions: SLACK_READ_ACTIONS, resources: ['*'] })],
       });
+      // Unencrypted for the alarm topic's reasons; nobody is paged from it (no e-mail subscription).
+      const pipelineTopic = (this.pipelineTopic = new sns.Topic(stack, 'PipelineChangesTopic', { topicName: `flagtrail-${stage}-pipeline-changes`, enforceSSL: true }));
+      acknowledge(pipelineTopic, 'AwsSolutions-SNS2', 'Carries CloudTrail call summaries of the pipeline\'s own deploys to Slack, not audit records; must not depend on the watched key; TLS-only.');
       acknowledge(guardrail, 'AwsSolutions-IAM5[Resource::*]', 'CloudWatch metric, alarm-list and dashboard reads have no resource-level permissions; the actions are read-only and named.');
       new chatbot.SlackChannelConfiguration(stack, 'Slack', {
         slackChannelConfigurationName: `flagtrail-${stage}`,
         slackWorkspaceId: props.slack.workspaceId,
         slackChannelId: props.slack.channelId,
-        notificationTopics: [this.alertTopic, this.alarmTopic],
+        notificationTopics: [this.alertTopic, this.alarmTopic, pipelineTopic],
         // What someone in the channel may do through Chatbot: read alarms, metrics and dashboards.
         // Not ReadOnlyAccess, which reads the whole account — the audit trail's contents included.
         // CloudWatch's Describe/Get/List metric and dashboard actions have no resource-level

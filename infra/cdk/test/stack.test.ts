@@ -176,18 +176,26 @@ test('alert and invalidation topics are encrypted, the alarm topic on no key; e-
 
 test('discarded batches land whole in an encrypted, private, versioned, retained bucket', () => {
   t.resourceCountIs('AWS::SQS::Queue', 0);
-  const [[, bucket]] = resources(t, 'AWS::S3::Bucket');
+  const [[bucketId, bucket]] = resources(t, 'AWS::S3::Bucket');
   assert.equal(bucket.DeletionPolicy, 'Retain');
   const p = bucket.Properties;
   assert.equal(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
   assert.deepEqual(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
   assert.equal(p.VersioningConfiguration.Status, 'Enabled');
   assert.ok(p.LifecycleConfiguration.Rules.length >= 2);
-  assert.deepEqual(p.MetricsConfigurations, [{ Id: 'DiscardedBatches', Prefix: 'aws/lambda/' }]);
-  const alarm = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties).find((a) => a.AlarmName === 'flagtrail-prod-DiscardedBatches');
-  assert.equal(alarm.Namespace, 'AWS/S3');
-  assert.equal(alarm.MetricName, 'PutRequests');
-  assert.equal(alarm.Threshold, 0);
+  // Discarded batches page from S3's "Object Created" events under Lambda's prefix, not from
+  // best-effort request metrics (issue 20 item 4).
+  assert.equal(p.MetricsConfigurations, undefined, 'no request metrics');
+  assert.deepEqual(p.NotificationConfiguration, { EventBridgeConfiguration: { EventBridgeEnabled: true } });
+  assert.equal(resources(t, 'Custom::S3BucketNotifications').length, 0, 'on the bucket itself, no notifications custom resource');
+  assert.ok(!resources(t, 'AWS::CloudWatch::Alarm').some(([, a]) => a.Properties.AlarmName === 'flagtrail-prod-DiscardedBatches'));
+  const discarded = resources(t, 'AWS::Events::Rule').map(([, r]) => r.Properties).find((r) => r.Name === 'flagtrail-prod-DiscardedBatches');
+  assert.deepEqual(discarded.EventPattern, {
+    source: ['aws.s3'],
+    'detail-type': ['Object Created'],
+    detail: { bucket: { name: [{ Ref: bucketId }] }, object: { key: [{ prefix: 'aws/lambda/' }] } },
+  }, 'Object Created only: redrive tags objects (Object Tags Added)');
+  assert.ok(discarded.Targets[0].Arn.Ref.startsWith('AlarmTopic'));
   const audit = resources(t, 'AWS::Lambda::Function').find(([id]) => id.startsWith('AuditFunction'))![1];
   assert.equal(audit.Properties.Environment.Variables.FLAGTRAIL_AUDIT_RETENTION_DAYS, '365');
 });
@@ -195,7 +203,7 @@ test('discarded batches land whole in an encrypted, private, versioned, retained
 test('alarms page through the alarm topic, which the e-mail receives unfiltered', () => {
   const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
   const names = alarms.map((a) => a.AlarmName).sort();
-  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'DiscardedBatches', 'UnattributedChangesprod', 'UnattributedChangesproduction', 'ReconcileFindings', 'ReconcileErrors']) {
+  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'UnattributedChangesprod', 'UnattributedChangesproduction', 'ReconcileFindings', 'ReconcileErrors']) {
     assert.ok(names.includes(`flagtrail-prod-${n}`), `alarm ${n}`);
   }
   const prod = alarms.find((a) => a.AlarmName === 'flagtrail-prod-ProductionFlagChange');
@@ -210,13 +218,14 @@ test('alarms page through the alarm topic, which the e-mail receives unfiltered'
     resources(opt, 'AWS::SNS::Subscription').map(([, s]) => s.Properties).filter((s) => s.TopicArn.Ref.startsWith(prefix));
   assert.deepEqual(subsOf('AlarmTopic').map((s) => [s.Protocol, s.FilterPolicy]), [['email', undefined]], 'alarms carry no attributes: no filter');
   const slack = resources(opt, 'AWS::Chatbot::SlackChannelConfiguration')[0][1].Properties;
-  assert.equal(slack.SnsTopicArns.length, 2, 'Slack gets alerts and alarms');
+  assert.equal(slack.SnsTopicArns.length, 3, 'Slack gets alerts, alarms and the pipeline\'s own changes');
   const guardrail = JSON.stringify(slack.GuardrailPolicies);
   assert.ok(!guardrail.includes('ReadOnlyAccess'), 'not the whole account');
 });
 
 test('changes to what protects the trail page through the alarm topic, published only by those rules', () => {
-  const rules = resources(t, 'AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern);
+  const patterned = resources(t, 'AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern);
+  const rules = patterned.filter(([, r]) => r.Properties.EventPattern['detail-type'][0] === 'AWS API Call via CloudTrail');
   const by = (source: string) => rules.filter(([, r]) => r.Properties.EventPattern.source[0] === source).map(([, r]) => r.Properties);
   const names = (source: string) => new Set(by(source).flatMap((r) => r.EventPattern.detail.eventName));
   for (const a of ['DeleteLogGroup', 'DeleteLogStream', 'PutRetentionPolicy', 'DeleteSubscriptionFilter', 'PutSubscriptionFilter', 'DisassociateKmsKey']) {
@@ -235,7 +244,7 @@ test('changes to what protects the trail page through the alarm topic, published
   assert.ok(names('aws.monitoring').has('DisableAlarmActions'));
   assert.ok(names('aws.sns').has('SetTopicAttributes') && names('aws.sns').has('Unsubscribe'));
   assert.ok(names('aws.events').has('DisableRule') && names('aws.events').has('RemoveTargets'));
-  const silenced = by('aws.monitoring')[0].EventPattern.detail.requestParameters.alarmNames;
+  const silenced = by('aws.monitoring').find((r) => r.Name.endsWith('AlarmsSilenced')).EventPattern.detail.requestParameters.alarmNames;
   assert.equal(silenced.length, resources(t, 'AWS::CloudWatch::Alarm').length, 'every alarm of the stack');
   // The audit group by name and, where the API takes an identifier, by ARN; both keys by ID and ARN.
   const params = (source: string) => JSON.stringify(by(source).map((r) => r.EventPattern.detail.requestParameters));
@@ -253,9 +262,9 @@ test('changes to what protects the trail page through the alarm topic, published
   const publish = resources(t, 'AWS::SNS::TopicPolicy')
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
     .filter((s: any) => s.Principal?.Service === 'events.amazonaws.com');
-  assert.equal(publish.length, 1);
-  assert.deepEqual(publish[0].Action, 'sns:Publish');
-  assert.equal(publish[0].Condition.ArnEquals['aws:SourceArn'].length, rules.length);
+  assert.deepEqual(publish.map((s: any) => s.Sid).sort(), ['DiscardedBatchesPublish', 'TamperRulesPublish']);
+  for (const s of publish) assert.deepEqual(s.Action, 'sns:Publish');
+  assert.equal(publish.flatMap((s: any) => s.Condition.ArnEquals['aws:SourceArn']).length, patterned.length);
 });
 
 test('the completeness check runs hourly and may only scan the table and read the trail', () => {
@@ -269,7 +278,7 @@ test('the completeness check runs hourly and may only scan the table and read th
 });
 
 test('saved queries and a dashboard exist for the audit log group', () => {
-  t.resourceCountIs('AWS::Logs::QueryDefinition', 8);
+  t.resourceCountIs('AWS::Logs::QueryDefinition', 9);
   t.hasResourceProperties('AWS::Logs::QueryDefinition', { Name: 'flagtrail/prod/kill-switch-activations' });
   t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   const body = JSON.stringify(t.findResources('AWS::CloudWatch::Dashboard'));
@@ -305,7 +314,7 @@ test('no wildcard actions anywhere, and wildcard resources only where AWS offers
       if (!s.resource.includes('*')) continue;
       // ListStreams, X-Ray writes, CloudWatch metric/dashboard reads and the saved-query list have no
       // resource-level permissions.
-      const allowed = s.action.every((a) => ['dynamodb:ListStreams', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'logs:DescribeQueryDefinitions', ...SLACK_READ_ACTIONS].includes(a));
+      const allowed = s.action.every((a) => ['dynamodb:ListStreams', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'logs:DescribeQueryDefinitions', 'logs:DescribeLogGroups', ...SLACK_READ_ACTIONS].includes(a));
       assert.ok(allowed, `wildcard resource for ${s.action} at ${s.where}`);
     }
   }
