@@ -46,6 +46,8 @@ PY
 "$root/.venv/bin/cfn-lint" --ignore-checks W3005 -- "$out"/Flagtrail-prod.template.json
 # A second opinion on the IAM policies: parliament, with every accepted finding justified.
 "$root/.venv/bin/python" "$scripts/iam-lint.py" "$out"/Flagtrail-prod.template.json
+# A second, independent scanner: checkov over this template and the demo's, each accepted finding with its reason.
+python3 "$scripts/checkov-scan.py" "$out" "$assets"
 # The GitHub Actions workflows' structure (actionlint is not installable here; see the script).
 "$root/.venv/bin/python" "$scripts/check-workflows.py"
 # Pages reach on-call: the template's own topics and filter policies on moto (in process).
