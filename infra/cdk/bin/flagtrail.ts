@@ -13,6 +13,11 @@ const ctx = (k: string): string | undefined => {
   return v === undefined || v === '' ? undefined : String(v);
 };
 const stage = ctx('stage') ?? 'dev';
+function externalAuditor(accountId?: string, externalId?: string) {
+  if (!accountId && !externalId) return undefined;
+  if (!accountId || !externalId) throw new Error('give both -c auditorAccountId=… and -c auditorExternalId=… (the external id is required for an external account)');
+  return { accountId, externalId };
+}
 const list = (k: string) => ctx(k)?.split(',').map((s) => s.trim()).filter(Boolean);
 
 new FlagtrailStack(app, `Flagtrail-${stage}`, {
@@ -30,6 +35,8 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   archiveRetentionYears: ctx('archiveRetentionYears') ? Number(ctx('archiveRetentionYears')) : undefined,
   // The CloudFormation execution role(s) of the delivery pipeline's bootstrap: its deploys reach Slack, not the pager.
   deployRoleArns: list('deployRoleArns'),
+  // An external auditor's account may assume the auditor role with its external id (README, auditors).
+  externalAuditor: externalAuditor(ctx('auditorAccountId'), ctx('auditorExternalId')),
   slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

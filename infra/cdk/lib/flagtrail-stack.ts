@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 import { Alarms } from './alarms';
 import { Archive } from './archive';
 import { AuditTrail } from './audit-trail';
-import { Auditors } from './auditors';
+import { Auditors, ExternalAuditor } from './auditors';
 import { PipelineDashboard } from './dashboard';
 import { FailureDestination } from './failure-destination';
 import { FlagTableSource } from './flag-table';
@@ -54,6 +54,8 @@ export interface FlagtrailProps extends StackProps {
   readonly archiveRetentionYears?: number;
   /** Roles whose CloudFormation changes are the pipeline's deploys: Slack information, not a page (tamper-rules.ts). */
   readonly deployRoleArns?: string[];
+  /** An external auditor's account that may assume the auditor role with its external id. */
+  readonly externalAuditor?: ExternalAuditor;
 }
 
 /** One stage of the pipeline. */
@@ -94,7 +96,7 @@ export class FlagtrailStack extends Stack {
       },
     };
     // Before the trail: the seal key's policy lists the auditors' statement first.
-    const auditors = (this.auditors = new Auditors(this, 'Auditors', { stage, keys }));
+    const auditors = (this.auditors = new Auditors(this, 'Auditors', { stage, keys, externalAuditor: props.externalAuditor }));
     const trail = (this.trail = new AuditTrail(this, 'Trail', { stage, keys, retention: props.auditRetention, dataProtection: props.dataProtection, consumer }));
     // Freshness marks (docs/freshness.md): notify updates them, evaluators elsewhere read them.
     const marks = new FreshnessMarks(this, 'Marks', { stage });
@@ -105,6 +107,7 @@ export class FlagtrailStack extends Stack {
     auditors.readArchive(archive.bucket, keys.key);
     auditors.readTrail(trail);
     const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail });
+    auditors.readCompleteness(source.table, reconcile.fn.logGroup);
 
     const consumers = [trail.audit, notifications.notify];
     const alarms = new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, productionEnvironments, failureBucket: failures.bucket });

@@ -390,3 +390,239 @@ test('the evaluator itself: deny wins, wildcards match, nothing is allowed by de
   assert.equal(allowed(p, 'logs:PutLogEvents', 'arn:x:log-group:b:log-stream:s'), false);
   assert.equal(allowed(p, 'logs:GetLogEvents', 'arn:x:log-group:a:x'), false);
 });
+
+// ---- The auditor role (issue 21): everything the auditor docs ask, nothing else, and an external
+// auditor's account trusted only with its external id.
+
+const AUDITOR_ACCOUNT = '210987654321';
+const AUDITOR_EXTERNAL_ID = 'flagtrail-audit-7f3c2a';
+
+/** The stack with an external auditor's account configured (`-c auditorAccountId=… -c auditorExternalId=…`). */
+function auditorTemplate(externalAuditor: { accountId: string; externalId: string } | null = { accountId: AUDITOR_ACCOUNT, externalId: AUDITOR_EXTERNAL_ID }): any {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-iam-auditor-'));
+  for (const fn of ['audit', 'notify', 'reconcile']) {
+    fs.mkdirSync(path.join(dir, fn));
+    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
+  }
+  const stack = new FlagtrailStack(new App(), 'IamAuditor', {
+    stage: 'prod',
+    tableName: 'feature-flags-prod',
+    tableStreamArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod/stream/2026-11-01T00:00:00.000`,
+    assetDir: dir,
+    env: { account: ACCOUNT, region: REGION },
+    dataProtection: true,
+    externalAuditor: externalAuditor ?? undefined,
+  });
+  return Template.fromStack(stack).toJSON();
+}
+
+/** The ids of the stack's KMS keys: the trail key and the seal key. */
+function keyIds(t: any): { trail: string; seal: string } {
+  const keys = Object.keys(t.Resources).filter((id) => t.Resources[id].Type === 'AWS::KMS::Key');
+  return { trail: keys.find((id) => id.startsWith('Key'))!, seal: keys.find((id) => id.startsWith('SealKey'))! };
+}
+
+test('the auditor role can verify, report, reconcile and read the findings, and write nothing (external account configured)', () => {
+  const t = auditorTemplate();
+  const role = roleNamed(t, 'AuditorRole');
+  const p = policiesOf(t, role);
+  assert.deepEqual(p.managed, [], 'no managed policies');
+  const group = (g: string) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${g}`;
+  const stream = (g: string, s = 'x') => `${group(g)}:log-stream:${s}`;
+  const audit = '/flagtrail/prod/audit';
+  const findings = '/aws/lambda/flagtrail-prod-reconcile';
+  const bucket = (prefix: string) => `arn:aws:s3:::${Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket' && id.startsWith(prefix))!.toLowerCase()}`;
+  const archive = bucket('ArchiveBucket');
+  const archived = `${archive}/audit/2026/11/30/10/flagtrail-prod-archive-1-2026-11-30-10-00-00-uuid`;
+  const failed = `${bucket('FailureBucket')}/aws/lambda/uuid/shard/2026/11/24/x`;
+  const table = (name: string) => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+  const flags = table('feature-flags-prod');
+  const ids = keyIds(t);
+  const key = (id: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
+  // [action, resource, allowed?]: what README/docs/integrity.md/docs/runbook.md have auditors run.
+  const matrix: Array<[string, string, boolean]> = [
+    // flagtrail verify / report / reconcile --log-group (FilterLogEvents with unmask), saved queries
+    ['logs:FilterLogEvents', group(audit), true],
+    ['logs:FilterLogEvents', `${group(audit)}:*`, true],
+    ['logs:Unmask', group(audit), true],
+    ['logs:StartQuery', group(audit), true],
+    ['logs:GetQueryResults', group(audit), true],
+    ['logs:GetLogEvents', stream(audit, 'audit/2026/11/24'), true],
+    ['logs:DescribeQueryDefinitions', '*', true],
+    ['logs:DescribeLogGroups', '*', true],
+    // verify / report / reconcile --archive
+    ['s3:ListBucketVersions', archive, true],
+    ['s3:ListBucket', archive, true],
+    ['s3:GetObjectVersion', archived, true],
+    ['s3:GetObject', archived, true],
+    ['kms:Decrypt', key(ids.trail), true], // through S3 only (kms:ViaService, checked below)
+    // flagtrail reconcile: Scan of the flag table
+    ['dynamodb:Scan', flags, true],
+    // The reconcile function's findings: its log group, the ReconcileFindings metric
+    ['logs:FilterLogEvents', group(findings), true],
+    ['logs:StartQuery', group(findings), true],
+    ['logs:GetQueryResults', group(findings), true],
+    ['logs:GetLogEvents', stream(findings), true],
+    ['cloudwatch:GetMetricData', '*', true],
+    ['cloudwatch:GetMetricStatistics', '*', true],
+    // No write to the trail, its group's settings or any other group
+    ['logs:PutLogEvents', stream(audit, 'audit/2026/11/24'), false],
+    ['logs:CreateLogStream', stream(audit, 'forged'), false],
+    ['logs:PutLogEvents', stream(findings), false],
+    ['logs:PutLogEvents', stream('/aws/lambda/flagtrail-prod-audit'), false],
+    ['logs:DeleteLogStream', stream(audit), false],
+    ['logs:DeleteLogGroup', group(audit), false],
+    ['logs:PutRetentionPolicy', group(audit), false],
+    ['logs:DeleteRetentionPolicy', group(audit), false],
+    ['logs:PutDataProtectionPolicy', group(audit), false],
+    ['logs:DeleteDataProtectionPolicy', group(audit), false],
+    ['logs:PutSubscriptionFilter', group(audit), false],
+    ['logs:DeleteSubscriptionFilter', group(audit), false],
+    ['logs:DisassociateKmsKey', group(audit), false],
+    ['logs:CreateExportTask', group(audit), false],
+    ['logs:PutQueryDefinition', '*', false],
+    ['logs:DeleteQueryDefinition', '*', false],
+    ['logs:Unmask', group(findings), false],
+    ['logs:FilterLogEvents', group('/aws/lambda/flagtrail-prod-audit'), false],
+    ['logs:FilterLogEvents', group('/some/other/group'), false],
+    // No write to the archive or its settings; no read of the failure bucket (raw stream records)
+    ['s3:PutObject', archived, false],
+    ['s3:DeleteObject', archived, false],
+    ['s3:DeleteObjectVersion', archived, false],
+    ['s3:PutObjectRetention', archived, false],
+    ['s3:PutObjectLegalHold', archived, false],
+    ['s3:BypassGovernanceRetention', archived, false],
+    ['s3:PutBucketPolicy', archive, false],
+    ['s3:PutBucketVersioning', archive, false],
+    ['s3:PutBucketObjectLockConfiguration', archive, false],
+    ['s3:PutLifecycleConfiguration', archive, false],
+    ['s3:GetObject', failed, false],
+    ['s3:PutObject', failed, false],
+    // No write to the flag table or the marks; no read beyond the Scan reconcile makes
+    ['dynamodb:PutItem', flags, false],
+    ['dynamodb:UpdateItem', flags, false],
+    ['dynamodb:DeleteItem', flags, false],
+    ['dynamodb:BatchWriteItem', flags, false],
+    ['dynamodb:PartiQLInsert', flags, false],
+    ['dynamodb:PartiQLUpdate', flags, false],
+    ['dynamodb:DeleteTable', flags, false],
+    ['dynamodb:UpdateTable', flags, false],
+    ['dynamodb:RestoreTableFromBackup', flags, false],
+    ['dynamodb:Scan', table('flagtrail-prod-marks'), false],
+    ['dynamodb:UpdateItem', table('flagtrail-prod-marks'), false],
+    ['dynamodb:Scan', table('some-other-table'), false],
+    // KMS: Decrypt on the trail key alone; nothing that encrypts, re-encrypts or administers
+    ['kms:Decrypt', key(ids.seal), false],
+    ['kms:Decrypt', key('some-other-key'), false],
+    ['kms:Encrypt', key(ids.trail), false],
+    ['kms:GenerateDataKey', key(ids.trail), false],
+    ['kms:ReEncryptFrom', key(ids.trail), false],
+    ['kms:CreateGrant', key(ids.trail), false],
+    ['kms:ScheduleKeyDeletion', key(ids.trail), false],
+    ['kms:PutKeyPolicy', key(ids.trail), false],
+    // Nothing else of the stack
+    ['sns:Publish', `arn:aws:sns:${REGION}:${ACCOUNT}:flagtrail-prod-alerts`, false],
+    ['lambda:InvokeFunction', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:flagtrail-prod-audit`, false],
+    ['lambda:UpdateFunctionCode', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:flagtrail-prod-reconcile`, false],
+    ['firehose:PutRecordBatch', `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/flagtrail-prod-archive`, false],
+    ['cloudwatch:PutMetricData', '*', false],
+    ['cloudwatch:DisableAlarmActions', `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:flagtrail-prod-ReconcileFindings`, false],
+    ['cloudwatch:DeleteAlarms', `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:flagtrail-prod-ReconcileFindings`, false],
+    ['events:DisableRule', `arn:aws:events:${REGION}:${ACCOUNT}:rule/flagtrail-prod-reconcile`, false],
+    ['iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/flagtrail-prod-auditor`, false],
+    ['sts:AssumeRole', `arn:aws:iam::${ACCOUNT}:role/any`, false],
+  ];
+  const failures: string[] = [];
+  for (const [action, resource, want] of matrix) {
+    // KMS decides with the key policy: through it for the stack's keys, IAM alone for others.
+    const keyId = action.startsWith('kms:') && [ids.trail, ids.seal].find((id) => resource === key(id));
+    const got = keyId ? keyAllows(t, keyId === ids.trail ? 'Key' : 'SealKey', role, action) : allowed(p, action, resource);
+    if (got !== want) failures.push(`Auditor ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+  }
+  // The seal key: the public half and Verify, never Sign (named in its key policy).
+  for (const [action, want] of [['kms:GetPublicKey', true], ['kms:Verify', true], ['kms:DescribeKey', true], ['kms:Sign', false], ['kms:ScheduleKeyDeletion', false], ['kms:PutKeyPolicy', false]] as const) {
+    if (keyAllows(t, 'SealKey', role, action) !== want) failures.push(`Auditor ${action} on the seal key: should be ${want ? 'allowed' : 'denied'}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('every action the auditor role holds is a read; its one kms:Decrypt is the trail key through S3', () => {
+  const t = auditorTemplate();
+  const role = roleNamed(t, 'AuditorRole');
+  const READ = /^[a-z0-9]+:(Get|List|Describe|FilterLogEvents|StartQuery|Scan|Unmask|Verify|Decrypt$)/;
+  const p = policiesOf(t, role);
+  const actions = p.statements.filter((s) => s.effect === 'Allow').flatMap((s) => [...s.actions, ...s.notActions.map((a) => `NotAction ${a}`)]);
+  assert.deepEqual(actions.filter((a) => !READ.test(a) || a.includes('*')), [], 'writes or wildcard actions');
+  // kms:Decrypt: the raw statement, with its condition (the evaluator above ignores conditions).
+  const raw = Object.values<any>(t.Resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: any) => x.Ref === role))
+    .flatMap((r) => [r.Properties.PolicyDocument.Statement].flat());
+  const decrypt = raw.filter((s) => [s.Action].flat().includes('kms:Decrypt'));
+  assert.equal(decrypt.length, 1);
+  assert.deepEqual([decrypt[0].Resource].flat(), [{ 'Fn::GetAtt': [keyIds(t).trail, 'Arn'] }]);
+  assert.deepEqual(decrypt[0].Condition, { StringEquals: { 'kms:ViaService': `s3.${REGION}.amazonaws.com` } });
+  // Key policies: the role is named only on the seal key, for its public half and Verify.
+  const named = Object.entries<any>(t.Resources)
+    .filter(([, r]) => r.Type === 'AWS::KMS::Key')
+    .flatMap(([id, r]) => [r.Properties.KeyPolicy.Statement].flat().filter((s: any) => JSON.stringify(s.Principal ?? {}).includes(role)).map((s: any) => [id, [s.Action].flat().sort()]));
+  assert.deepEqual(named, [[keyIds(t).seal, ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Verify']]]);
+});
+
+/** Whether the role's trust policy lets `account`'s principals assume it, presenting `externalId`. */
+function mayAssume(t: any, role: string, account: string, externalId?: string): boolean {
+  const resolve = resolver(t);
+  const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  return arr(t.Resources[role].Properties.AssumeRolePolicyDocument.Statement).some((s: any) => {
+    const principals = arr(resolve(s.Principal?.AWS)).flat();
+    if (s.Effect !== 'Allow' || !arr(s.Action).includes('sts:AssumeRole') || !principals.includes(`arn:aws:iam::${account}:root`)) return false;
+    const keys = Object.entries<any>(s.Condition ?? {}).flatMap(([op, kv]) => Object.entries<any>(kv).map(([k, v]) => [op, k, v]));
+    return keys.every(([op, k, v]) => {
+      if (op === 'StringEquals' && k === 'sts:ExternalId') return externalId !== undefined && arr(v).includes(externalId);
+      throw new Error(`the trust check does not know the condition ${op} ${k}`);
+    });
+  });
+}
+
+test('the auditor role trusts its own account, and an external auditor account only with the external id', () => {
+  const t = auditorTemplate();
+  const role = roleNamed(t, 'AuditorRole');
+  const trust: Array<[string, string | undefined, boolean]> = [
+    [ACCOUNT, undefined, true], // the account's own auditors (IAM users, SSO permission sets it allows)
+    [AUDITOR_ACCOUNT, AUDITOR_EXTERNAL_ID, true],
+    [AUDITOR_ACCOUNT, undefined, false],
+    [AUDITOR_ACCOUNT, 'guessed-id', false],
+    ['999999999999', AUDITOR_EXTERNAL_ID, false],
+  ];
+  const failures = trust
+    .filter(([account, id, want]) => mayAssume(t, role, account, id) !== want)
+    .map(([account, id, want]) => `account ${account} with external id ${id}: should ${want ? '' : 'not '}assume the role`);
+  assert.deepEqual(failures, []);
+  // Every statement that trusts another account requires the external id; no service or "*" principal.
+  const statements = [t.Resources[role].Properties.AssumeRolePolicyDocument.Statement].flat();
+  assert.equal(statements.length, 2);
+  for (const s of statements) {
+    assert.deepEqual(Object.keys(s.Principal), ['AWS']);
+    assert.deepEqual([s.Action].flat(), ['sts:AssumeRole']);
+    if (JSON.stringify(s.Principal).includes(AUDITOR_ACCOUNT)) assert.deepEqual(s.Condition, { StringEquals: { 'sts:ExternalId': AUDITOR_EXTERNAL_ID } });
+  }
+  // The external account is named in the trust policy and nowhere else: no bucket, key or log
+  // group policy grants it anything directly; it acts only as the role.
+  const mentions = Object.entries<any>(t.Resources).filter(([, r]) => JSON.stringify(r).includes(AUDITOR_ACCOUNT)).map(([id]) => id);
+  assert.deepEqual(mentions, [role]);
+  assert.ok(!JSON.stringify(t.Resources[role].Properties.Policies ?? []).includes(AUDITOR_ACCOUNT));
+  // Without the context, the role trusts its own account only.
+  const own = auditorTemplate(null);
+  assert.equal(mayAssume(own, roleNamed(own, 'AuditorRole'), AUDITOR_ACCOUNT, AUDITOR_EXTERNAL_ID), false);
+  assert.equal([own.Resources[roleNamed(own, 'AuditorRole')].Properties.AssumeRolePolicyDocument.Statement].flat().length, 1);
+});
+
+test('an external auditor needs a well-formed account id and external id', () => {
+  for (const bad of [
+    { accountId: '2109876543', externalId: AUDITOR_EXTERNAL_ID },
+    { accountId: AUDITOR_ACCOUNT, externalId: '' },
+    { accountId: AUDITOR_ACCOUNT, externalId: 'has spaces in it' },
+    { accountId: ACCOUNT, externalId: AUDITOR_EXTERNAL_ID },
+  ]) {
+    assert.throws(() => auditorTemplate(bad), /auditor(AccountId|ExternalId)/, JSON.stringify(bad));
+  }
+});
