@@ -68,6 +68,10 @@ ACCEPTED = {
         "Deliberately unencrypted (notifications.ts): paging must not depend on a KMS key an attacker or a "
         "mistake can disable, and the tamper rules watch that very key; the topic carries alarm states and "
         "CloudTrail call summaries, not audit records, and refuses non-TLS publishing.",
+    ("CKV_AWS_26", ("PipelineChangesTopicD2110303",)):
+        "Unencrypted for the alarm topic's reason (notifications.ts): it reports the delivery pipeline's own "
+        "changes to what the trail depends on (tamper-rules.ts) to Slack, and must keep doing so with the "
+        "watched key disabled; CloudTrail call summaries only, TLS-only publishing.",
     # DynamoDB.
     ("CKV_AWS_119", ("MarksTable0297FC12",)):
         "AWS managed key on purpose (marks.ts): evaluators anywhere in the account read marks with IAM alone, "

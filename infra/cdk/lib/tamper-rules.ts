@@ -69,7 +69,11 @@ export const CLOUDFORMATION = 'cloudformation.amazonaws.com';
  * With `deployRoleArns`, each rule pages only for changes that are not CloudFormation acting in a
  * session of one of those roles; a twin rule (`…ByPipeline`) reports those to `infoTopic`.
  * `anything-but` does not match a field the event lacks (a root or IAM-user call has no
- * `sessionIssuer`, a direct call no `invokedBy`), hence `$or` with `exists: false`.
+ * `sessionIssuer`, a direct call no `invokedBy`), hence `$or` with `exists: false`. Name a role
+ * only the pipeline deploys through: the default bootstrap's execution role serves every
+ * `cdk deploy` in the account (its deploy role trusts the account), so an administrator's own
+ * `cdk deploy` would be quiet too; a bootstrap of the pipeline's own (`cdk bootstrap --qualifier`,
+ * deploy-stack.ts `qualifier`, its deploy role trusted by the pipeline's role alone) keeps theirs paging.
  *
  * Create it after every alarm of the stack: it watches all of them.
  */
