@@ -72,6 +72,10 @@ ACCEPTED = {
         "Unencrypted for the alarm topic's reason (notifications.ts): it reports the delivery pipeline's own "
         "changes to what the trail depends on (tamper-rules.ts) to Slack, and must keep doing so with the "
         "watched key disabled; CloudTrail call summaries only, TLS-only publishing.",
+    ("CKV_AWS_26", ("PipelineChangesTopicD2110303",)):
+        "Deliberately unencrypted (notifications.ts), for the alarm topic's reasons: with Slack configured it "
+        "carries CloudTrail call summaries of the pipeline's own deploys to the channel, not audit records, must "
+        "not depend on the watched key, pages nobody, and refuses non-TLS publishing.",
     # DynamoDB.
     ("CKV_AWS_119", ("MarksTable0297FC12",)):
         "AWS managed key on purpose (marks.ts): evaluators anywhere in the account read marks with IAM alone, "
