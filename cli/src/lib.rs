@@ -8,4 +8,5 @@ pub mod redrive;
 pub mod replay;
 pub mod report;
 pub mod tail;
+pub mod transparency;
 pub mod verify;

@@ -39,6 +39,14 @@ enum Command {
         /// digests only without it.
         #[arg(long, requires = "out")]
         seal_key: Option<PathBuf>,
+        /// Also write the transparency log of the seals (`--out`/log/), checkpoints signed with this
+        /// Ed25519 private key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519`).
+        #[arg(long, requires_all = ["seal_key", "witness_key"])]
+        log_key: Option<PathBuf>,
+        /// The local witness's Ed25519 private key (PKCS#8 PEM): cosigns each checkpoint after
+        /// checking it is consistent with the previous one.
+        #[arg(long, requires = "log_key")]
+        witness_key: Option<PathBuf>,
     },
     /// Write a large realistic Lambda stream event (for benchmarks and load tests).
     GenEvents {
@@ -88,11 +96,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Replay { paths, out, quiet, to_aws, seal_key } => {
+        Command::Replay { paths, out, quiet, to_aws, seal_key, log_key, witness_key } => {
             let target = if to_aws {
                 replay::Target::Aws
             } else {
-                replay::Target::Local { out: out.as_deref(), seal_key: seal_key.as_deref() }
+                let log_keys = log_key.as_deref().zip(witness_key.as_deref());
+                replay::Target::Local { out: out.as_deref(), seal_key: seal_key.as_deref(), log_keys }
             };
             let ok = replay::run(&paths, target, quiet).await?;
             if !ok {

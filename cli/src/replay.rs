@@ -1,5 +1,6 @@
 //! `flagtrail replay`: the Lambda code paths over files, with local sinks.
 
+use flagtrail_core::integrity::tlog::DEFAULT_ORIGIN;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub enum Target<'a> {
         out: Option<&'a Path>,
         /// The seal signing key.
         seal_key: Option<&'a Path>,
+        /// The transparency log's checkpoint key and the local witness's key (Ed25519 PEM): with
+        /// them the folder also gets the log of its seals (`log/`).
+        log_keys: Option<(&'a Path, &'a Path)>,
     },
     /// The AWS sinks named by the Lambdas' variables (re-driving records, load tests against moto).
     Aws,
@@ -53,7 +57,7 @@ pub async fn run(paths: &[PathBuf], target: Target<'_>, quiet: bool) -> anyhow::
     let vars = env_vars();
     let config = CoreConfig::from_vars(&vars)?;
     match target {
-        Target::Local { out, seal_key } => {
+        Target::Local { out, seal_key, log_keys } => {
             let (mut audit, notify) = local_pipelines(&config, out).with_context(|| {
                 format!("creating the outputs in {}", out.map_or("-".into(), |d| d.display().to_string()))
             })?;
@@ -62,7 +66,12 @@ pub async fn run(paths: &[PathBuf], target: Target<'_>, quiet: bool) -> anyhow::
                 let signer = LocalSigner::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 audit.signer = Some(Arc::new(signer));
             }
-            replay(paths, &config, [&audit, &notify], out, quiet).await
+            let ok = replay(paths, &config, [&audit, &notify], out, quiet).await?;
+            if let (Some(dir), Some((log_key, witness_key))) = (out, log_keys) {
+                let size = crate::transparency::write_log(dir, log_key, witness_key, DEFAULT_ORIGIN)?;
+                println!("transparency log: {size} seal(s) in {}, checkpoint cosigned", dir.join("log").display());
+            }
+            Ok(ok)
         }
         Target::Aws => {
             let (a, n) = (AuditConfig::from_vars(&vars)?, NotifyConfig::from_vars(&vars)?);

@@ -21,6 +21,9 @@ pub struct VerifyArgs {
     /// The keys seals must be signed with.
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// The transparency log of the seals (a folder's `log/`).
+    #[command(flatten)]
+    pub log: crate::transparency::LogArgs,
     /// Print the result as one JSON document (for working papers) instead of lines.
     #[arg(long)]
     pub json: bool,
@@ -115,7 +118,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
     let keys = trusted_keys(&args.keys, &sdk).await?;
     // Unmasked: the seals cover the bytes written, before any data-protection masking.
     let source = trail_source(&trail, &sdk, true).await?;
-    let report = check(source.as_ref(), keys.as_ref()).await?;
+    let mut report = check(source.as_ref(), keys.as_ref()).await?;
+    if args.log.log_public_key.is_some() {
+        let dir = trail.dir.as_deref().context("--log-public-key checks a folder's log/ (give the folder)")?;
+        let findings = crate::transparency::check_log(dir, &args.log, &report.seal_ids)?;
+        report.findings.extend(findings.into_iter().map(flagtrail_core::integrity::IntegrityFinding::Log));
+        report.findings.sort();
+    }
     if args.json {
         println!("{}", report_json(&source.name(), &report, keys.is_some()));
     } else {

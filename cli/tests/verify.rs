@@ -169,3 +169,126 @@ fn the_untouched_trail_verifies_and_every_tampering_is_named() {
     assert_eq!(out.matches("bad signature: seal").count(), 3, "{out}");
     std::fs::remove_dir_all(trail.parent().unwrap()).unwrap();
 }
+
+/// The transparency log's local contract (docs/integrity.md): Ed25519 PEM keys for the log and the
+/// witness, a folder replayed from `versions` batches with the log written beside the trail.
+struct Logged {
+    dir: PathBuf,
+    keys: PathBuf,
+}
+
+fn ed25519_pem(dir: &Path, name: &str, seed: u8) {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    std::fs::write(dir.join(format!("{name}.pem")), key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+    std::fs::write(dir.join(format!("{name}.pub.pem")), key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap())
+        .unwrap();
+}
+
+/// Replays batches 1..=`versions` of `flags` into `DIR/<name>`, sealed with the shared seal key,
+/// the log signed with the log key and cosigned by witness `witness_seed`.
+fn logged(name: &str, versions: u64, flags: &[&str], witness_seed: u8) -> Logged {
+    let keys = std::env::temp_dir().join(format!("flagtrail-tlog-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&keys).unwrap();
+    let seal = SigningKey::from_bytes(&[42u8; 32].into()).unwrap();
+    std::fs::write(keys.join("seal.pem"), seal.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+    std::fs::write(keys.join("seal.pub.pem"), seal.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+    ed25519_pem(&keys, "log", 11);
+    ed25519_pem(&keys, "witness", 21);
+    ed25519_pem(&keys, &format!("witness-{witness_seed}"), witness_seed);
+    let dir = keys.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for v in 1..=versions {
+        std::fs::write(input.join(format!("batch-{v}.json")), batch(v, flags).to_string()).unwrap();
+    }
+    let out = dir.join("out");
+    let args: Vec<PathBuf> = vec![
+        out.clone(),
+        "--seal-key".into(),
+        keys.join("seal.pem"),
+        "--log-key".into(),
+        keys.join("log.pem"),
+        "--witness-key".into(),
+        keys.join(format!("witness-{witness_seed}.pem")),
+        input,
+    ];
+    let args: Vec<&Path> = args.iter().map(PathBuf::as_path).collect();
+    let run = flagtrail(&["replay", "--quiet", "--out"], &args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains(&format!("transparency log: {versions} seal(s)")));
+    Logged { dir: out, keys }
+}
+
+impl Logged {
+    /// `flagtrail verify` with the seal key, the log key and the trusted witness (seed 21).
+    fn verify(&self, extra: &[&Path]) -> (Option<i32>, String) {
+        let args: Vec<PathBuf> = vec![
+            self.dir.clone(),
+            "--public-key".into(),
+            self.keys.join("seal.pub.pem"),
+            "--log-public-key".into(),
+            self.keys.join("log.pub.pem"),
+            "--witness-public-key".into(),
+            self.keys.join("witness.pub.pem"),
+        ];
+        let args: Vec<&Path> = args.iter().map(PathBuf::as_path).collect();
+        let run = flagtrail(&["verify"], &[&args[..], extra].concat());
+        (run.status.code(), String::from_utf8_lossy(&run.stdout).into_owned())
+    }
+}
+
+#[test]
+fn the_transparency_log_names_a_cut_tail_another_history_a_foreign_witness_and_a_rollback() {
+    let flags = ["alpha", "beta"];
+    let trail = logged("untouched", 3, &flags, 21);
+    let (code, out) = trail.verify(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("3 seal(s), 3 signature(s) verified") && out.contains("0 finding(s)"), "{out}");
+    let log = trail.dir.join("log");
+    assert!(
+        log.join("checkpoint").is_file()
+            && log.join("tile/entries/000.p/3").is_file()
+            && log.join("tile/0/000.p/3").is_file()
+    );
+    assert_eq!(std::fs::read_dir(log.join("checkpoints")).unwrap().count(), 3, "a checkpoint per batch, archived");
+
+    // The last batch and its seal removed from audit.jsonl: the seals still verify, the log does not.
+    let original = lines(&trail.dir);
+    // (The last batch's seal names its records' ids, so one filter takes both.)
+    let cut: Vec<String> = original.iter().filter(|l| !l.contains("ev-3-")).cloned().collect();
+    assert_eq!((seals(&original).len(), seals(&cut).len()), (3, 2));
+    write(&trail.dir, &cut);
+    let (code, out) = trail.verify(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("truncated tail: the log's last 1 leaf/leaves from leaf 2"), "{out}");
+    assert!(
+        !out.contains("edited") && !out.contains("missing:") && !out.contains("unsealed"),
+        "the seals alone see nothing: {out}"
+    );
+    write(&trail.dir, &original);
+
+    // audit.jsonl replaced by another history sealed with the same seal key.
+    let other = logged("other", 3, &["gamma", "delta"], 21);
+    write(&trail.dir, &lines(&other.dir));
+    let (code, out) = trail.verify(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("forked history: seal") && out.contains("truncated tail"), "{out}");
+    write(&trail.dir, &original);
+
+    // The whole folder rebuilt by someone with the seal and log keys, cosigned by another witness.
+    let rebuilt = logged("rebuilt", 3, &flags, 99);
+    let (code, out) = rebuilt.verify(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("unwitnessed checkpoint: size 3 has 0 trusted cosignature(s), 1 required"), "{out}");
+
+    // An older, shorter history than the checkpoint the auditor kept from the witness.
+    let older = logged("older", 2, &flags, 21);
+    let held = log.join("checkpoint");
+    let (code, out) = older.verify(&[Path::new("--witness-checkpoint"), &held]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("log behind a checkpoint the auditor holds: it has 2 leaves, the held checkpoint 3"), "{out}");
+    // The same older folder without the held checkpoint verifies: only the auditor's copy tells.
+    assert_eq!(older.verify(&[]).0, Some(0));
+}

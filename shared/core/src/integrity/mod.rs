@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod keys;
 pub mod seal;
+pub mod tlog;
 pub mod verify;
 
 pub use archive::{archive_events, archive_messages, archive_records, ArchiveError, RecordTooLarge};

@@ -75,6 +75,8 @@ pub enum IntegrityFinding {
     },
     /// A completeness finding (a version gap names the records missing between two versions).
     Continuity(Finding),
+    /// The transparency log of the seals disagrees with the trail or its keys and witnesses.
+    Log(super::tlog::LogFinding),
 }
 
 impl fmt::Display for IntegrityFinding {
@@ -97,6 +99,7 @@ impl fmt::Display for IntegrityFinding {
             }
             Self::Unsigned { seal_id } => write!(f, "unsigned: seal {} carries no signature", short(seal_id)),
             Self::Continuity(finding) => write!(f, "{finding}"),
+            Self::Log(finding) => write!(f, "{finding}"),
         }
     }
 }
@@ -114,6 +117,7 @@ impl IntegrityFinding {
             Self::Unsealed { .. } => "unsealed",
             Self::Unreadable { .. } => "unreadable",
             Self::Continuity(_) => "continuity",
+            Self::Log(f) => f.kind(),
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct VerifyReport {
     pub signatures_verified: usize,
     /// Every finding, sorted.
     pub findings: Vec<IntegrityFinding>,
+    /// The id of every seal read (whole or not): what the transparency log's leaves must name.
+    pub seal_ids: std::collections::BTreeSet<String>,
 }
 
 impl VerifyReport {
@@ -227,6 +233,7 @@ impl Verifier {
     pub fn finish(self, keys: Option<&SealKeys>) -> VerifyReport {
         let Verifier { mut report, mut findings, seal_parts, records, parts, .. } = self;
         report.seals = seal_parts.len();
+        report.seal_ids = seal_parts.keys().cloned().collect();
 
         // Entries of the seals that are whole, consistent and (with keys) signed.
         let mut sealed: Vec<(SealEntry, &str)> = Vec::new();

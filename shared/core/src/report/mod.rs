@@ -153,7 +153,7 @@ impl ReportBuilder {
 
     /// The aggregates.
     pub fn finish(mut self) -> Report {
-        self.switch_changes.sort_by(|a, b| a.0.cmp(&b.0));
+        self.switch_changes.sort_by_key(|c| c.0);
         let mut open: BTreeMap<String, usize> = BTreeMap::new();
         let uses = &mut self.report.kill_switches;
         for (t, switch, enabled, actor) in self.switch_changes {

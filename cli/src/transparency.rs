@@ -1,0 +1,130 @@
+//! The transparency log of the seals in a folder (`DIR/log/`), the local stand-in of the deployed
+//! log: `replay --log-key --witness-key` writes it, `verify --log-public-key` checks it (see
+//! `flagtrail_core::integrity::tlog`). Layout, C2SP tlog-tiles: `log/checkpoint` (the latest,
+//! cosigned), `log/checkpoints/<size>` (every checkpoint, archived), `log/tile/<L>/<N>` and
+//! `log/tile/entries/<N>`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use flagtrail_core::integrity::tlog::{
+    seal_entry, signed_checkpoint, verify_log, LogFinding, LogTrust, MerkleLog, NoteKey, NoteVerifyingKey, Witness,
+    WitnessKey, DEFAULT_ORIGIN,
+};
+
+/// Options of `verify` for the transparency log.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LogArgs {
+    /// The log's checkpoint public key (Ed25519, PEM): checks the folder's `log/` against the trail.
+    #[arg(long)]
+    pub log_public_key: Option<PathBuf>,
+    /// A trusted witness public key (Ed25519, PEM); repeatable.
+    #[arg(long = "witness-public-key", requires = "log_public_key")]
+    pub witness_public_keys: Vec<PathBuf>,
+    /// Trusted witnesses that must cosign each checkpoint (default: all given).
+    #[arg(long, requires = "log_public_key")]
+    pub witness_quorum: Option<usize>,
+    /// The checkpoint the witness last cosigned, as the auditor kept it: the log must contain it.
+    #[arg(long, requires = "log_public_key")]
+    pub witness_checkpoint: Option<PathBuf>,
+    /// The log's origin (its checkpoints' first line, and the log key's name).
+    #[arg(long, default_value = DEFAULT_ORIGIN)]
+    pub log_origin: String,
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// An Ed25519 private key from a PKCS#8 PEM file (`openssl genpkey -algorithm ed25519`).
+pub fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let pem = String::from_utf8(read(path)?).with_context(|| format!("{} is not PEM text", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: not an Ed25519 PKCS#8 private key: {e}", path.display()))
+}
+
+/// An Ed25519 public key from a PEM file (`openssl pkey -pubout`).
+pub fn verifying_key(path: &Path) -> anyhow::Result<VerifyingKey> {
+    let pem = String::from_utf8(read(path)?).with_context(|| format!("{} is not PEM text", path.display()))?;
+    VerifyingKey::from_public_key_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: not an Ed25519 public key: {e}", path.display()))
+}
+
+/// The seal ids of `audit.jsonl` in the order they were first written: the log's leaf order.
+fn seals_in_order(dir: &Path) -> anyhow::Result<Vec<String>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(dir.join("audit.jsonl")).context("reading audit.jsonl")?;
+    let (mut seen, mut out) = (BTreeSet::new(), Vec::new());
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if let (Some("seal"), Some(id)) = (v["recordType"].as_str(), v["sealId"].as_str()) {
+            if seen.insert(id.to_owned()) {
+                out.push(id.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the log of the folder's seals: one leaf and one checkpoint per seal, each checkpoint
+/// cosigned by the witness after it checked consistency with the previous one; returns the size.
+pub fn write_log(dir: &Path, log_key: &Path, witness_key: &Path, origin: &str) -> anyhow::Result<u64> {
+    let root = dir.join("log");
+    anyhow::ensure!(
+        !root.join("checkpoint").exists(),
+        "{} already holds a log; replay into a fresh folder",
+        root.display()
+    );
+    let key = NoteKey::new(origin, signing_key(log_key)?);
+    let mut witness = Witness::new(signing_key(witness_key)?, None);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let mut log = MerkleLog::default();
+    std::fs::create_dir_all(root.join("checkpoints"))?;
+    let mut latest = None;
+    for seal in seals_in_order(dir)? {
+        let old = log.size();
+        log.append(seal_entry(&seal))?;
+        let note = signed_checkpoint(origin, &log, &key)?;
+        let proof = if old > 0 { log.consistency(old)? } else { Vec::new() };
+        let cosigned = witness.cosign(&note, &key.verifying(), &proof, now)?;
+        std::fs::write(root.join("checkpoints").join(format!("{:020}", log.size())), &cosigned)?;
+        latest = Some(cosigned);
+    }
+    for (path, bytes) in log.tiles(0)? {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("tile paths have a folder"))?;
+        std::fs::write(path, bytes)?;
+    }
+    let latest = match latest {
+        Some(c) => c,
+        None => witness.cosign(&signed_checkpoint(origin, &log, &key)?, &key.verifying(), &[], now)?,
+    };
+    std::fs::write(root.join("checkpoint"), latest)?;
+    Ok(log.size())
+}
+
+/// Checks the folder's log against the trail's seals with the given keys.
+pub fn check_log(dir: &Path, args: &LogArgs, trail_seals: &BTreeSet<String>) -> anyhow::Result<Vec<LogFinding>> {
+    let Some(log_key) = &args.log_public_key else { return Ok(Vec::new()) };
+    let log = NoteVerifyingKey::new(args.log_origin.clone(), verifying_key(log_key)?);
+    let witnesses: Vec<WitnessKey> =
+        args.witness_public_keys.iter().map(|p| verifying_key(p).map(WitnessKey::new)).collect::<Result<_, _>>()?;
+    let trust = LogTrust { log: &log, witnesses: &witnesses, quorum: args.witness_quorum.unwrap_or(witnesses.len()) };
+    let root = dir.join("log");
+    let Ok(checkpoint) = std::fs::read(root.join("checkpoint")) else {
+        return Ok(vec![LogFinding::BadCheckpoint(format!("{} has no checkpoint", root.display()))]);
+    };
+    let mut archived_paths: Vec<PathBuf> = match std::fs::read_dir(root.join("checkpoints")) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    };
+    archived_paths.sort();
+    let archived = archived_paths.iter().map(|p| read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let held = args.witness_checkpoint.as_deref().map(read).transpose()?;
+    let tiles = |path: &str| std::fs::read(root.join(path)).ok();
+    Ok(verify_log(&checkpoint, &archived, held.as_deref(), &tiles, trail_seals, &trust))
+}
