@@ -37,7 +37,7 @@ const KNOWN: Record<string, string[]> = {
   'AWS::Logs::SubscriptionFilter': ['ArchiveSubscription'],
   'AWS::S3::Bucket': ['ArchiveBucket9DECBF5D', 'FailureBucket1DB25638'],
   'AWS::SNS::Subscription': ['AlarmTopiconcallexamplecomCD7D68CB', 'AlertTopiconcallexamplecom53B33DEE'],
-  'AWS::SNS::Topic': ['AlarmTopicD01E77F9', 'AlertTopic2720D535', 'InvalidationTopic9BB795A5'],
+  'AWS::SNS::Topic': ['AlarmTopicD01E77F9', 'AlertTopic2720D535', 'InvalidationTopic9BB795A5', 'PipelineChangesTopicD2110303'],
 };
 /** The demo's own flag table (createDemoTable). */
 const DEMO_TABLE = 'DemoTableEE720AED';
