@@ -33,6 +33,8 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   dataProtection: ctx('dataProtection') === 'true',
   alertEmail: ctx('alertEmail'),
   archiveRetentionYears: ctx('archiveRetentionYears') ? Number(ctx('archiveRetentionYears')) : undefined,
+  archiveRetentionDays: ctx('archiveRetentionDays') ? Number(ctx('archiveRetentionDays')) : undefined,
+  archiveLockMode: ctx('archiveLockMode') as 'compliance' | 'governance' | undefined,
   // The CloudFormation execution role(s) of the delivery pipeline's bootstrap: its deploys reach Slack, not the pager.
   deployRoleArns: list('deployRoleArns'),
   // An external auditor's account may assume the auditor role with its external id (README, auditors).

@@ -1,11 +1,12 @@
 // The write-once archive: the audit group's subscription filter → Firehose → an S3 bucket with
-// Object Lock in compliance mode (nobody, root included, deletes or overwrites a locked version
-// before its retention ends). Seals travel with the records. Objects are what Firehose makes of
+// Object Lock, in production in compliance mode (nobody, root included, deletes or overwrites a
+// locked version before its retention ends), in a trial stage in governance mode for 30 days (see
+// archiveRetention). Seals travel with the records. Objects are what Firehose makes of
 // CloudWatch Logs subscription data: gzip'd `DATA_MESSAGE` documents, concatenated
 // (`flagtrail verify --archive`). With data protection on the group, CloudWatch Logs masks
 // subscription data too: there is no filter then, and the audit function puts the same documents
 // into the stream itself (docs/integrity.md, "The archive under data protection").
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -24,8 +25,8 @@ export interface ArchiveProps {
   readonly stage: string;
   /** The trail key, which encrypts the archive objects. */
   readonly key: kms.IKey;
-  /** Years every object stays locked (S3 Object Lock, compliance mode). */
-  readonly years: number;
+  /** How long and how firmly every object stays locked (`archiveRetention`). */
+  readonly retention: ArchiveRetention;
   /** The audit trail whose group is archived. */
   readonly trail: AuditTrail;
   /** Where the delivery-lag alarm pages. */
@@ -38,12 +39,50 @@ export interface ArchiveProps {
   readonly dataProtection?: boolean;
 }
 
+/** Stages whose archive is evidence by default: compliance mode, 7 years. */
+export const PRODUCTION_STAGES = ['prod', 'production'];
+
+/** The archive bucket's Object Lock default retention: a mode and either years or days. */
+export interface ArchiveRetention {
+  readonly mode: 'COMPLIANCE' | 'GOVERNANCE';
+  readonly years?: number;
+  readonly days?: number;
+}
+
+/** What a stage's context may set (`archiveLockMode`, `archiveRetentionYears`, `archiveRetentionDays`). */
+export interface ArchiveRetentionOverrides {
+  readonly mode?: string;
+  readonly years?: number;
+  readonly days?: number;
+}
+
+/**
+ * The archive's retention for a stage. Production (`PRODUCTION_STAGES`): compliance mode, 7 years —
+ * nobody, root included, can delete or shorten it. Any other stage: governance mode, 30 days —
+ * the same write-once behaviour for ordinary principals during a trial, but a principal with
+ * `s3:BypassGovernanceRetention` can delete the objects (and then the bucket) at once, and
+ * nothing stays locked after a month. Each part can be overridden; a production stage with another
+ * name sets `archiveLockMode=compliance` and `archiveRetentionYears`.
+ */
+export function archiveRetention(stage: string, o: ArchiveRetentionOverrides = {}): ArchiveRetention {
+  const production = PRODUCTION_STAGES.includes(stage);
+  const mode = o.mode === undefined ? (production ? 'COMPLIANCE' : 'GOVERNANCE') : o.mode.toUpperCase();
+  if (mode !== 'COMPLIANCE' && mode !== 'GOVERNANCE') throw new Error(`archiveLockMode must be compliance or governance, not ${o.mode}`);
+  if (o.years !== undefined && o.days !== undefined) throw new Error('give archiveRetentionYears or archiveRetentionDays, not both');
+  // S3's limits: 100 years, 36,500 days.
+  if (o.years !== undefined && (!Number.isInteger(o.years) || o.years < 1 || o.years > 100)) throw new Error(`archiveRetentionYears must be a whole number of years >= 1, not ${o.years}`);
+  if (o.days !== undefined && (!Number.isInteger(o.days) || o.days < 1 || o.days > 36500)) throw new Error(`archiveRetentionDays must be a whole number of days >= 1, not ${o.days}`);
+  if (o.years !== undefined) return { mode, years: o.years };
+  if (o.days !== undefined) return { mode, days: o.days };
+  return production ? { mode, years: 7 } : { mode, days: 30 };
+}
+
 /**
  * The archive bucket, the Firehose stream that fills it, and what feeds the stream: the audit
  * group's subscription, or with data protection the audit function itself.
  */
 export class Archive extends Construct {
-  /** The write-once archive of the audit group (records and seals), Object Lock in compliance mode. */
+  /** The write-once archive of the audit group (records and seals), Object Lock (`archiveRetention`). */
   public readonly bucket: s3.Bucket;
   /** The Firehose stream between the subscription filter and the bucket. */
   public readonly deliveryStream: firehose.CfnDeliveryStream;
@@ -54,15 +93,17 @@ export class Archive extends Construct {
 
   constructor(scope: Construct, id: string, props: ArchiveProps) {
     super(scope, id);
-    const { stage, key, years } = props;
-    if (!Number.isInteger(years) || years < 1) throw new Error(`archiveRetentionYears must be a whole number of years >= 1, not ${years}`);
+    const { stage, key, retention } = props;
+    const { years, days } = retention;
     // In the stack's scope: the logical IDs predate this construct (flagtrail-stack.ts).
     const stack = Stack.of(this);
     this.streamName = `flagtrail-${stage}-archive`;
     const bucket = new s3.Bucket(stack, 'ArchiveBucket', {
       ...protectedBucket(key),
       objectLockEnabled: true,
-      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(365 * years)),
+      objectLockDefaultRetention: (retention.mode === 'COMPLIANCE' ? s3.ObjectLockRetention.compliance : s3.ObjectLockRetention.governance)(
+        Duration.days(years !== undefined ? 365 * years : days!),
+      ),
       lifecycleRules: [
         // Glacier Instant Retrieval: cheap, yet `verify` reads it without a restore.
         { id: 'colder-after-90-days', transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(90) }] },
@@ -74,8 +115,16 @@ export class Archive extends Construct {
     // "Years", not CDK's 365-day multiple (2,555 days fall short of 7 years by the leap days).
     // addPropertyOverride merges, so CDK's Days is removed explicitly: S3 refuses a rule with both.
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
-    cfnBucket.addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention.Years', years);
-    cfnBucket.addPropertyDeletionOverride('ObjectLockConfiguration.Rule.DefaultRetention.Days');
+    if (years !== undefined) {
+      cfnBucket.addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention.Years', years);
+      cfnBucket.addPropertyDeletionOverride('ObjectLockConfiguration.Rule.DefaultRetention.Days');
+    }
+    const length = years !== undefined ? `${years} year(s)` : `${days} day(s)`;
+    Annotations.of(this).addInfo(
+      retention.mode === 'COMPLIANCE'
+        ? `archive: Object Lock compliance mode, ${length}: nobody can delete an archived object or the bucket before its retention ends`
+        : `archive: Object Lock governance mode, ${length}: s3:BypassGovernanceRetention can delete it (a trial stage; production: -c archiveLockMode=compliance)`,
+    );
     const bucketId = stack.getLogicalId(cfnBucket);
 
     const deliveryRole = new iam.Role(stack, 'ArchiveDeliveryRole', {

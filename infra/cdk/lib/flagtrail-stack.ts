@@ -10,7 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { Alarms } from './alarms';
-import { Archive } from './archive';
+import { Archive, archiveRetention } from './archive';
 import { AuditTrail } from './audit-trail';
 import { Auditors, ExternalAuditor } from './auditors';
 import { PipelineDashboard } from './dashboard';
@@ -50,8 +50,10 @@ export interface FlagtrailProps extends StackProps {
   readonly slack?: { workspaceId: string; channelId: string };
   /** E-mail address that receives critical and high alerts. */
   readonly alertEmail?: string;
-  /** Years the archive keeps every object in Object Lock compliance mode; default 7. */
+  /** The archive's Object Lock mode and years or days; by stage: production compliance 7 years, else governance 30 days (archive.ts). */
+  readonly archiveLockMode?: 'compliance' | 'governance';
   readonly archiveRetentionYears?: number;
+  readonly archiveRetentionDays?: number;
   /** Roles whose CloudFormation changes are the pipeline's deploys: Slack information, not a page (tamper-rules.ts). */
   readonly deployRoleArns?: string[];
   /** An external auditor's account that may assume the auditor role with its external id. */
@@ -103,7 +105,7 @@ export class FlagtrailStack extends Stack {
     const notifications = (this.notifications = new Notifications(this, 'Notifications', { stage, key: keys.key, alertEmail: props.alertEmail, slack: props.slack, consumer, trail, marks }));
     const alarmTopic = notifications.alarmTopic;
     // Fed by the audit group's subscription, or with data protection by the audit function itself.
-    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, years: props.archiveRetentionYears ?? 7, trail, alarmTopic, dataProtection: props.dataProtection }));
+    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, retention: archiveRetention(stage, { mode: props.archiveLockMode, years: props.archiveRetentionYears, days: props.archiveRetentionDays }), trail, alarmTopic, dataProtection: props.dataProtection }));
     auditors.readArchive(archive.bucket, keys.key);
     auditors.readTrail(trail);
     const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail });

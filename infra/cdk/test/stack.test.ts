@@ -391,6 +391,36 @@ test('the archive: subscription filter to Firehose, Object Lock in compliance mo
   assert.throws(() => synth({ archiveRetentionYears: 0 }), /archiveRetentionYears must be a whole number/);
 });
 
+test('archive retention by stage: production in compliance mode for 7 years, any other stage in governance mode for 30 days, each part overridable', () => {
+  const lock = (extra: Partial<FlagtrailProps>) => {
+    const R = synth(extra).template.toJSON().Resources;
+    const [, bucket] = Object.entries<any>(R).find(([id, r]) => r.Type === 'AWS::S3::Bucket' && id.startsWith('ArchiveBucket'))!;
+    assert.equal(bucket.Properties.ObjectLockEnabled, true);
+    assert.equal(bucket.Properties.ObjectLockConfiguration.ObjectLockEnabled, 'Enabled');
+    return bucket.Properties.ObjectLockConfiguration.Rule.DefaultRetention;
+  };
+  // Evidence: nobody, root included, deletes or shortens it.
+  assert.deepEqual(lock({ stage: 'prod' }), { Mode: 'COMPLIANCE', Years: 7 });
+  assert.deepEqual(lock({ stage: 'production' }), { Mode: 'COMPLIANCE', Years: 7 });
+  // A trial: write-once for ordinary principals, but s3:BypassGovernanceRetention can clean it up,
+  // and nothing stays locked after a month.
+  assert.deepEqual(lock({ stage: 'dev' }), { Mode: 'GOVERNANCE', Days: 30 });
+  assert.deepEqual(lock({ stage: 'staging' }), { Mode: 'GOVERNANCE', Days: 30 });
+  // Overrides: a production stage of another name, a shorter trial, a prod retention in days.
+  assert.deepEqual(lock({ stage: 'live', archiveLockMode: 'compliance', archiveRetentionYears: 7 }), { Mode: 'COMPLIANCE', Years: 7 });
+  assert.deepEqual(lock({ stage: 'live', archiveLockMode: 'COMPLIANCE' as any }), { Mode: 'COMPLIANCE', Days: 30 });
+  assert.deepEqual(lock({ stage: 'dev', archiveRetentionDays: 1 }), { Mode: 'GOVERNANCE', Days: 1 });
+  assert.deepEqual(lock({ stage: 'dev', archiveRetentionYears: 1 }), { Mode: 'GOVERNANCE', Years: 1 });
+  assert.deepEqual(lock({ stage: 'prod', archiveRetentionDays: 3650 }), { Mode: 'COMPLIANCE', Days: 3650 });
+  assert.deepEqual(lock({ stage: 'prod', archiveLockMode: 'governance' }), { Mode: 'GOVERNANCE', Years: 7 });
+  // Refused at synth, with the context key named.
+  assert.throws(() => synth({ stage: 'dev', archiveRetentionYears: 1, archiveRetentionDays: 1 }), /archiveRetentionYears or archiveRetentionDays, not both/);
+  assert.throws(() => synth({ stage: 'dev', archiveRetentionDays: 0 }), /archiveRetentionDays must be a whole number/);
+  assert.throws(() => synth({ stage: 'dev', archiveRetentionDays: 1.5 }), /archiveRetentionDays must be a whole number/);
+  assert.throws(() => synth({ stage: 'prod', archiveRetentionYears: 101 }), /archiveRetentionYears must be a whole number/);
+  assert.throws(() => synth({ stage: 'dev', archiveLockMode: 'strict' as any }), /archiveLockMode must be compliance or governance, not strict/);
+});
+
 test('with data protection the audit function feeds the archive itself: no subscription filter, the stream name, PutRecordBatch only', () => {
   // The audit role's statements that name Firehose, and its function's variables.
   const archiveFeed = (template: any) => {
