@@ -69,10 +69,6 @@ ACCEPTED = {
         "mistake can disable, and the tamper rules watch that very key; the topic carries alarm states and "
         "CloudTrail call summaries, not audit records, and refuses non-TLS publishing.",
     ("CKV_AWS_26", ("PipelineChangesTopicD2110303",)):
-        "Unencrypted for the alarm topic's reason (notifications.ts): it reports the delivery pipeline's own "
-        "changes to what the trail depends on (tamper-rules.ts) to Slack, and must keep doing so with the "
-        "watched key disabled; CloudTrail call summaries only, TLS-only publishing.",
-    ("CKV_AWS_26", ("PipelineChangesTopicD2110303",)):
         "Deliberately unencrypted (notifications.ts), for the alarm topic's reasons: with Slack configured it "
         "carries CloudTrail call summaries of the pipeline's own deploys to the channel, not audit records, must "
         "not depend on the watched key, pages nobody, and refuses non-TLS publishing.",
