@@ -49,7 +49,10 @@ export class AuditTrail extends Construct {
       logGroupName: `/flagtrail/${props.stage}/audit`,
       retention,
       encryptionKey: props.keys.key,
-      removalPolicy: RemovalPolicy.RETAIN, // the trail outlives the stack
+      // The trail outlives the stack; a failed first deploy deletes it on rollback (RetainExceptOnCreate;
+      // the retry's mapping replays the stream's 24 h from TRIM_HORIZON), so the retry does not
+      // fail on a group of the same name that "already exists".
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
       dataProtectionPolicy: props.dataProtection
         ? new logs.DataProtectionPolicy({ identifiers: [logs.DataIdentifier.EMAILADDRESS] })
         : undefined,

@@ -26,7 +26,8 @@ export class TrailKeys extends Construct {
     this.key = new kms.Key(stack, 'Key', {
       description: `flagtrail ${props.stage}: audit log group and topics`,
       enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept when the stack is deleted or the key replaced; a failed first deploy schedules its deletion.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
       policy: accountKeyPolicy('AccountAdministersAndUsesTheKeyThroughIam', KEY_ACCOUNT_ACTIONS),
     });
     this.key.addToResourcePolicy(
@@ -46,7 +47,7 @@ export class TrailKeys extends Construct {
       description: `flagtrail ${props.stage}: signs audit trail seals`,
       keySpec: kms.KeySpec.ECC_NIST_P256,
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
-      removalPolicy: RemovalPolicy.RETAIN, // old seals stay verifiable
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, // old seals stay verifiable
       policy: accountKeyPolicy('AccountAdministersTheKeyButCannotSign', SEAL_KEY_ACCOUNT_ACTIONS),
     });
   }

@@ -141,9 +141,32 @@ test('functions run the bootstraps with the variables the Rust config reads', ()
   arm.hasResourceProperties('AWS::Lambda::Function', { Architectures: ['arm64'] });
 });
 
+test('what outlives the stack is retained on deletion and replacement, but not after a failed creation (RetainExceptOnCreate)', () => {
+  // A failed first deploy rolls back and deletes them (empty: nothing is archived or audited yet,
+  // and the retry replays the stream), instead of leaving a named log group that makes the retry
+  // fail with "already exists", two keys and two buckets.
+  const kept = (template: Template) =>
+    Object.entries<any>(template.toJSON().Resources)
+      .filter(([, r]) => (r.DeletionPolicy ?? 'Delete') !== 'Delete' || (r.UpdateReplacePolicy ?? 'Delete') !== 'Delete')
+      .map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), r.Type, r.DeletionPolicy, r.UpdateReplacePolicy])
+      .sort();
+  const want = [
+    ['ArchiveBucket', 'AWS::S3::Bucket'],
+    ['AuditLogGroup', 'AWS::Logs::LogGroup'],
+    ['FailureBucket', 'AWS::S3::Bucket'],
+    ['Key', 'AWS::KMS::Key'],
+    ['SealKey', 'AWS::KMS::Key'],
+  ].map(([id, type]) => [id, type, 'RetainExceptOnCreate', 'Retain']);
+  assert.deepEqual(kept(t), want);
+  assert.deepEqual(kept(synth({ stage: 'dev', dataProtection: true }).template), want);
+  // The demo's own table is derived test data: deleted with the stack.
+  assert.deepEqual(kept(synth({ createDemoTable: true, tableStreamArn: undefined }).template), want);
+});
+
 test('the audit log group is encrypted, retained, and kept a year by default', () => {
   t.hasResource('AWS::Logs::LogGroup', {
-    DeletionPolicy: 'Retain',
+    DeletionPolicy: 'RetainExceptOnCreate',
+    UpdateReplacePolicy: 'Retain',
     Properties: { LogGroupName: '/flagtrail/prod/audit', RetentionInDays: 365, KmsKeyId: Match.anyValue() },
   });
   assert.equal(JSON.stringify(t.findResources('AWS::Logs::LogGroup')).includes('DataProtectionPolicy'), false);
@@ -177,7 +200,8 @@ test('alert and invalidation topics are encrypted, the alarm topic on no key; e-
 test('discarded batches land whole in an encrypted, private, versioned, retained bucket', () => {
   t.resourceCountIs('AWS::SQS::Queue', 0);
   const [[bucketId, bucket]] = resources(t, 'AWS::S3::Bucket');
-  assert.equal(bucket.DeletionPolicy, 'Retain');
+  assert.equal(bucket.DeletionPolicy, 'RetainExceptOnCreate');
+  assert.equal(bucket.UpdateReplacePolicy, 'Retain');
   const p = bucket.Properties;
   assert.equal(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
   assert.deepEqual(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
