@@ -119,12 +119,11 @@ export class Archive extends Construct {
       cfnBucket.addPropertyOverride('ObjectLockConfiguration.Rule.DefaultRetention.Years', years);
       cfnBucket.addPropertyDeletionOverride('ObjectLockConfiguration.Rule.DefaultRetention.Days');
     }
-    const length = years !== undefined ? `${years} year(s)` : `${days} day(s)`;
-    Annotations.of(this).addInfo(
-      retention.mode === 'COMPLIANCE'
-        ? `archive: Object Lock compliance mode, ${length}: nobody can delete an archived object or the bucket before its retention ends`
-        : `archive: Object Lock governance mode, ${length}: s3:BypassGovernanceRetention can delete it (a trial stage; production: -c archiveLockMode=compliance)`,
-    );
+    // Said at synth when the archive can be emptied: a production stage of another name notices.
+    if (retention.mode === 'GOVERNANCE') {
+      const length = years !== undefined ? `${years} year(s)` : `${days} day(s)`;
+      Annotations.of(this).addInfo(`archive: Object Lock governance mode, ${length}: s3:BypassGovernanceRetention can delete it (a trial stage; production: -c archiveLockMode=compliance)`);
+    }
     const bucketId = stack.getLogicalId(cfnBucket);
 
     const deliveryRole = new iam.Role(stack, 'ArchiveDeliveryRole', {
