@@ -14,6 +14,7 @@ import type { AuditTrail } from './audit-trail';
 import type { TrailKeys } from './keys';
 import { acknowledge } from './nag';
 import { AUDITOR_QUERIES, queryText } from './queries';
+import { scanForReconcile } from './reconcile';
 
 /** An external auditor's AWS account, trusted to assume the auditor role with an external id. */
 export interface ExternalAuditor {
@@ -132,9 +133,10 @@ export class Auditors extends Construct {
    */
   public readCompleteness(table: dynamodb.ITable, reconcileLogs: logs.ILogGroup): void {
     const stack = Stack.of(this);
-    // Scan only: what `flagtrail reconcile` calls (shared/runtime/src/reconcile.rs). It returns
-    // whole items, including attributes the trail redacts (FLAGTRAIL_REDACT_ATTRIBUTES).
-    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'ScanTheFlagTable', actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+    // Scan only, and only of the four attributes `flagtrail reconcile` projects
+    // (shared/runtime/src/reconcile.rs): flag values, and attributes the trail redacts
+    // (FLAGTRAIL_REDACT_ATTRIBUTES), stay out of the auditor's reach.
+    this.role.addToPolicy(scanForReconcile('ScanTheFlagTable', table));
     const group = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: reconcileLogs.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadTheReconcileFindings', actions: LOG_GROUP_READS, resources: [group, `${group}:*`] }));
     // No resource-level permissions, and no condition narrows them to a namespace: any metric of

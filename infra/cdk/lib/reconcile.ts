@@ -27,6 +27,32 @@ export interface ReconcileProps {
   readonly trail: AuditTrail;
 }
 
+/**
+ * The only attributes the completeness check reads (shared/runtime/src/reconcile.rs scans with the
+ * ProjectionExpression `PK, SK, version, requestId`): the table's keys, the version and the request
+ * id. Flag values, including attributes the trail redacts, never reach it.
+ */
+export const RECONCILE_ATTRIBUTES = ['PK', 'SK', 'version', 'requestId'];
+
+/**
+ * dynamodb:Scan on the table, for those attributes only ("Using IAM policy conditions for
+ * fine-grained access control", DynamoDB Developer Guide; its example 2 names Scan):
+ * `dynamodb:Attributes` is every attribute the request names or returns, and requiring `dynamodb:Select`
+ * to be SPECIFIC_ATTRIBUTES where present refuses ALL_ATTRIBUTES (a Scan without a projection) and
+ * ALL_PROJECTED_ATTRIBUTES. The list holds the table's key attributes (PK, SK), as the guide requires.
+ */
+export function scanForReconcile(sid: string, table: dynamodb.ITable): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['dynamodb:Scan'],
+    resources: [table.tableArn],
+    conditions: {
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': RECONCILE_ATTRIBUTES },
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+    },
+  });
+}
+
 /** The reconcile function and its hourly schedule. */
 export class Reconcile extends Construct {
   /** The reconcile function. */
@@ -60,7 +86,7 @@ export class Reconcile extends Construct {
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
     });
-    this.fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ScanTheFlagTable', actions: ['dynamodb:Scan'], resources: [props.table.tableArn] }));
+    this.fn.addToRolePolicy(scanForReconcile('ScanTheFlagTable', props.table));
     this.fn.addToRolePolicy(
       // Both ARN forms of the group: the documented `log-group:NAME` and the `log-group:NAME:*` that
       // DescribeLogGroups and CloudFormation return.

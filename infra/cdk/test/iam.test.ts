@@ -2,7 +2,9 @@
 // (inline policies, the role's own policies, managed policies) is resolved to concrete ARNs and
 // evaluated the way IAM does (an explicit Deny wins, then an Allow, else denied) for a matrix of
 // (role, action, resource) questions: allowed where the function needs it, denied everywhere else.
-// Conditions are ignored, which only ever makes an Allow broader: a "denied" answer here is denied.
+// Conditions are ignored, which only ever makes an Allow broader: a "denied" answer here is denied;
+// a question that gives the request's condition keys (a context) is answered with them (the
+// operators the DynamoDB Scan grants use; any other throws).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -79,7 +81,10 @@ function resolver(t: any): (v: any) => any {
   return resolve;
 }
 
-interface Statement { effect: string; actions: string[]; notActions: string[]; resources: string[]; notResources: string[] }
+interface Statement { effect: string; actions: string[]; notActions: string[]; resources: string[]; notResources: string[]; conditions?: Record<string, Record<string, unknown>> }
+
+/** A request's condition keys as IAM sees them (a multivalued key as an array); absent keys are absent. */
+type Context = Record<string, string | string[]>;
 
 /** A policy statement of the template with its ARNs resolved. */
 function normalizer(t: any): (s: any) => Statement {
@@ -91,6 +96,7 @@ function normalizer(t: any): (s: any) => Statement {
     notActions: arr(s.NotAction),
     resources: arr(resolve(s.Resource)).flat(),
     notResources: arr(resolve(s.NotResource)).flat(),
+    conditions: s.Condition && Object.fromEntries(Object.entries<any>(s.Condition).map(([op, kv]) => [op, Object.fromEntries(Object.entries<any>(kv).map(([k, v]) => [k, resolve(v)]))])),
   });
 }
 
@@ -129,10 +135,31 @@ const AWS_MANAGED: Record<string, Statement[]> = {
 const glob = (pattern: string, value: string, ci = false) =>
   new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, ci ? 'i' : '').test(value);
 
-function allowed(p: { statements: Statement[] }, action: string, resource: string): boolean {
+/**
+ * Whether a statement's conditions hold for a request (IAM's "Condition operators"): a single-valued
+ * StringEquals needs the key; …IfExists holds without it; ForAllValues holds when every value of the
+ * key is listed (also for an absent key, IAM's documented pitfall). Other operators throw.
+ */
+function conditionsHold(conditions: Statement['conditions'], context: Context): boolean {
+  return Object.entries(conditions ?? {}).every(([op, kv]) =>
+    Object.entries(kv).every(([key, want]) => {
+      const listed = [want].flat().map(String);
+      const values = context[key] === undefined ? undefined : [context[key]].flat();
+      switch (op) {
+        case 'StringEquals': return values !== undefined && values.length === 1 && listed.includes(values[0]);
+        case 'StringEqualsIfExists': return values === undefined || (values.length === 1 && listed.includes(values[0]));
+        case 'ForAllValues:StringEquals': return (values ?? []).every((v) => listed.includes(v));
+        default: throw new Error(`the evaluator does not know the condition operator ${op} (${key})`);
+      }
+    }),
+  );
+}
+
+function allowed(p: { statements: Statement[] }, action: string, resource: string, context?: Context): boolean {
   const applies = (s: Statement) =>
     (s.actions.length ? s.actions.some((a) => glob(a, action, true)) : !s.notActions.some((a) => glob(a, action, true))) &&
-    (s.resources.length ? s.resources.some((r) => glob(r, resource)) : !s.notResources.some((r) => glob(r, resource)));
+    (s.resources.length ? s.resources.some((r) => glob(r, resource)) : !s.notResources.some((r) => glob(r, resource))) &&
+    (context === undefined || conditionsHold(s.conditions, context));
   if (p.statements.some((s) => s.effect === 'Deny' && applies(s))) return false;
   return p.statements.some((s) => s.effect === 'Allow' && applies(s));
 }
@@ -625,4 +652,56 @@ test('an external auditor needs a well-formed account id and external id', () =>
   ]) {
     assert.throws(() => auditorTemplate(bad), /auditor(AccountId|ExternalId)/, JSON.stringify(bad));
   }
+});
+
+// ---- The Scan grants (reconcile and the auditor): the four attributes reconcile projects
+// (shared/runtime/src/reconcile.rs: ProjectionExpression PK, SK, version, requestId), nothing else.
+
+test('a Scan of the flag table is allowed for the four attributes reconcile reads, and denied for any other or whole items', () => {
+  const flags = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`;
+  const FOUR = ['PK', 'SK', 'version', 'requestId'];
+  // [request, its condition keys as DynamoDB sets them, allowed?]: dynamodb:Attributes are the
+  // attribute names the request names (its ProjectionExpression, through ExpressionAttributeNames),
+  // dynamodb:Select its Select (SPECIFIC_ATTRIBUTES with a projection; a Scan without one reads whole
+  // items, ALL_ATTRIBUTES, which the StringEqualsIfExists clause is there to refuse: "Using IAM policy
+  // conditions for fine-grained access control", DynamoDB Developer Guide).
+  const cases: Array<[string, Context, boolean]> = [
+    ['reconcile.rs: the four, SPECIFIC_ATTRIBUTES', { 'dynamodb:Attributes': FOUR, 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, true],
+    ['reconcile.rs: the four, Select left implicit', { 'dynamodb:Attributes': FOUR }, true],
+    ['the keys alone', { 'dynamodb:Attributes': ['PK', 'SK'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, true],
+    ['the four and the flag value', { 'dynamodb:Attributes': [...FOUR, 'value'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, false],
+    ['a redacted attribute', { 'dynamodb:Attributes': ['PK', 'SK', 'secret'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, false],
+    ['another attribute, Select implicit', { 'dynamodb:Attributes': ['actor'] }, false],
+    ['whole items (no projection): ALL_ATTRIBUTES', { 'dynamodb:Select': 'ALL_ATTRIBUTES' }, false],
+    ['ALL_ATTRIBUTES naming the four', { 'dynamodb:Attributes': FOUR, 'dynamodb:Select': 'ALL_ATTRIBUTES' }, false],
+    ['ALL_PROJECTED_ATTRIBUTES', { 'dynamodb:Select': 'ALL_PROJECTED_ATTRIBUTES' }, false],
+    ['COUNT (reconcile never counts)', { 'dynamodb:Select': 'COUNT' }, false],
+  ];
+  const failures: string[] = [];
+  for (const [name, t] of [['README deploy', template()], ['external auditor, data protection', auditorTemplate()]] as const) {
+    const roles = rolesOf(t);
+    for (const who of ['Reconcile', 'Auditor']) {
+      const p = policiesOf(t, roles[who]);
+      for (const [request, context, want] of cases) {
+        const got = allowed(p, 'dynamodb:Scan', flags, context);
+        if (got !== want) failures.push(`${name}: ${who} Scan (${request}): ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+      }
+      // The conditioned grant is the role's only Scan: no other statement lets it read whole items.
+      const scans = p.statements.filter((s) => s.effect === 'Allow' && s.actions.some((a) => glob(a, 'dynamodb:Scan', true)));
+      assert.deepEqual(scans.map((s) => s.conditions), [{ 'ForAllValues:StringEquals': { 'dynamodb:Attributes': FOUR }, StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' } }], `${name}: ${who}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('the evaluator with a context: conditions decide, unknown operators refuse to guess', () => {
+  const cond = { 'ForAllValues:StringEquals': { k: ['a', 'b'] }, StringEqualsIfExists: { s: 'X' } };
+  const p = { statements: [{ effect: 'Allow', actions: ['svc:Read'], notActions: [], resources: ['*'], notResources: [], conditions: cond }] };
+  assert.equal(allowed(p, 'svc:Read', 'r', { k: ['a'], s: 'X' }), true);
+  assert.equal(allowed(p, 'svc:Read', 'r', { k: ['a', 'c'] }), false);
+  assert.equal(allowed(p, 'svc:Read', 'r', { k: ['b'], s: 'Y' }), false);
+  assert.equal(allowed(p, 'svc:Read', 'r', {}), true, 'ForAllValues over an absent key holds, as in IAM');
+  assert.equal(allowed(p, 'svc:Read', 'r'), true, 'no context: conditions ignored');
+  const other = { statements: [{ ...p.statements[0], conditions: { IpAddress: { 'aws:SourceIp': '10.0.0.0/8' } } }] };
+  assert.throws(() => allowed(other, 'svc:Read', 'r', {}), /IpAddress/);
 });
