@@ -48,14 +48,6 @@ ACCEPTED = {
         "Environment encryption: the variables hold no secret (metrics namespace, environment names, table, "
         "topic, log group and key names or ARNs, all in the template); Lambda encrypts them at rest with its "
         "AWS managed key. A customer-managed key would add a key that can stop the functions for nothing confidential.",
-    # CloudWatch Logs.
-    ("CKV_AWS_158", ("AuditFunctionLogsFBC8BCBF", "NotifyFunctionLogsDD64CEFD", "ReconcileFunctionLogsD790908C")):
-        f"{TODO} (stream-consumer.ts and reconcile.ts: encryptionKey: the stack key on the function log groups, "
-        "as audit-trail.ts does for the audit group; keys.ts's key policy already lets CloudWatch Logs use it "
-        "for the account's log groups). The function logs can quote records' flag keys and actors in errors.",
-    ("CKV_AWS_158", ("ArchiveDeliveryErrorsAD334BD6",)):
-        f"{TODO} (archive.ts: encryptionKey: the stack key on the Firehose error log group, as for the function "
-        "log groups). Firehose's error messages name objects of the archive.",
     # S3.
     ("CKV_AWS_18", ("ArchiveBucket9DECBF5D",)):
         f"{TODO} (archive.ts: server access logging to an access-log bucket of the stack; who read or tried "

@@ -163,6 +163,7 @@ export class Archive extends Construct {
     const deliveryLog = new logs.LogGroup(stack, 'ArchiveDeliveryErrors', {
       logGroupName: `/aws/kinesisfirehose/${this.streamName}`,
       retention: logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: key, // its messages name archive objects; CloudWatch Logs uses the key (the key policy's logs statement)
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const deliveryLogStream = new logs.LogStream(stack, 'ArchiveDeliveryErrorsStream', {

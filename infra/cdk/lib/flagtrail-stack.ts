@@ -85,11 +85,7 @@ export class FlagtrailStack extends Stack {
     const source = new FlagTableSource(this, 'FlagTableSource', props);
     const failures = (this.failures = new FailureDestination(this, 'Failures', { key: keys.key }));
     const consumer = {
-      stage,
-      arch,
-      assetDir: props.assetDir,
-      streamArn: source.streamArn,
-      failures,
+      stage, arch, assetDir: props.assetDir, streamArn: source.streamArn, failures, key: keys.key,
       environment: {
         FLAGTRAIL_METRICS_NAMESPACE: 'Flagtrail',
         FLAGTRAIL_PRODUCTION_ENVIRONMENTS: productionEnvironments.join(','),
@@ -108,7 +104,7 @@ export class FlagtrailStack extends Stack {
     const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, retention: archiveRetention(stage, { mode: props.archiveLockMode, years: props.archiveRetentionYears, days: props.archiveRetentionDays }), trail, alarmTopic, dataProtection: props.dataProtection }));
     auditors.readArchive(archive.bucket, keys.key);
     auditors.readTrail(trail);
-    const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail });
+    const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail, key: keys.key });
     auditors.readCompleteness(source.table, reconcile.fn.logGroup);
 
     const consumers = [trail.audit, notifications.notify];

@@ -1,5 +1,5 @@
-// The stack's two customer-managed keys: the trail key (audit log group, alert and invalidation
-// topics, both buckets) and the asymmetric key that signs seals (docs/integrity.md).
+// The stack's two customer-managed keys: the trail key (the stack's log groups, alert and invalidation
+// topics, the archive and failure buckets) and the asymmetric key that signs seals (docs/integrity.md).
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -13,7 +13,7 @@ export interface TrailKeysProps {
 
 /** The trail key and the seal key, with key policies that name every action (no "kms:*"). */
 export class TrailKeys extends Construct {
-  /** Encrypts the audit log group, the alert and invalidation topics and both buckets; rotated yearly. */
+  /** Encrypts the stack's log groups, the alert and invalidation topics, the archive and failure buckets; rotated yearly. */
   public readonly key: kms.Key;
   /** Signs seals: Sign for the audit function only (`grantSign`), never for the account. */
   public readonly sealKey: kms.Key;

@@ -6,6 +6,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -25,6 +26,8 @@ export interface ReconcileProps {
   readonly tableName: string;
   /** The trail it reads (and may not delete or shorten). */
   readonly trail: AuditTrail;
+  /** The trail key: encrypts the function's log group, whose findings name flag keys. */
+  readonly key: kms.IKey;
 }
 
 /**
@@ -66,6 +69,7 @@ export class Reconcile extends Construct {
     const logGroup = new logs.LogGroup(stack, 'ReconcileFunctionLogs', {
       logGroupName: `/aws/lambda/flagtrail-${stage}-reconcile`,
       retention: logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: props.key, // CloudWatch Logs uses it (the key policy's logs statement); readers need no kms permission
       removalPolicy: RemovalPolicy.DESTROY,
     });
     // Its own role: no AWS managed policy (AWSLambdaBasicExecutionRole would let it write any log group).

@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -30,6 +31,8 @@ export interface ConsumerSettings {
   readonly streamArn: string;
   /** Where a mapping puts the batches it discards. */
   readonly failures: FailureDestination;
+  /** The trail key: encrypts the functions' log groups (errors can quote flag keys and actors). */
+  readonly key: kms.IKey;
   /** Variables every function reads (metrics namespace, production environments, redaction, log format). */
   readonly environment: Record<string, string>;
 }
@@ -65,6 +68,9 @@ export class StreamConsumer extends Construct {
     const logGroup = new logs.LogGroup(stack, `${name}FunctionLogs`, {
       logGroupName: `/aws/lambda/flagtrail-${o.stage}-${name.toLowerCase()}`,
       retention: logs.RetentionDays.THREE_MONTHS,
+      // CloudWatch Logs encrypts and decrypts it itself (the key policy's logs statement covers the
+      // account's groups): neither the function nor a reader needs a kms permission for it.
+      encryptionKey: o.key,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     // Its own role with exactly what it needs. Not AWSLambdaBasicExecutionRole: that grants

@@ -476,3 +476,19 @@ test('with data protection the audit function feeds the archive itself: no subsc
   assert.equal(dp.stream.Properties.ExtendedS3DestinationConfiguration.CompressionFormat, 'UNCOMPRESSED');
   assert.deepEqual(dp.stream.Properties, plain.stream.Properties, 'the same stream either way');
 });
+
+test('every log group of the stack is encrypted with the trail key, which lets CloudWatch Logs use it for them', () => {
+  const R = t.toJSON().Resources;
+  const trailKey = resources(t, 'AWS::KMS::Key').find(([id]) => id.startsWith('Key'))![0];
+  const groups = resources(t, 'AWS::Logs::LogGroup');
+  assert.deepEqual(groups.map(([, g]) => g.Properties.LogGroupName).sort(), [
+    '/aws/kinesisfirehose/flagtrail-prod-archive', '/aws/lambda/flagtrail-prod-audit', '/aws/lambda/flagtrail-prod-notify', '/aws/lambda/flagtrail-prod-reconcile', '/flagtrail/prod/audit',
+  ]);
+  for (const [id, g] of groups) assert.deepEqual(g.Properties.KmsKeyId, { 'Fn::GetAtt': [trailKey, 'Arn'] }, id);
+  // The key policy's CloudWatch Logs statement: every group of the account and region, by the
+  // encryption context CloudWatch Logs sends (its group's ARN), so each name above is covered.
+  const logsUse = [R[trailKey].Properties.KeyPolicy.Statement].flat().find((s: any) => s.Sid === 'CloudWatchLogsUseOfTheKey');
+  const pattern = logsUse.Condition.ArnLike['kms:EncryptionContext:aws:logs:arn'];
+  const arnPattern = JSON.stringify(pattern);
+  assert.ok(arnPattern.includes(':logs:eu-west-1:123456789012:log-group:*'), arnPattern);
+});
