@@ -20,7 +20,6 @@ scripts = os.path.join(root, "scripts")
 STREAM_FUNCTIONS = ["AuditFunctionE377F5C8", "NotifyFunction0D8C391B"]
 RECONCILE = ["ReconcileFunction30829CB6"]
 FUNCTIONS = STREAM_FUNCTIONS + RECONCILE
-TODO = "TODO: fix in code"
 
 # Accepted findings: (check id, logical IDs) → why. Logical IDs are the deployed ones (stack.test.ts
 # pins those of the stateful resources); the same ID in the prod and the demo template is one entry.
@@ -49,12 +48,12 @@ ACCEPTED = {
         "topic, log group and key names or ARNs, all in the template); Lambda encrypts them at rest with its "
         "AWS managed key. A customer-managed key would add a key that can stop the functions for nothing confidential.",
     # S3.
-    ("CKV_AWS_18", ("ArchiveBucket9DECBF5D",)):
-        f"{TODO} (archive.ts: server access logging to an access-log bucket of the stack; who read or tried "
-        "to delete the archive is evidence too, and CloudTrail S3 data events are the account's choice).",
-    ("CKV_AWS_18", ("FailureBucket1DB25638",)):
-        f"{TODO} (failure-destination.ts: server access logging to the same access-log bucket as the "
-        "archive, another prefix; the discarded batches are audit records the trail lacks until redriven).",
+    ("CKV_AWS_18", ("AccessLogBucketDA470295",)):
+        "The access-log bucket itself (access-logs.ts), which holds the archive's and the failure bucket's "
+        "server access logs: logged into itself it would log its own log deliveries, into another bucket it only "
+        "moves the question one bucket on. Its configuration changes (policy, lifecycle, logging, deletion) page "
+        "through TrailBucketChanged. SSE-S3 and no Object Lock: what the S3 User Guide documents for a server "
+        "access log destination (Object Lock buckets cannot be one).",
     # SNS.
     ("CKV_AWS_26", ("AlarmTopicD01E77F9",)):
         "Deliberately unencrypted (notifications.ts): paging must not depend on a KMS key an attacker or a "

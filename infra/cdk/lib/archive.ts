@@ -111,7 +111,6 @@ export class Archive extends Construct {
       ],
     });
     this.bucket = bucket;
-    acknowledge(bucket, 'AwsSolutions-S1', 'Only Firehose writes here and auditors read; object-level access is in CloudTrail data events where the account enables them.');
     // "Years", not CDK's 365-day multiple (2,555 days fall short of 7 years by the leap days).
     // addPropertyOverride merges, so CDK's Days is removed explicitly: S3 refuses a rule with both.
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;

@@ -40,7 +40,6 @@ export class FailureDestination extends Construct {
     // (alarms.ts). Set on the bucket resource itself: the construct's `eventBridgeEnabled` would go
     // through CDK's notifications custom resource (a Lambda function and role of its own).
     (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
-    acknowledge(this.bucket, 'AwsSolutions-S1', 'Only the two mappings write here and only the operator reads (docs/security.md); object-level access is in CloudTrail data events where the account enables them.');
   }
 
   /** The on-failure destination of one mapping. */

@@ -9,6 +9,7 @@ import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { AccessLogs, accessLogDays } from './access-logs';
 import { Alarms } from './alarms';
 import { Archive, archiveRetention } from './archive';
 import { AuditTrail } from './audit-trail';
@@ -101,7 +102,10 @@ export class FlagtrailStack extends Stack {
     const notifications = (this.notifications = new Notifications(this, 'Notifications', { stage, key: keys.key, alertEmail: props.alertEmail, slack: props.slack, consumer, trail, marks }));
     const alarmTopic = notifications.alarmTopic;
     // Fed by the audit group's subscription, or with data protection by the audit function itself.
-    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, retention: archiveRetention(stage, { mode: props.archiveLockMode, years: props.archiveRetentionYears, days: props.archiveRetentionDays }), trail, alarmTopic, dataProtection: props.dataProtection }));
+    const retention = archiveRetention(stage, { mode: props.archiveLockMode, years: props.archiveRetentionYears, days: props.archiveRetentionDays });
+    const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, retention, trail, alarmTopic, dataProtection: props.dataProtection }));
+    // Who read or tried to delete the evidence: S3 server access logs, kept as long as the archive.
+    const accessLogs = new AccessLogs(this, 'AccessLogs', { expireAfterDays: accessLogDays(retention, props.auditRetention), sources: { 'archive/': archive.bucket, 'failure/': failures.bucket } });
     auditors.readArchive(archive.bucket, keys.key);
     auditors.readTrail(trail);
     const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail, key: keys.key });
@@ -111,10 +115,9 @@ export class FlagtrailStack extends Stack {
     const alarms = new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, productionEnvironments, failureBucket: failures.bucket });
     // After every alarm: the rules watch them all.
     new TamperRules(this, 'TamperRules', {
-      stage,
-      trail,
+      stage, trail,
       keys: [keys.key, keys.sealKey],
-      buckets: [archive.bucket, failures.bucket],
+      buckets: [archive.bucket, failures.bucket, accessLogs.bucket],
       archiveStreamName: archive.streamName,
       functions: [trail.audit.fn, notifications.notify.fn, reconcile.fn],
       tableName: props.tableName,
@@ -135,6 +138,7 @@ export class FlagtrailStack extends Stack {
       ReconcileFunctionName: reconcile.fn.functionName,
       FailureBucketName: failures.bucket.bucketName,
       ArchiveBucketName: archive.bucket.bucketName,
+      AccessLogBucketName: accessLogs.bucket.bucketName,
       SealKeyArn: keys.sealKey.keyArn,
       AuditorRoleArn: auditors.role.roleArn,
       MarksTableName: marks.table.tableName,

@@ -17,7 +17,7 @@ export interface TamperRulesProps {
   readonly trail: AuditTrail;
   /** The trail and seal keys. */
   readonly keys: kms.Key[];
-  /** The archive and failure buckets. */
+  /** The archive and failure buckets, and the access-log bucket that records who read them. */
   readonly buckets: s3.IBucket[];
   /** The archive's Firehose stream. */
   readonly archiveStreamName: string;
@@ -48,14 +48,14 @@ export const CLOUDFORMATION = 'cloudformation.amazonaws.com';
  * Pages the alarm topic when anyone changes what the trail depends on: the audit group
  * (retention, encryption, masking, the archive's subscription, deleted streams; account-wide log
  * policies), the two keys (deletion scheduled, disabled, a new policy, rotation off, grants), the
- * archive and failure buckets (policy, versioning, Object Lock, lifecycle, encryption, public
- * access, deletion), the archive's delivery stream; the source (the table deleted or its stream
- * turned off, the functions' code, configuration or concurrency, their mappings); and the watchers
- * themselves (these rules, the alarms, the alarm topic and its subscriptions). The stack's roles
- * are denied the changes to the trail; an administrator or a stack update is not, and this is how
- * on-call hears of it. EventBridge gets these API calls from CloudTrail, which needs a trail
- * logging management events in this region ("AWS service events delivered via AWS CloudTrail",
- * EventBridge User Guide).
+ * archive, failure and access-log buckets (policy, versioning, Object Lock, lifecycle, encryption,
+ * public access, access logging, deletion), the archive's delivery stream; the source (the table
+ * deleted or its stream turned off, the functions' code, configuration or concurrency, their
+ * mappings); and the watchers themselves (these rules, the alarms, the alarm topic and its
+ * subscriptions). The stack's roles are denied the changes to the trail; an administrator or a
+ * stack update is not, and this is how on-call hears of it. EventBridge gets these API calls from
+ * CloudTrail, which needs a trail logging management events in this region ("AWS service events
+ * delivered via AWS CloudTrail", EventBridge User Guide).
  *
  * A pattern matches only the values it lists, so each rule names the resource in every form the
  * API accepts and CloudTrail records as given in `requestParameters` (the fixtures under
@@ -118,10 +118,11 @@ export class TamperRules extends Construct {
         // CloudTrail bucket-level events; its IAM action is s3:PutBucketObjectLockConfiguration, a
         // name public rule sets also use as the event name: both, since an unmatched name is silence.
         // PutBucketLifecycleConfiguration is recorded as PutBucketLifecycle ("Amazon S3 CloudTrail events").
+        // PutBucketLogging turns off or redirects the access logs (who read the archive).
         eventName: [
           'PutBucketPolicy', 'DeleteBucketPolicy', 'PutBucketVersioning', 'PutObjectLockConfiguration', 'PutBucketObjectLockConfiguration',
           'PutBucketLifecycle', 'DeleteBucketLifecycle', 'PutBucketEncryption', 'DeleteBucketEncryption', 'PutBucketPublicAccessBlock',
-          'DeleteBucketPublicAccessBlock', 'DeleteBucket',
+          'DeleteBucketPublicAccessBlock', 'DeleteBucket', 'PutBucketLogging',
         ],
         requestParameters: { bucketName: props.buckets.map((b) => b.bucketName) },
       },

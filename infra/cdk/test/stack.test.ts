@@ -144,13 +144,14 @@ test('functions run the bootstraps with the variables the Rust config reads', ()
 test('what outlives the stack is retained on deletion and replacement, but not after a failed creation (RetainExceptOnCreate)', () => {
   // A failed first deploy rolls back and deletes them (empty: nothing is archived or audited yet,
   // and the retry replays the stream), instead of leaving a named log group that makes the retry
-  // fail with "already exists", two keys and two buckets.
+  // fail with "already exists", two keys and the buckets.
   const kept = (template: Template) =>
     Object.entries<any>(template.toJSON().Resources)
       .filter(([, r]) => (r.DeletionPolicy ?? 'Delete') !== 'Delete' || (r.UpdateReplacePolicy ?? 'Delete') !== 'Delete')
       .map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), r.Type, r.DeletionPolicy, r.UpdateReplacePolicy])
       .sort();
   const want = [
+    ['AccessLogBucket', 'AWS::S3::Bucket'],
     ['ArchiveBucket', 'AWS::S3::Bucket'],
     ['AuditLogGroup', 'AWS::Logs::LogGroup'],
     ['FailureBucket', 'AWS::S3::Bucket'],
@@ -491,4 +492,40 @@ test('every log group of the stack is encrypted with the trail key, which lets C
   const pattern = logsUse.Condition.ArnLike['kms:EncryptionContext:aws:logs:arn'];
   const arnPattern = JSON.stringify(pattern);
   assert.ok(arnPattern.includes(':logs:eu-west-1:123456789012:log-group:*'), arnPattern);
+});
+
+test('server access logs of the archive and failure buckets: one SSE-S3 bucket, delivery by bucket policy, kept as long as the archive', () => {
+  const R = t.toJSON().Resources;
+  const [logId, log] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('AccessLogBucket'))!;
+  for (const [prefix, source] of [['archive/', 'ArchiveBucket'], ['failure/', 'FailureBucket']]) {
+    const [, b] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith(source))!;
+    assert.deepEqual(b.Properties.LoggingConfiguration, { DestinationBucketName: { Ref: logId }, LogFilePrefix: prefix }, source);
+  }
+  assert.equal(log.DeletionPolicy, 'RetainExceptOnCreate');
+  const p = log.Properties;
+  // S3 server access logging: SSE-S3 default encryption only, no Object Lock default retention on the target.
+  assert.deepEqual(p.BucketEncryption.ServerSideEncryptionConfiguration, [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
+  assert.equal(p.ObjectLockConfiguration, undefined);
+  assert.equal(p.LoggingConfiguration, undefined, 'not logged into itself');
+  assert.deepEqual(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  assert.equal(p.VersioningConfiguration.Status, 'Enabled');
+  assert.deepEqual(p.OwnershipControls, { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] }, 'no ACLs: delivery by bucket policy');
+  assert.equal(p.AccessControl, undefined);
+  const expire = (template: any) => Object.entries<any>(template.Resources).find(([id]) => id.startsWith('AccessLogBucket'))![1].Properties.LifecycleConfiguration.Rules.find((r: any) => r.Id === 'expire-with-the-archive');
+  assert.equal(expire(t.toJSON()).ExpirationInDays, 2557, 'production: the 7-year archive lock, leap days included');
+  assert.equal(expire(synth({ stage: 'dev' }).template.toJSON()).ExpirationInDays, 365, 'a trial stage: the audit group\'s year outlasts the 30-day archive');
+  assert.equal(expire(synth({ stage: 'dev', auditRetention: logs.RetentionDays.INFINITE }).template.toJSON()).ExpirationInDays, undefined, 'a never-expiring trail: logs kept too');
+  // The logging service may write under each source's prefix, for that source bucket in this account only; TLS only.
+  const [, policy] = resources(t, 'AWS::S3::BucketPolicy').find(([, r]) => r.Properties.Bucket.Ref === logId)!;
+  const statements = policy.Properties.PolicyDocument.Statement;
+  for (const [sid, prefix, source] of [['ServerAccessLogsOfArchive', 'archive/', 'ArchiveBucket'], ['ServerAccessLogsOfFailure', 'failure/', 'FailureBucket']]) {
+    const s = statements.find((x: any) => x.Sid === sid);
+    assert.deepEqual(s.Principal, { Service: 'logging.s3.amazonaws.com' });
+    assert.equal(s.Action, 's3:PutObject');
+    assert.deepEqual(s.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logId, 'Arn'] }, `/${prefix}*`]] });
+    assert.ok(s.Condition.ArnLike['aws:SourceArn']['Fn::GetAtt'][0].startsWith(source), sid);
+    assert.equal(s.Condition.StringEquals['aws:SourceAccount'], '123456789012');
+  }
+  assert.ok(statements.some((s: any) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false'), 'enforceSSL');
+  assert.ok(R[logId]);
 });

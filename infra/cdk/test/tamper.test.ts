@@ -38,7 +38,10 @@ const piped = synth({ deployRoleArns: [DEPLOY_ROLE], slack: { workspaceId: 'T012
 
 test('each watched call in every form its API accepts and CloudTrail records', () => {
   const s3 = named(plain, 'TrailBucketChanged').EventPattern.detail.eventName;
-  for (const n of ['PutObjectLockConfiguration', 'PutBucketObjectLockConfiguration']) assert.ok(s3.includes(n), n);
+  for (const n of ['PutObjectLockConfiguration', 'PutBucketObjectLockConfiguration', 'PutBucketLogging']) assert.ok(s3.includes(n), n);
+  // The access-log bucket (who read the archive) is watched with the buckets it logs.
+  const buckets = JSON.stringify(named(plain, 'TrailBucketChanged').EventPattern.detail.requestParameters.bucketName);
+  for (const b of ['ArchiveBucket', 'FailureBucket', 'AccessLogBucket']) assert.ok(buckets.includes(`{"Ref":"${b}`), b);
   for (const id of ['FlagTableDeleted', 'FlagStreamTurnedOff']) {
     const tables = JSON.stringify(named(plain, id).EventPattern.detail.requestParameters.tableName);
     assert.ok(tables.includes('"feature-flags-prod"') && tables.includes(':dynamodb:eu-west-1:123456789012:table/feature-flags-prod'), `${id}: name and ARN`);
