@@ -42,6 +42,8 @@ else
   scripts/package.sh
   echo "== the packaged bootstraps through the Runtime API, against moto"
   scripts/smoke-bootstraps.sh
+  echo "== the auditor's binary as released for Linux (glibc 2.28), run in a bare root"
+  scripts/auditor-binary.sh
 fi
 
 echo "== Node consumer kit (@flagtrail/consumer): strict typecheck, tests against moto"
