@@ -66,7 +66,7 @@ pub fn local_pipelines(
         None => Default::default(),
     };
     Ok((
-        AuditPipeline { config: config.clone(), log, retention_days: None, signer: None, archive: None },
+        AuditPipeline::new(config.clone(), log),
         NotifyPipeline { config: config.clone(), alerts, invalidations, marks: Some(Arc::new(marks)) },
     ))
 }

@@ -125,8 +125,7 @@ impl LogSink for Hangs {
 #[tokio::test]
 async fn no_sink_call_outlives_the_invocation() {
     let hostile = flagtrail_devtools::sample::hostile_notifications();
-    let audit =
-        AuditPipeline { config: CoreConfig::default(), log: Hangs, retention_days: None, signer: None, archive: None };
+    let audit = AuditPipeline::new(CoreConfig::default(), Hangs);
     let deadline = Instant::now() + Duration::from_millis(2000); // half a second after the margin
     let out = audit.handle(&event(&hostile), Invocation { now_ms: support::NOW_MS, deadline: Some(deadline) }).await;
     assert_eq!(out.response.resume_from(), Some("700000000000000000000"), "the first record comes again");
@@ -139,7 +138,7 @@ async fn rejected_log_events_are_not_durable_and_retention_clamping_avoids_them(
     let hostile = flagtrail_devtools::sample::hostile_notifications();
     let mut log = support::local_log();
     log.retention_days = Some(1);
-    let audit = AuditPipeline { config: CoreConfig::default(), log, retention_days: None, signer: None, archive: None };
+    let audit = AuditPipeline::new(CoreConfig::default(), log);
     let out = audit.handle(&event(&hostile), inv()).await;
     assert_eq!(out.response.resume_from(), Some("700000000000000000000"));
     // The seal is dated like its newest record, so it is rejected with them: nothing is written.

@@ -100,13 +100,7 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
     // 3,000 realistic records make several 1 MB PutLogEvents calls.
     let generated = flagtrail_devtools::sample::event(3000, false, 11);
     let recs = records(&generated);
-    let audit = AuditPipeline {
-        config: CoreConfig::default(),
-        log: Flaky::new(support::local_log(), &[2]),
-        retention_days: None,
-        signer: None,
-        archive: None,
-    };
+    let audit = AuditPipeline::new(CoreConfig::default(), Flaky::new(support::local_log(), &[2]));
     let out = audit.handle(&event_of(&recs), inv()).await;
     let calls = out.metrics.get(Counter::PutLogEventsCalls);
     assert!(calls >= 2, "the batch needs several calls, made {calls}");
@@ -144,13 +138,7 @@ async fn a_failed_put_reports_the_first_record_of_its_batch_and_a_retry_complete
 async fn api_calls_are_the_minimum_the_limits_allow() {
     let generated = flagtrail_devtools::sample::event(10_000, true, 5);
     let event = event_of(&records(&generated));
-    let audit = AuditPipeline {
-        config: CoreConfig::default(),
-        log: support::local_log(),
-        retention_days: None,
-        signer: None,
-        archive: None,
-    };
+    let audit = AuditPipeline::new(CoreConfig::default(), support::local_log());
     let out = audit.handle(&event, inv()).await;
     let events = audit.log.events.lock().unwrap().clone();
     let (seals, records): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.message.contains(r#""recordType":"seal""#));
@@ -263,13 +251,7 @@ async fn a_failed_packed_message_fails_every_record_behind_its_invalidations() {
 async fn an_exhausted_time_budget_leaves_the_rest_for_redelivery() {
     let (_, text) = support::corpus().into_iter().find(|(n, _)| n == "batch-mixed").unwrap();
     let event = StreamEvent::from_json(&text).unwrap();
-    let audit = AuditPipeline {
-        config: CoreConfig::default(),
-        log: support::local_log(),
-        retention_days: None,
-        signer: None,
-        archive: None,
-    };
+    let audit = AuditPipeline::new(CoreConfig::default(), support::local_log());
     let late = Invocation { now_ms: support::NOW_MS, deadline: Some(Instant::now() + Duration::from_millis(10)) };
     let out = audit.handle(&event, late).await;
     assert_eq!(*audit.log.calls.lock().unwrap(), 0, "no call is started without time to finish it");

@@ -30,6 +30,11 @@ pub struct AuditPipeline<L> {
 }
 
 impl<L: LogSink> AuditPipeline<L> {
+    /// The audit consumer writing to `log`: no retention clamp, digest-only seals, no archive of its own.
+    pub fn new(config: CoreConfig, log: L) -> Self {
+        AuditPipeline { config, log, retention_days: None, signer: None, archive: None }
+    }
+
     /// Handles one batch. The seal over every planned record is signed first (one Sign call), then
     /// written with the records in the same calls: a Sign that fails writes nothing (no duplicates
     /// pile up while a key is unusable); a seal part that is not written fails the batch from its
