@@ -5,30 +5,10 @@
 // does; the runbook says so), but it rules out the races CloudFormation can rule out.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { FlagtrailStack } from '../lib/flagtrail-stack';
+import { prodTemplate } from './synth';
 
 function template(dataProtection = false): any {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-order-'));
-  for (const fn of ['audit', 'notify', 'reconcile']) {
-    fs.mkdirSync(path.join(dir, fn));
-    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
-  }
-  const stack = new FlagtrailStack(new App(), 'Order', {
-    stage: 'prod',
-    tableName: 'feature-flags-prod',
-    tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000',
-    assetDir: dir,
-    env: { account: '123456789012', region: 'eu-west-1' },
-    alertEmail: 'oncall@example.com',
-    slack: { workspaceId: 'T1', channelId: 'C1' },
-    dataProtection,
-  });
-  return Template.fromStack(stack).toJSON();
+  return prodTemplate({ alertEmail: 'oncall@example.com', slack: { workspaceId: 'T1', channelId: 'C1' }, dataProtection }, 'Order');
 }
 
 let R: Record<string, any> = template().Resources;

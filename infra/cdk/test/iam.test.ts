@@ -7,36 +7,14 @@
 // operators the DynamoDB Scan grants use; any other throws).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { FlagtrailStack } from '../lib/flagtrail-stack';
+import { ACCOUNT, REGION, prodTemplate } from './synth';
 import { FreshnessMarks } from '../lib/marks';
 
-const REGION = 'eu-west-1';
-const ACCOUNT = '123456789012';
-
 function template(dataProtection = false): any {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-iam-'));
-  for (const fn of ['audit', 'notify', 'reconcile']) {
-    fs.mkdirSync(path.join(dir, fn));
-    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
-  }
-  const app = new App();
-  const stack = new FlagtrailStack(app, 'Iam', {
-    stage: 'prod',
-    tableName: 'feature-flags-prod',
-    tableStreamArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod/stream/2026-11-01T00:00:00.000`,
-    assetDir: dir,
-    env: { account: ACCOUNT, region: REGION },
-    alertEmail: 'oncall@example.com',
-    slack: { workspaceId: 'T1', channelId: 'C1' },
-    dataProtection,
-  });
-  return Template.fromStack(stack).toJSON();
+  return prodTemplate({ alertEmail: 'oncall@example.com', slack: { workspaceId: 'T1', channelId: 'C1' }, dataProtection }, 'Iam');
 }
 
 /** Resolves CloudFormation intrinsics to the concrete strings AWS would see. */
@@ -426,21 +404,7 @@ const AUDITOR_EXTERNAL_ID = 'flagtrail-audit-7f3c2a';
 
 /** The stack with an external auditor's account configured (`-c auditorAccountId=… -c auditorExternalId=…`). */
 function auditorTemplate(externalAuditor: { accountId: string; externalId: string } | null = { accountId: AUDITOR_ACCOUNT, externalId: AUDITOR_EXTERNAL_ID }): any {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-iam-auditor-'));
-  for (const fn of ['audit', 'notify', 'reconcile']) {
-    fs.mkdirSync(path.join(dir, fn));
-    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
-  }
-  const stack = new FlagtrailStack(new App(), 'IamAuditor', {
-    stage: 'prod',
-    tableName: 'feature-flags-prod',
-    tableStreamArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod/stream/2026-11-01T00:00:00.000`,
-    assetDir: dir,
-    env: { account: ACCOUNT, region: REGION },
-    dataProtection: true,
-    externalAuditor: externalAuditor ?? undefined,
-  });
-  return Template.fromStack(stack).toJSON();
+  return prodTemplate({ dataProtection: true, externalAuditor: externalAuditor ?? undefined }, 'IamAuditor');
 }
 
 /** The ids of the stack's KMS keys: the trail key and the seal key. */

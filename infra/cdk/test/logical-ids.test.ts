@@ -7,12 +7,8 @@
 // is added here once; an ID here never changes.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { FlagtrailStack, FlagtrailProps } from '../lib/flagtrail-stack';
+import { FlagtrailProps } from '../lib/flagtrail-stack';
+import { prodTemplate } from './synth';
 
 /** Resource types that hold data, a position, a key or a subscriber's confirmation. */
 const STATEFUL = [
@@ -44,22 +40,9 @@ const DEMO_TABLE = 'DemoTableEE720AED';
 /** The auditor role: named, and its ARN is in the seal key's policy and in auditors' configurations. */
 const AUDITOR_ROLE = 'AuditorRoleB9C8BBB2';
 
+/** The README's deploy with `extra`, synthesized without an env (logical IDs do not depend on it). */
 function template(extra: Partial<FlagtrailProps>): any {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-ids-'));
-  for (const fn of ['audit', 'notify', 'reconcile']) {
-    fs.mkdirSync(path.join(dir, fn));
-    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
-  }
-  const stack = new FlagtrailStack(new App(), 'Flagtrail-prod', {
-    stage: 'prod',
-    tableName: 'feature-flags-prod',
-    tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000',
-    assetDir: dir,
-    alertEmail: 'oncall@example.com',
-    slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
-    ...extra,
-  });
-  return Template.fromStack(stack).toJSON();
+  return prodTemplate({ env: undefined, alertEmail: 'oncall@example.com', slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' }, ...extra }, 'Flagtrail-prod');
 }
 
 function stateful(t: any): Record<string, string[]> {

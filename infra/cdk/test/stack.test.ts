@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -10,28 +9,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FlagtrailStack, FlagtrailProps, SLACK_READ_ACTIONS } from '../lib/flagtrail-stack';
-
-/** Placeholder bootstrap zips: synthesis hashes the assets, it never runs them. */
-function assetDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-assets-'));
-  for (const fn of ['audit', 'notify', 'reconcile']) {
-    fs.mkdirSync(path.join(dir, fn));
-    // An empty zip archive (end-of-central-directory record only).
-    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
-  }
-  return dir;
-}
+import { placeholderAssets, prodStack } from './synth';
 
 function synth(extra: Partial<FlagtrailProps> = {}, nag = false): { template: Template; app: App; stack: FlagtrailStack } {
   const app = new App();
-  const stack = new FlagtrailStack(app, 'Test', {
-    stage: 'prod',
-    tableName: 'feature-flags-prod',
-    tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000',
-    assetDir: assetDir(),
-    env: { account: '123456789012', region: 'eu-west-1' },
-    ...extra,
-  });
+  const stack = prodStack(extra, 'Test', app);
   if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { template: Template.fromStack(stack), app, stack };
 }
@@ -350,7 +332,7 @@ test('cdk-nag AwsSolutions passes with every acknowledgement justified, and woul
   assert.doesNotThrow(() => app.synth());
   // The same checks on a stack with one unacknowledged finding must fail the synthesis.
   const bad = new App();
-  const stack = new FlagtrailStack(bad, 'Bad', { stage: 'dev', tableName: 't', createDemoTable: true, assetDir: assetDir() });
+  const stack = new FlagtrailStack(bad, 'Bad', { stage: 'dev', tableName: 't', createDemoTable: true, assetDir: placeholderAssets() });
   new sqs.Queue(stack, 'PlainQueue');
   Validations.of(bad).addPlugins(new AwsSolutionsChecks(bad));
   let report = '';

@@ -3,38 +3,16 @@
 // The recorded-shape fixtures run through these patterns on moto in scripts/alarm-routing-test.py.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { FlagtrailStack, FlagtrailProps } from '../lib/flagtrail-stack';
+import { prodTemplate } from './synth';
 
 const DEPLOY_ROLE = 'arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1';
-
-function synth(extra: Partial<FlagtrailProps> = {}): any {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-assets-'));
-  for (const fn of ['audit', 'notify', 'reconcile']) {
-    fs.mkdirSync(path.join(dir, fn));
-    fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
-  }
-  const stack = new FlagtrailStack(new App(), 'Test', {
-    stage: 'prod',
-    tableName: 'feature-flags-prod',
-    tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/feature-flags-prod/stream/2026-11-01T00:00:00.000',
-    assetDir: dir,
-    env: { account: '123456789012', region: 'eu-west-1' },
-    ...extra,
-  });
-  return Template.fromStack(stack).toJSON();
-}
 
 const rulesOf = (t: any) =>
   Object.values<any>(t.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern).map((r) => r.Properties);
 const named = (t: any, name: string) => rulesOf(t).find((r) => r.Name === `flagtrail-prod-${name}`);
 
-const plain = synth();
-const piped = synth({ deployRoleArns: [DEPLOY_ROLE], slack: { workspaceId: 'T0123', channelId: 'C0456' }, alertEmail: 'oncall@example.com' });
+const plain = prodTemplate();
+const piped = prodTemplate({ deployRoleArns: [DEPLOY_ROLE], slack: { workspaceId: 'T0123', channelId: 'C0456' }, alertEmail: 'oncall@example.com' });
 
 test('each watched call in every form its API accepts and CloudTrail records', () => {
   const s3 = named(plain, 'TrailBucketChanged').EventPattern.detail.eventName;
