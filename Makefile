@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers. Everything installs what it needs itself.
-.PHONY: demo test package bench fuzz propagation report-bench
+.PHONY: demo test package bench fuzz propagation report-bench tlog-costs
 
 demo:        ## the pipeline end to end on local defaults (moto), no AWS account
 	scripts/demo.sh
@@ -12,6 +12,9 @@ package:     ## bootstrap zips of both Lambdas for provided.al2023, GLIBC checke
 
 bench:       ## criterion benchmark with ratios to a typed serde parse
 	cargo bench -p flagtrail-core --bench batch
+
+tlog-costs:  ## transparency log at 1 M seals: proof sizes, writes and signatures per checkpoint
+	cargo run --release --locked -p flagtrail-core --example tlog_costs
 
 report-bench: ## flagtrail report and verify over 1 M generated changes: wall time, peak RSS
 	scripts/report-bench.sh
