@@ -30,6 +30,10 @@ pub struct LogArgs {
     /// The checkpoint the witness last cosigned, as the auditor kept it: the log must contain it.
     #[arg(long, requires = "log_public_key")]
     pub witness_checkpoint: Option<PathBuf>,
+    /// The checkpoint cadence in seconds: cosignatures further apart (or the last one older than
+    /// this) are a finding, since a checkpoint is cosigned every period even when nothing changed.
+    #[arg(long, requires = "log_public_key")]
+    pub witness_max_gap: Option<u64>,
     /// The log's origin (its checkpoints' first line, and the log key's name).
     #[arg(long, default_value = DEFAULT_ORIGIN)]
     pub log_origin: String,
@@ -113,7 +117,13 @@ pub fn check_log(dir: &Path, args: &LogArgs, trail_seals: &BTreeSet<String>) -> 
     let log = NoteVerifyingKey::new(args.log_origin.clone(), verifying_key(log_key)?);
     let witnesses: Vec<WitnessKey> =
         args.witness_public_keys.iter().map(|p| verifying_key(p).map(WitnessKey::new)).collect::<Result<_, _>>()?;
-    let trust = LogTrust { log: &log, witnesses: &witnesses, quorum: args.witness_quorum.unwrap_or(witnesses.len()) };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let trust = LogTrust {
+        log: &log,
+        witnesses: &witnesses,
+        quorum: args.witness_quorum.unwrap_or(witnesses.len()),
+        freshness: args.witness_max_gap.map(|gap| (gap, now)),
+    };
     let root = dir.join("log");
     let Ok(checkpoint) = std::fs::read(root.join("checkpoint")) else {
         return Ok(vec![LogFinding::BadCheckpoint(format!("{} has no checkpoint", root.display()))]);

@@ -253,6 +253,9 @@ fn the_transparency_log_names_a_cut_tail_another_history_a_foreign_witness_and_a
             && log.join("tile/0/000.p/3").is_file()
     );
     assert_eq!(std::fs::read_dir(log.join("checkpoints")).unwrap().count(), 3, "a checkpoint per batch, archived");
+    // Cosigned just now, within a day's cadence (the gap findings are tested on fixed times in the core).
+    let (code, out) = trail.verify(&[Path::new("--witness-max-gap"), Path::new("86400")]);
+    assert_eq!(code, Some(0), "{out}");
 
     // The last batch and its seal removed from audit.jsonl: the seals still verify, the log does not.
     let original = lines(&trail.dir);

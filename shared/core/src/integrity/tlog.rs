@@ -396,6 +396,16 @@ pub enum LogFinding {
     },
     /// Two checkpoints that cannot both be of this log: a forked history.
     Forked(String),
+    /// Cosignatures further apart than the checkpoint cadence (or the last one too old): checkpoints
+    /// that should exist are missing, or the witnesses stopped seeing the log.
+    Stale {
+        /// The size of the checkpoint after the gap (or the latest, for a gap up to now).
+        size: u64,
+        /// The gap, in seconds.
+        gap: u64,
+        /// The cadence allowed.
+        max_gap: u64,
+    },
     /// The folder's log is older than a checkpoint the auditor holds (rollback).
     Behind {
         /// The size the auditor holds.
@@ -415,6 +425,7 @@ impl LogFinding {
             Self::TruncatedTail { .. } => "truncatedTail",
             Self::SealMissing { .. } => "sealMissing",
             Self::SealNotLogged { .. } | Self::Forked(_) => "forkedHistory",
+            Self::Stale { .. } => "staleCheckpoint",
             Self::Behind { .. } => "logBehind",
         }
     }
@@ -442,6 +453,13 @@ impl std::fmt::Display for LogFinding {
                 &seal_id[..seal_id.len().min(16)]
             ),
             Self::Forked(why) => write!(f, "forked history: {why}"),
+            Self::Stale { size, gap: u64::MAX, .. } => {
+                write!(f, "stale checkpoint: no trusted cosignature up to size {size}")
+            }
+            Self::Stale { size, gap, max_gap } => write!(
+                f,
+                "stale checkpoint: {gap} s between cosignatures up to size {size}, the cadence allows {max_gap} s"
+            ),
             Self::Behind { held, found } => write!(
                 f,
                 "log behind a checkpoint the auditor holds: it has {found} leaves, the held checkpoint {held}"
@@ -458,21 +476,27 @@ pub struct LogTrust<'a> {
     pub witnesses: &'a [WitnessKey],
     /// How many of them must cosign.
     pub quorum: usize,
+    /// The checkpoint cadence, checked on the cosignatures' times: `(longest gap, now)` in seconds.
+    pub freshness: Option<(u64, u64)>,
 }
 
 /// A checkpoint note checked against the trusted keys: its (size, root) and findings.
-fn checked_checkpoint(bytes: &[u8], trust: &LogTrust, what: &str) -> Result<(Checkpoint, Vec<LogFinding>), LogFinding> {
+/// A checkpoint that verified: the checkpoint, its findings, and when the trusted witnesses last
+/// cosigned it (the newest of their times).
+type Checked = (Checkpoint, Vec<LogFinding>, Option<u64>);
+
+fn checked_checkpoint(bytes: &[u8], trust: &LogTrust, what: &str) -> Result<Checked, LogFinding> {
     let bad = |why: String| LogFinding::BadCheckpoint(format!("{what}: {why}"));
     let note = Note::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
     let list = signed_note::VerifierList::new(vec![Box::new(trust.log.clone())]);
     note.verify(&list).map_err(|e| bad(format!("not signed by the log key ({e})")))?;
     let checkpoint = Checkpoint::from_bytes(note.text()).map_err(|e| bad(e.to_string()))?;
-    let cosigned = trust.witnesses.iter().filter(|w| w.cosigned_at(&note).is_some()).count();
+    let times: Vec<u64> = trust.witnesses.iter().filter_map(|w| w.cosigned_at(&note)).collect();
     let mut findings = Vec::new();
-    if cosigned < trust.quorum {
-        findings.push(LogFinding::Unwitnessed { size: checkpoint.size(), cosigned, quorum: trust.quorum });
+    if times.len() < trust.quorum {
+        findings.push(LogFinding::Unwitnessed { size: checkpoint.size(), cosigned: times.len(), quorum: trust.quorum });
     }
-    Ok((checkpoint, findings))
+    Ok((checkpoint, findings, times.into_iter().max()))
 }
 
 /// Verifies the log against the trail's seals: the latest checkpoint (signed, cosigned by a
@@ -487,7 +511,7 @@ pub fn verify_log(
     trail_seals: &BTreeSet<String>,
     trust: &LogTrust,
 ) -> Vec<LogFinding> {
-    let (latest, mut findings) = match checked_checkpoint(checkpoint, trust, "latest") {
+    let (latest, mut findings, latest_time) = match checked_checkpoint(checkpoint, trust, "latest") {
         Ok(c) => c,
         Err(f) => return vec![f],
     };
@@ -555,18 +579,39 @@ pub fn verify_log(
             ))),
         }
     };
+    let mut times = Vec::new();
     for (i, bytes) in archived.iter().enumerate() {
         match checked_checkpoint(bytes, trust, &format!("archived #{i}")) {
-            Ok((c, f)) => {
+            Ok((c, f, time)) => {
                 findings.extend(f);
                 findings.extend(prefix_of(&c, "an archived"));
+                times.extend(time.map(|t| (c.size(), t)));
             }
             Err(f) => findings.push(f),
         }
     }
+    // Silence is told from deletion by the cadence: a checkpoint is cosigned every period, even
+    // when nothing changed, so a longer gap between cosignatures (or since the last) is a finding.
+    if let Some((max_gap, now)) = trust.freshness {
+        times.sort_unstable();
+        for pair in times.windows(2) {
+            let ((_, a), (size, b)) = (pair[0], pair[1]);
+            if b.saturating_sub(a) > max_gap {
+                findings.push(LogFinding::Stale { size, gap: b - a, max_gap });
+            }
+        }
+        let last = latest_time.into_iter().chain(times.iter().map(|&(_, t)| t)).max();
+        match last {
+            Some(t) if now.saturating_sub(t) > max_gap => {
+                findings.push(LogFinding::Stale { size: latest.size(), gap: now - t, max_gap })
+            }
+            None => findings.push(LogFinding::Stale { size: latest.size(), gap: u64::MAX, max_gap }),
+            _ => {}
+        }
+    }
     if let Some(held) = held {
         match checked_checkpoint(held, trust, "held") {
-            Ok((c, f)) => {
+            Ok((c, f, _)) => {
                 findings.extend(f);
                 findings.extend(prefix_of(&c, "held"));
             }
@@ -618,7 +663,7 @@ mod tests {
         let f = files(log);
         let log_key = NoteKey::new(DEFAULT_ORIGIN, key(1)).verifying();
         let witnesses = [WitnessKey::new(key(witness).verifying_key())];
-        let trust = LogTrust { log: &log_key, witnesses: &witnesses, quorum: 1 };
+        let trust = LogTrust { log: &log_key, witnesses: &witnesses, quorum: 1, freshness: None };
         verify_log(checkpoints.last().unwrap(), checkpoints, held, &|p| f.get(p).cloned(), seals, &trust)
     }
 
@@ -684,5 +729,27 @@ mod tests {
         assert!(matches!(w.cosign(&note, &log_key.verifying(), &proof, 1), Err(WitnessRefusal::Inconsistent(_))));
         let forged = signed_checkpoint(DEFAULT_ORIGIN, &shorter, &NoteKey::new(DEFAULT_ORIGIN, key(2))).unwrap();
         assert_eq!(w.cosign(&forged, &log_key.verifying(), &proof, 1), Err(WitnessRefusal::NotSignedByLog));
+    }
+
+    #[test]
+    fn a_gap_between_cosignatures_longer_than_the_cadence_is_named() {
+        // build() cosigns checkpoint i at 1,700,000,000 + i: one second apart.
+        let (log, checkpoints, seals) = build(4, 7);
+        let f = files(&log);
+        let log_key = NoteKey::new(DEFAULT_ORIGIN, key(1)).verifying();
+        let witnesses = [WitnessKey::new(key(7).verifying_key())];
+        let run = |archived: &[Vec<u8>], freshness| {
+            let trust = LogTrust { log: &log_key, witnesses: &witnesses, quorum: 1, freshness };
+            verify_log(checkpoints.last().unwrap(), archived, None, &|p| f.get(p).cloned(), &seals, &trust)
+        };
+        assert_eq!(run(&checkpoints, Some((1, 1_700_000_003))), vec![]);
+        // The archived checkpoint of size 2 deleted: 2 s between cosignatures, over a 1 s cadence.
+        let holed = [checkpoints[0].clone(), checkpoints[2].clone(), checkpoints[3].clone()];
+        assert_eq!(run(&holed, Some((1, 1_700_000_003))), vec![LogFinding::Stale { size: 3, gap: 2, max_gap: 1 }]);
+        // Nothing cosigned for a minute: the log (or its witness) went quiet.
+        assert_eq!(
+            run(&checkpoints, Some((30, 1_700_000_063))),
+            vec![LogFinding::Stale { size: 4, gap: 60, max_gap: 30 }]
+        );
     }
 }
