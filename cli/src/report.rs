@@ -67,9 +67,8 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<bool> {
     let (mut rows, mut write_error) = (0u64, None);
     source
         .each_message(&mut |message| {
-            verifier.push(&message);
-            let Ok(record) = serde_json::from_str(&message) else { return };
-            if let Some(row) = builder.push(&record) {
+            let parsed = serde_json::from_str(&message);
+            if let Some(row) = parsed.as_ref().ok().and_then(|record| builder.push(record)) {
                 rows += 1;
                 if let Some(w) = csv.as_mut() {
                     if let Err(e) = w.write_all(row.to_csv().as_bytes()) {
@@ -77,6 +76,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<bool> {
                     }
                 }
             }
+            verifier.push_parsed(&message, parsed);
         })
         .await?;
     if let Some(e) = write_error {

@@ -184,9 +184,15 @@ pub struct Verifier {
 impl Verifier {
     /// Takes the next message of the trail.
     pub fn push(&mut self, message: &str) {
+        self.push_parsed(message, serde_json::from_str(message));
+    }
+
+    /// Takes the next message with its parse, for a caller that parsed it already (one parse per
+    /// message when a report reads the same pass).
+    pub fn push_parsed(&mut self, message: &str, parsed: Result<Value, serde_json::Error>) {
         let position = self.position;
         self.position += 1;
-        let value: Value = match serde_json::from_str(message) {
+        let value = match parsed {
             Ok(v) => v,
             Err(e) => {
                 self.findings.push(IntegrityFinding::Unreadable { position, reason: e.to_string() });
