@@ -81,6 +81,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Compare the table with the trail: unaudited writes, deletes without a REMOVE record (exit 1).
     Reconcile(completeness::ReconcileArgs),
+    /// Record, sealed in the trail, the state of every item of the table the trail does not show
+    /// (items written before the trail existed), so that reconcile starts at zero findings.
+    Baseline(completeness::BaselineArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
     LocalStack(stack::StackArgs),
     /// The end-to-end demo against the local stand-in: real changes, pipeline, what each user sees.
@@ -130,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Baseline(args) => completeness::run_baseline(args).await?,
         Command::Redrive(args) => {
             if !redrive::run(args).await? {
                 std::process::exit(1);

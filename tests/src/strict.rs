@@ -9,11 +9,16 @@
 //! reject (too old, too new, expired) are not forwarded and come back in `rejectedLogEventsInfo`.
 //! PutRecordBatch: a call Firehose refuses (record count, record or call size) gets
 //! `InvalidArgumentException`.
+//! FilterLogEvents: more than [`FILTER_REQUESTS_PER_SECOND`] calls in any second get
+//! `ThrottlingException` (the quota is per account and region: here, per proxy); a page holds
+//! what fits in 1 MB (at most 10,000 events), the rest follows with `nextToken` — moto returns up
+//! to 10,000 events whatever their size and enforces no rate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use flagtrail_core::delivery::rules::{check_log_batch, check_publish_batch, check_record_batch};
 use flagtrail_core::delivery::LogEvent;
@@ -27,6 +32,40 @@ pub struct StrictProxy {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     refused: Arc<Mutex<Vec<String>>>,
+    filter_calls: Arc<Mutex<FilterCalls>>,
+}
+
+/// FilterLogEvents' quota: 5 transactions per second per account and region (CloudWatch Logs
+/// quotas), not adjustable.
+pub const FILTER_REQUESTS_PER_SECOND: usize = 5;
+/// FilterLogEvents' page: what fits in 1 MB, at most 10,000 events (FilterLogEvents `limit`).
+pub const FILTER_PAGE_BYTES: usize = 1_048_576;
+
+impl FilterCalls {
+    /// Whether a call arriving at `now` is within the quota (at most
+    /// [`FILTER_REQUESTS_PER_SECOND`] in any second), counting it either way.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        while self.recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= FILTER_REQUESTS_PER_SECOND {
+            self.throttled += 1;
+            return false;
+        }
+        self.recent.push_back(now);
+        self.answered += 1;
+        true
+    }
+}
+
+/// FilterLogEvents calls seen: when, and how many were answered or throttled.
+#[derive(Debug, Default)]
+pub struct FilterCalls {
+    recent: VecDeque<Instant>,
+    /// Calls answered.
+    pub answered: usize,
+    /// Calls refused with ThrottlingException.
+    pub throttled: usize,
 }
 
 impl StrictProxy {
@@ -37,16 +76,23 @@ impl StrictProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let r = refused.clone();
+        let filter_calls = Arc::new(Mutex::new(FilterCalls::default()));
+        let (r, fc) = (refused.clone(), filter_calls.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (r, up) = (r.clone(), upstream.clone());
+                let (r, fc, up) = (r.clone(), fc.clone(), upstream.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &up, retention_days, &r);
+                    let _ = serve(conn, &up, retention_days, &r, &fc);
                 });
             }
         });
-        StrictProxy { endpoint, refused }
+        StrictProxy { endpoint, refused, filter_calls }
+    }
+
+    /// FilterLogEvents calls (answered, throttled) so far.
+    pub fn filter_calls(&self) -> (usize, usize) {
+        let c = self.filter_calls.lock().unwrap();
+        (c.answered, c.throttled)
     }
 
     /// What was refused so far, one line per refusal.
@@ -60,6 +106,7 @@ fn serve(
     upstream: &str,
     retention_days: Option<u32>,
     refused: &Mutex<Vec<String>>,
+    filter_calls: &Mutex<FilterCalls>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
@@ -71,6 +118,8 @@ fn serve(
         });
         let response = if target.as_deref() == Some("Logs_20140328.PutLogEvents") {
             put_log_events(upstream, &head, &body, retention_days, refused)?
+        } else if target.as_deref() == Some("Logs_20140328.FilterLogEvents") {
+            filter_log_events(upstream, &head, &body, filter_calls)?
         } else if target.as_deref() == Some("Firehose_20150804.PutRecordBatch") {
             put_record_batch(&body, refused)
         } else if body.starts_with(b"Action=PublishBatch") {
@@ -270,4 +319,58 @@ fn put_log_events(
     // moto accepted the kept events; answer with what AWS would say about the whole call.
     let ok = upstream_answer.starts_with(b"HTTP/1.1 200");
     Ok(if ok { Verdict::Answer(answer(result)) } else { Verdict::Answer(upstream_answer) })
+}
+
+/// FilterLogEvents: throttled beyond the quota; a page cut at 1 MB, continued by a `nextToken` in
+/// moto's own form (`group@stream@eventId` of the last event returned).
+fn filter_log_events(
+    upstream: &str,
+    head: &[String],
+    body: &[u8],
+    calls: &Mutex<FilterCalls>,
+) -> std::io::Result<Verdict> {
+    if !calls.lock().unwrap().admit(Instant::now()) {
+        {
+            let body = json!({"__type": "ThrottlingException", "message": "Rate exceeded"}).to_string();
+            return Ok(Verdict::Refuse {
+                status: "400 Bad Request",
+                body,
+                error_type: "ThrottlingException",
+                protocol: Protocol::Json,
+            });
+        }
+    }
+    let group = serde_json::from_slice::<Value>(body).ok().and_then(|r| r["logGroupName"].as_str().map(str::to_owned));
+    let answer = forward(upstream, head, body)?;
+    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(Verdict::Answer(answer)) };
+    let (Ok(mut page), Some(group)) = (serde_json::from_slice::<Value>(&answer[split + 4..]), group) else {
+        return Ok(Verdict::Answer(answer));
+    };
+    let events = page["events"].as_array().cloned().unwrap_or_default();
+    let mut size = 0;
+    let fits = events
+        .iter()
+        .take_while(|e| {
+            size += e.to_string().len();
+            size <= FILTER_PAGE_BYTES
+        })
+        .count()
+        .max(1);
+    if fits < events.len() {
+        let last = &events[fits - 1];
+        page["nextToken"] = json!(format!(
+            "{group}@{}@{}",
+            last["logStreamName"].as_str().unwrap_or(""),
+            last["eventId"].as_str().unwrap_or("")
+        ));
+        page["events"] = Value::Array(events[..fits].to_vec());
+    }
+    let text = page.to_string();
+    Ok(Verdict::Answer(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: strict\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        )
+        .into_bytes(),
+    ))
 }

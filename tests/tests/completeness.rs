@@ -47,8 +47,10 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
     assert_eq!(trail.len(), 5);
     assert_eq!(continuity(&trail), vec![]);
     assert_eq!(reconcile(&scan_table(&ddb, &stack.table).await.unwrap(), &trail), vec![]);
-    let (code, out) =
-        flagtrail(&["reconcile", "--table", &stack.table, "--log-group", &stack.log_group], &moto.endpoint);
+    let (code, out) = flagtrail(
+        &["reconcile", "--grace", "0", "--table", &stack.table, "--log-group", &stack.log_group],
+        &moto.endpoint,
+    );
     assert_eq!(code, 0, "{out}");
 
     // One audit record removed from an exported copy of the trail: a's v2.
@@ -72,6 +74,13 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
     let (code, out) = flagtrail(&["continuity", "--dir", dir.to_str().unwrap()], &moto.endpoint);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("version gap: PK=FLAG#prod#a SK=METADATA: v1 → v3"), "{out}");
+    let (code, out) = flagtrail(
+        &["reconcile", "--grace", "0", "--table", &stack.table, "--dir", dir.to_str().unwrap()],
+        &moto.endpoint,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("version gap: PK=FLAG#prod#a SK=METADATA: v1 → v3"), "{out}");
+    assert!(out.contains("; 1 finding(s)"), "exactly that gap: {out}");
     let (code, _) = flagtrail(&["continuity", "--log-group", &stack.log_group], &moto.endpoint);
     assert_eq!(code, 0, "the log group itself is intact");
 
@@ -94,11 +103,207 @@ async fn continuity_and_reconcile_name_exactly_what_is_missing() {
         .send()
         .await
         .unwrap();
-    let (code, out) =
-        flagtrail(&["reconcile", "--table", &stack.table, "--log-group", &stack.log_group], &moto.endpoint);
+    let (code, out) = flagtrail(
+        &["reconcile", "--grace", "0", "--table", &stack.table, "--log-group", &stack.log_group],
+        &moto.endpoint,
+    );
     assert_eq!(code, 1);
     assert!(out.contains("unaudited write: PK=FLAG#prod#b SK=METADATA is at version 3 request r-b3"), "{out}");
     assert!(out.contains("missing REMOVE: PK=FLAG#prod#a SK=METADATA is gone from the table"), "{out}");
     assert!(out.contains("2 finding(s)"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Deployed beside an existing table: items written before the trail existed are each a finding
+/// until `flagtrail baseline` records them (once: a second baseline adds nothing); then reconcile
+/// is clean, a write behind the trail's back is exactly one finding, and once the baseline's
+/// records are gone from the log group (retention) the archive still accounts for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_accounts_for_items_older_than_the_trail() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for (flag, v) in [("old-a", 4), ("old-b", 9), ("old-c", 1)] {
+        let item = prod_flag(flag, 10, "alice", &format!("r-{flag}"), v);
+        ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
+    }
+    // The stream is never read: as far as the trail knows these items predate it.
+    let reconcile = |extra: &[&str]| {
+        let mut args = vec!["reconcile", "--grace", "0", "--table", &stack.table, "--log-group", &stack.log_group];
+        args.extend_from_slice(extra);
+        flagtrail(&args, &moto.endpoint)
+    };
+    let (code, out) = reconcile(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("3 finding(s)"), "{out}");
+
+    let baseline = ["baseline", "--table", &stack.table, "--log-group", &stack.log_group];
+    let (code, out) = flagtrail(&baseline, &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 item(s) read; 3 recorded"), "{out}");
+    let (code, out) = flagtrail(&baseline, &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 item(s) read; 0 recorded"), "idempotent: {out}");
+    let (code, out) = reconcile(&[]);
+    assert_eq!(code, 0, "{out}");
+    // Sealed like any batch: verify finds every baseline record covered.
+    let (code, out) = flagtrail(&["verify", "--log-group", &stack.log_group], &moto.endpoint);
+    assert_eq!(code, 0, "{out}");
+
+    // A write behind the trail's back: exactly that item.
+    let item = prod_flag("old-b", 99, "mallory", "r-behind", 10);
+    ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
+    let (code, out) = reconcile(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unaudited write: PK=FLAG#prod#old-b SK=METADATA is at version 10 request r-behind"), "{out}");
+    assert!(out.contains("1 finding(s)"), "{out}");
+    ddb.put_item()
+        .table_name(&stack.table)
+        .set_item(Some(prod_flag("old-b", 10, "alice", "r-old-b", 9)))
+        .send()
+        .await
+        .unwrap();
+
+    // The baseline's records leave the log group (its retention); the archive kept them.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let streams = logs.describe_log_streams().log_group_name(&stack.log_group).send().await.unwrap();
+    for s in streams.log_streams() {
+        let name = s.log_stream_name().unwrap();
+        assert!(name.starts_with("baseline/"), "only the baseline was written: {name}");
+        logs.delete_log_stream().log_group_name(&stack.log_group).log_stream_name(name).send().await.unwrap();
+    }
+    let (code, out) = reconcile(&[]);
+    assert_eq!(code, 1, "the log group alone no longer accounts for them: {out}");
+    let (code, out) = reconcile(&["--archive", &stack.archive]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 item(s) known"), "{out}");
+}
+
+/// Incremental: with `--state`, a second run reads only the trail since the first (and its
+/// overlap) and still names a write behind the trail's back; a grace period holds it back
+/// until it is old enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_reconcile_reads_only_what_is_new() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for (flag, req, v) in [("a", "r-a1", 1), ("a", "r-a2", 2), ("b", "r-b1", 1)] {
+        ddb.put_item()
+            .table_name(&stack.table)
+            .set_item(Some(prod_flag(flag, 10, "alice", req, v)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
+    let opts = MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+
+    let dir = std::env::temp_dir().join(format!("flagtrail-incremental-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.jsonl.gz");
+    let run = |grace: &str| {
+        flagtrail(
+            &[
+                "reconcile",
+                "--grace",
+                grace,
+                "--overlap",
+                "0",
+                "--state",
+                state.to_str().unwrap(),
+                "--table",
+                &stack.table,
+                "--log-group",
+                &stack.log_group,
+            ],
+            &moto.endpoint,
+        )
+    };
+    let (code, out) = run("0");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 record(s) read from log group /flagtrail/audit;"), "the first run reads everything: {out}");
+    let (code, out) = run("0");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("0 record(s) read from log group /flagtrail/audit since"),
+        "the second run reads only what is new: {out}"
+    );
+    assert!(out.contains("2 item(s) known"), "{out}");
+
+    ddb.put_item()
+        .table_name(&stack.table)
+        .set_item(Some(prod_flag("b", 50, "mallory", "r-b2", 2)))
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = run("3600");
+    assert_eq!(code, 0, "younger than an hour's grace: {out}");
+    assert!(out.contains("0 finding(s), 1 younger than the grace period"), "{out}");
+    let (code, out) = run("0");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unaudited write: PK=FLAG#prod#b SK=METADATA is at version 2 request r-b2"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// FilterLogEvents as AWS serves it: pages of at most 1 MB, 5 requests a second per account.
+/// Through the strict stand-in, a trail of ~6 MB takes several pages; the CLI's paced reader gets
+/// every record and is never throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trail_is_read_in_pages_within_the_filter_quota() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    logs.create_log_stream().log_group_name(&stack.log_group).log_stream_name("bulk").send().await.unwrap();
+    let now = flagtrail_runtime::pipeline::now_ms();
+    let pad = "x".repeat(1400);
+    let records: Vec<String> = (0..4000)
+        .map(|i| {
+            serde_json::json!({"recordType": "change", "eventId": format!("e{i}"), "sequenceNumber": format!("{:021}", i + 1),
+                "eventName": "INSERT", "keys": {"PK": format!("FLAG#prod#f{i}"), "SK": "METADATA"}, "itemVersion": 1,
+                "after": {"version": 1, "requestId": format!("r{i}")}, "pad": pad})
+            .to_string()
+        })
+        .collect();
+    for chunk in records.chunks(500) {
+        let events = chunk.iter().map(|m| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(now).message(m).build().unwrap()
+        });
+        logs.put_log_events()
+            .log_group_name(&stack.log_group)
+            .log_stream_name("bulk")
+            .set_log_events(Some(events.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let strict = flagtrail_e2e::strict::StrictProxy::start(&moto.endpoint, None);
+    let (code, out) = flagtrail(&["continuity", "--log-group", &stack.log_group], &strict.endpoint);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("4000 change record(s)"), "{out}");
+    let (answered, throttled) = strict.filter_calls();
+    assert!(answered >= 6, "~6 MB in pages of at most 1 MB: {answered} pages");
+    assert_eq!(throttled, 0, "paced below the quota");
+}
+
+#[test]
+fn the_stand_in_throttles_a_sixth_request_within_a_second() {
+    use std::time::{Duration, Instant};
+    let mut calls = flagtrail_e2e::strict::FilterCalls::default();
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    for ms in [0, 100, 200, 300, 400] {
+        assert!(calls.admit(at(ms)));
+    }
+    assert!(!calls.admit(at(999)), "a sixth within the same second");
+    assert!(calls.admit(at(1000)), "the first has left the window");
+    assert_eq!((calls.answered, calls.throttled), (6, 1));
 }

@@ -298,14 +298,22 @@ async fn hostile_inputs_through_the_binaries_on_a_strict_stand_in() {
     assert_eq!(records.len(), 7, "records of two days ago are kept inside the group's one-day retention");
 }
 
-/// The `reconcile` bootstrap on a schedule: a clean table and trail report nothing; a write behind
-/// the trail's back is one finding, in the response, the log and the EMF metric.
+/// The `reconcile` bootstrap on a schedule, deployed beside a table with items the trail never
+/// saw: its first run records a baseline of them and reports nothing (metric 0); the second reads
+/// only the trail written since (nothing); a write behind the trail's back is then one finding, in
+/// the response, the log and the EMF metric.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reconcile_bootstrap_reports_writes_behind_the_trail() {
+async fn the_reconcile_bootstrap_baselines_then_reports_writes_behind_the_trail() {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let stack = stack(&sdk).await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket().bucket("reconcile-state").send().await.unwrap();
+    for (flag, v) in [("a", 3), ("b", 1)] {
+        let item = flagtrail_e2e::prod_flag(flag, 10, "alice", &format!("r-{flag}"), v);
+        ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
+    }
     let item = flagtrail_e2e::stamped(
         &[("PK", flagtrail_e2e::s("FLAG#prod#x")), ("SK", flagtrail_e2e::s("METADATA"))],
         "mallory@example.com",
@@ -313,31 +321,52 @@ async fn the_reconcile_bootstrap_reports_writes_behind_the_trail() {
         1,
     );
     let schedule = r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
-    let vars = [("FLAGTRAIL_TABLE", stack.table.clone()), ("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone())];
-    let findings = |api: &RuntimeApi, stdout: &Output| {
+    let vars = [
+        ("FLAGTRAIL_TABLE", stack.table.clone()),
+        ("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone()),
+        ("FLAGTRAIL_STATE_BUCKET", "reconcile-state".into()),
+        ("FLAGTRAIL_BASELINE_ON_FIRST_RUN", "true".into()),
+        ("FLAGTRAIL_RECONCILE_GRACE_SECONDS", "0".into()),
+        ("FLAGTRAIL_RECONCILE_OVERLAP_SECONDS", "0".into()),
+        // The whole table every run (the default, 24, compares a slice an hour).
+        ("FLAGTRAIL_SCAN_SEGMENTS", "1".into()),
+    ];
+    let run = || {
+        let api = RuntimeApi::start(vec![schedule.to_owned()]);
+        let (process, stdout, _) = launch("reconcile", &api, &moto, &vars);
+        wait_for(&api, 1);
         let response = api.posted.lock().unwrap().responses[0].1.clone();
+        // The metric is printed before the response is posted; its line may still be in the pipe.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !stdout.lock().unwrap().contains("ReconcileFindings") && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let out = stdout.lock().unwrap().clone();
         let emf: Vec<u64> = out
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|d| d["ReconcileFindings"].as_u64())
             .collect();
-        (response["findings"].as_u64(), emf, out)
+        drop(process);
+        (response, emf, out)
     };
-    let clean = RuntimeApi::start(vec![schedule.to_owned()]);
-    let (_p1, out1) = {
-        let (p, o, _) = launch("reconcile", &clean, &moto, &vars);
-        (p, o)
-    };
-    wait_for(&clean, 1);
-    let (n, emf, out) = findings(&clean, &out1);
-    assert_eq!((n, emf.as_slice()), (Some(0), &[0][..]), "{out}");
+    let (first, emf, out) = run();
+    assert_eq!((first["findings"].as_u64(), emf.as_slice()), (Some(0), &[0][..]), "{out}");
+    assert_eq!((first["baselined"].as_u64(), first["knownItems"].as_u64()), (Some(2), Some(2)), "{first}");
+    assert_eq!(first["readSinceMs"], Value::Null, "the first run reads the whole trail");
+
+    let (second, emf, out) = run();
+    assert_eq!((second["findings"].as_u64(), emf.as_slice()), (Some(0), &[0][..]), "{out}");
+    assert_eq!(
+        (second["baselined"].as_u64(), second["records"].as_u64()),
+        (Some(0), Some(0)),
+        "only what is new: {second}"
+    );
+    assert!(second["readSinceMs"].as_i64().is_some(), "{second}");
 
     ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
-    let dirty = RuntimeApi::start(vec![schedule.to_owned()]);
-    let (_p2, out2, _) = launch("reconcile", &dirty, &moto, &vars);
-    wait_for(&dirty, 1);
-    let (n, emf, out) = findings(&dirty, &out2);
-    assert_eq!((n, emf.as_slice()), (Some(1), &[1][..]), "{out}");
+    let (third, emf, out) = run();
+    assert_eq!((third["findings"].as_u64(), emf.as_slice()), (Some(1), &[1][..]), "{out}");
+    assert_eq!(third["baselined"].as_u64(), Some(0), "a later write is a finding, never a new baseline");
     assert!(out.contains("unaudited write: PK=FLAG#prod#x SK=METADATA"), "{out}");
 }

@@ -94,6 +94,15 @@ impl Vars {
             })
             .transpose()
     }
+
+    /// A non-negative integer (0 means none: no grace, no limit).
+    pub fn count(&self, name: &str) -> Result<Option<u64>, ConfigError> {
+        self.optional(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| ConfigError::new(name, format!("`{v}` is not a non-negative integer")))
+            })
+            .transpose()
+    }
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Vars {

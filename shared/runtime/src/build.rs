@@ -8,8 +8,9 @@ use aws_config::SdkConfig;
 use flagtrail_core::CoreConfig;
 
 use crate::config::{AuditConfig, NotifyConfig, ReconcileConfig};
+use crate::pace::Pace;
 use crate::pipeline::{AuditPipeline, NotifyPipeline};
-use crate::reconcile::CompletenessCheck;
+use crate::reconcile::{BaselineWriter, CompletenessCheck, S3State, StateStore, TableReader};
 use crate::sink::{
     ArchiveSink, CloudWatchLog, DynamoDbMarks, FirehoseArchive, KmsSigner, LocalLog, LocalMarks, LocalTopic, MarkSink,
     SealSigner, SnsTopic,
@@ -72,10 +73,36 @@ pub fn local_pipelines(
 }
 
 /// The scheduled completeness check over the configured table and audit log group.
-pub fn completeness_check(sdk: &SdkConfig, config: &ReconcileConfig) -> CompletenessCheck<LogGroupTrail> {
+pub fn completeness_check(sdk: &SdkConfig, config: &ReconcileConfig) -> CompletenessCheck {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    let rate = |n: u64| (n > 0).then(|| Arc::new(Pace::per_second(n as f64)));
+    let mut trail = LogGroupTrail::whole(logs.clone(), &config.log_group);
+    trail.pace = rate(config.filter_requests_per_second);
     CompletenessCheck {
-        ddb: aws_sdk_dynamodb::Client::new(sdk),
-        table: config.table.clone(),
-        trail: LogGroupTrail::whole(aws_sdk_cloudwatchlogs::Client::new(sdk), &config.log_group),
+        table: TableReader {
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            table: config.table.clone(),
+            pace: rate(config.read_units_per_second),
+        },
+        trail: Box::new(trail),
+        state: config.state.as_ref().map(|(bucket, key)| {
+            Box::new(S3State::new(aws_sdk_s3::Client::new(sdk), bucket, key)) as Box<dyn StateStore>
+        }),
+        grace_ms: (config.grace_seconds * 1000) as i64,
+        overlap_ms: (config.overlap_seconds * 1000) as i64,
+        segments: config.segments,
+        baseline: config
+            .baseline_on_first_run
+            .then(|| baseline_writer(sdk, &config.log_group, config.seal_key_id.as_deref())),
+    }
+}
+
+/// Writes baseline records to the audit log group's `baseline/` streams, sealed with `seal_key_id`.
+pub fn baseline_writer(sdk: &SdkConfig, log_group: &str, seal_key_id: Option<&str>) -> BaselineWriter {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    BaselineWriter {
+        log: Box::new(CloudWatchLog::new(logs, log_group.to_owned(), "baseline/".into())),
+        signer: seal_key_id
+            .map(|key| Arc::new(KmsSigner::new(aws_sdk_kms::Client::new(sdk), key.to_owned())) as Arc<dyn SealSigner>),
     }
 }

@@ -119,6 +119,11 @@ impl NotifyConfig {
     }
 }
 
+/// How late a change's record may reach the trail by default: the audit mapping's maximum record
+/// age (6 h, infra/cdk/lib/stream-consumer.ts) — after it Lambda discards the batch to the failure
+/// destination, which pages on its own — plus 15 minutes for the last retry's invocation.
+pub const DEFAULT_GRACE_SECONDS: u64 = 6 * 3600 + 15 * 60;
+
 /// Configuration of the scheduled completeness check (`reconcile` function).
 #[derive(Debug, Clone)]
 pub struct ReconcileConfig {
@@ -128,6 +133,29 @@ pub struct ReconcileConfig {
     pub log_group: String,
     /// `FLAGTRAIL_METRICS_NAMESPACE` (default `Flagtrail`).
     pub metrics_namespace: String,
+    /// `FLAGTRAIL_STATE_BUCKET` (optional): where the state is kept between runs
+    /// (`FLAGTRAIL_STATE_KEY`, default `reconcile/state.jsonl.gz`); without it every run reads the
+    /// whole trail.
+    pub state: Option<(String, String)>,
+    /// `FLAGTRAIL_RECONCILE_GRACE_SECONDS` (default [`DEFAULT_GRACE_SECONDS`]).
+    pub grace_seconds: u64,
+    /// `FLAGTRAIL_RECONCILE_OVERLAP_SECONDS` (default 900): how far before the last run's end each
+    /// run reads the trail again (events ingested late).
+    pub overlap_seconds: u64,
+    /// `FLAGTRAIL_SCAN_SEGMENTS` (default 24): the table is compared in this many slices, one per
+    /// run — hourly runs make a full pass a day.
+    pub segments: u32,
+    /// `FLAGTRAIL_SCAN_READ_UNITS_PER_SECOND` (default 50; 0 is unlimited): the table's read capacity
+    /// the check may consume.
+    pub read_units_per_second: u64,
+    /// `FLAGTRAIL_LOGS_REQUESTS_PER_SECOND` (default 2): FilterLogEvents requests per second
+    /// (the account's quota is 5, shared).
+    pub filter_requests_per_second: u64,
+    /// `FLAGTRAIL_BASELINE_ON_FIRST_RUN` (`true`/`false`, default false): the first run (no state
+    /// kept) records a baseline of the items the trail does not show; needs the state bucket.
+    pub baseline_on_first_run: bool,
+    /// `FLAGTRAIL_SEAL_KEY_ID` (optional): the key that signs the baseline's seals.
+    pub seal_key_id: Option<String>,
 }
 
 impl ReconcileConfig {
@@ -138,10 +166,42 @@ impl ReconcileConfig {
 
     /// Reads and validates the variables; the error names the first bad one.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let state = vars.optional("FLAGTRAIL_STATE_BUCKET").map(|bucket| {
+            (bucket, vars.optional("FLAGTRAIL_STATE_KEY").unwrap_or_else(|| "reconcile/state.jsonl.gz".into()))
+        });
+        let baseline_on_first_run = match vars.optional("FLAGTRAIL_BASELINE_ON_FIRST_RUN").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "FLAGTRAIL_BASELINE_ON_FIRST_RUN",
+                    format!("`{other}` is not true or false"),
+                ))
+            }
+        };
+        if baseline_on_first_run && state.is_none() {
+            return Err(ConfigError::new(
+                "FLAGTRAIL_BASELINE_ON_FIRST_RUN",
+                "needs FLAGTRAIL_STATE_BUCKET: without a kept state every run would be a first run",
+            ));
+        }
+        let segments = vars.number("FLAGTRAIL_SCAN_SEGMENTS")?.unwrap_or(24);
+        // DynamoDB parallel Scan: TotalSegments is 1 to 1,000,000.
+        if !(1..=1_000_000).contains(&segments) {
+            return Err(ConfigError::new("FLAGTRAIL_SCAN_SEGMENTS", "must be 1 to 1000000 (Scan TotalSegments)"));
+        }
         Ok(ReconcileConfig {
             table: vars.required("FLAGTRAIL_TABLE")?,
             log_group: vars.required("FLAGTRAIL_AUDIT_LOG_GROUP")?,
             metrics_namespace: vars.optional("FLAGTRAIL_METRICS_NAMESPACE").unwrap_or_else(|| "Flagtrail".into()),
+            state,
+            grace_seconds: vars.count("FLAGTRAIL_RECONCILE_GRACE_SECONDS")?.unwrap_or(DEFAULT_GRACE_SECONDS),
+            overlap_seconds: vars.count("FLAGTRAIL_RECONCILE_OVERLAP_SECONDS")?.unwrap_or(900),
+            segments: segments as u32,
+            read_units_per_second: vars.count("FLAGTRAIL_SCAN_READ_UNITS_PER_SECOND")?.unwrap_or(50),
+            filter_requests_per_second: vars.number("FLAGTRAIL_LOGS_REQUESTS_PER_SECOND")?.unwrap_or(2),
+            baseline_on_first_run,
+            seal_key_id: vars.optional("FLAGTRAIL_SEAL_KEY_ID"),
         })
     }
 }

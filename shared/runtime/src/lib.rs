@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod config;
+pub mod pace;
 pub mod pipeline;
 pub mod reconcile;
 pub mod sdk;

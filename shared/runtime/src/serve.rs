@@ -10,7 +10,6 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 use crate::pipeline::{now_ms, Invocation, Pipeline};
 use crate::reconcile::CompletenessCheck;
-use crate::trail::TrailSource;
 
 /// Initialises logging the way the Lambda runtime recommends (JSON when the function's log format
 /// is JSON).
@@ -33,10 +32,10 @@ pub async fn serve<P: Pipeline>(pipeline: P, metrics_namespace: &str) -> Result<
 /// Serves the scheduled completeness check: each invocation (an EventBridge schedule) runs it once,
 /// logs every finding, and prints the `ReconcileFindings` EMF metric the stack alarms on. A check
 /// that cannot run fails the invocation (the function's Errors alarm).
-pub async fn serve_check<T: TrailSource>(check: CompletenessCheck<T>, metrics_namespace: &str) -> Result<(), Error> {
+pub async fn serve_check(check: CompletenessCheck, metrics_namespace: &str) -> Result<(), Error> {
     let check = &check;
     run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        let report = check.run().await?;
+        let report = check.run(now_ms()).await?;
         for f in &report.findings {
             tracing::error!(finding = %f, "the trail does not account for a change");
         }
@@ -45,6 +44,8 @@ pub async fn serve_check<T: TrailSource>(check: CompletenessCheck<T>, metrics_na
         emit_metrics(&metrics, metrics_namespace, "reconcile");
         Ok::<serde_json::Value, Error>(serde_json::json!({
             "records": report.records, "items": report.items, "findings": report.findings.len(),
+            "pending": report.pending, "baselined": report.baselined, "knownItems": report.known_items,
+            "readSinceMs": report.read_since_ms, "tableRequests": report.table_requests, "readUnits": report.read_units,
         }))
     }))
     .await

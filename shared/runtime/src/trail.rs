@@ -8,11 +8,16 @@
 //! FilterLogEvents quota is shared with everyone else. For such volumes narrow the range
 //! (`--since`), or let Logs Insights aggregate server-side (`stats latest(...) by keys.PK, keys.SK`
 //! returns one row per item) — the stand-in cannot serve Insights, so this reader does not use it.
+//! The scheduled check reads only what is new ([`TrailSource::each_message_since`]) and paces its
+//! requests ([`LogGroupTrail::pace`]) below the quota, leaving the rest to auditors.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+
+use crate::pace::Pace;
 
 /// A trail that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,16 @@ pub trait TrailSource: Send + Sync {
     /// seals are checked against), handed over one at a time as they are read: a reader that
     /// aggregates keeps memory bounded however long the trail.
     async fn each_message(&self, f: &mut (dyn FnMut(String) + Send)) -> Result<(), TrailError>;
+    /// The messages of events at or after `start_ms` (all of them when `None`); a trail without
+    /// event times hands over every message.
+    async fn each_message_since(
+        &self,
+        start_ms: Option<i64>,
+        f: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), TrailError> {
+        let _ = start_ms;
+        self.each_message(f).await
+    }
     /// Every message at once (small trails, tests).
     async fn messages(&self) -> Result<Vec<String>, TrailError> {
         let mut out = Vec::new();
@@ -90,38 +105,94 @@ pub struct LogGroupTrail {
     /// Read through a data-protection policy (`unmask`, needs `logs:Unmask`): what `verify` must
     /// compare with the seals, which were computed over the unmasked bytes.
     pub unmask: bool,
+    /// FilterLogEvents requests per second this reader may make: the account's quota is 5 per
+    /// second per region, shared with every reader (CloudWatch Logs quotas); `None` leaves only
+    /// the SDK's backoff on `ThrottlingException`.
+    pub pace: Option<Arc<Pace>>,
 }
+
+/// FilterLogEvents requests per second the scheduled check makes by default: under half the
+/// account quota of 5, so auditors running `verify` at the same time are not throttled.
+pub const DEFAULT_FILTER_REQUESTS_PER_SECOND: f64 = 2.0;
 
 impl LogGroupTrail {
     /// The whole group, as stored (masked where a data-protection policy masks).
     pub fn whole(client: aws_sdk_cloudwatchlogs::Client, group: impl Into<String>) -> Self {
-        LogGroupTrail { client, group: group.into(), start_ms: None, end_ms: None, unmask: false }
+        LogGroupTrail { client, group: group.into(), start_ms: None, end_ms: None, unmask: false, pace: None }
     }
 }
 
 #[async_trait]
 impl TrailSource for LogGroupTrail {
     async fn each_message(&self, f: &mut (dyn FnMut(String) + Send)) -> Result<(), TrailError> {
+        self.each_message_since(None, f).await
+    }
+
+    async fn each_message_since(
+        &self,
+        start_ms: Option<i64>,
+        f: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), TrailError> {
         let err = |message: String| TrailError { source_name: self.name(), message };
-        let mut pages = self
-            .client
-            .filter_log_events()
-            .log_group_name(&self.group)
-            .set_start_time(self.start_ms)
-            .set_end_time(self.end_ms)
-            .set_unmask(self.unmask.then_some(true))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err(format!("{e:?}")))?;
+        let start = match (self.start_ms, start_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let mut token: Option<String> = None;
+        loop {
+            if let Some(pace) = &self.pace {
+                pace.wait().await;
+                pace.spend(1.0).await;
+            }
+            let page = self
+                .client
+                .filter_log_events()
+                .log_group_name(&self.group)
+                .set_start_time(start)
+                .set_end_time(self.end_ms)
+                .set_unmask(self.unmask.then_some(true))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| err(format!("{e:?}")))?;
             for e in page.events() {
                 f(e.message().unwrap_or_default().to_owned());
             }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("log group {}", self.group)
+    }
+}
+
+/// Several trails read as one, in order (the archive for what the log group no longer keeps, then
+/// the log group for what the archive has not received yet); records both hold come twice and are
+/// folded by readers.
+pub struct ChainedTrail(pub Vec<Box<dyn TrailSource>>);
+
+#[async_trait]
+impl TrailSource for ChainedTrail {
+    async fn each_message(&self, f: &mut (dyn FnMut(String) + Send)) -> Result<(), TrailError> {
+        self.each_message_since(None, f).await
+    }
+
+    async fn each_message_since(
+        &self,
+        start_ms: Option<i64>,
+        f: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), TrailError> {
+        for t in &self.0 {
+            t.each_message_since(start_ms, f).await?;
         }
         Ok(())
     }
 
     fn name(&self) -> String {
-        format!("log group {}", self.group)
+        self.0.iter().map(|t| t.name()).collect::<Vec<_>>().join(" + ")
     }
 }

@@ -2,6 +2,7 @@
 //! and the plan of log events for a batch.
 
 mod action;
+pub mod baseline;
 mod diff;
 mod part;
 mod plan;

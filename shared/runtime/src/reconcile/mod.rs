@@ -1,0 +1,422 @@
+//! The completeness check (see `flagtrail_core::completeness`): read the trail written since the
+//! last run into the kept [`TrailState`], re-read the items suspected last time, compare one slice
+//! of the table, and report what stayed unexplained for longer than the grace period — as findings
+//! in the log and the `ReconcileFindings` metric the stack alarms on.
+//!
+//! On its first run (no state kept yet) a check with a [`BaselineWriter`] records a sealed baseline
+//! of every item the trail does not show, so that a stack deployed beside an existing table starts
+//! at zero findings; later runs never baseline (a later write behind the trail's back is a finding,
+//! not a new baseline).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use flagtrail_core::audit::baseline::{plan_baseline, BaselineItem, RECORDS_PER_SEAL};
+use flagtrail_core::audit::rfc3339_ms;
+use flagtrail_core::completeness::{Finding, ItemKey, Pass, StateError, TableItem, TrailRecord, TrailState};
+use flagtrail_core::delivery::{plan_log_batches, LogEvent};
+use serde_json::Value;
+
+use crate::pace::Pace;
+use crate::sink::{LogSink, SealSigner, SinkError};
+use crate::trail::{TrailError, TrailSource};
+
+mod store;
+
+pub use store::{FileState, S3State, StateStore};
+
+/// Why a check could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The table could not be read.
+    #[error("reading table {table}: {message}")]
+    Table {
+        /// The table.
+        table: String,
+        /// What failed.
+        message: String,
+    },
+    /// The trail could not be read.
+    #[error(transparent)]
+    Trail(#[from] TrailError),
+    /// The kept state could not be read or written.
+    #[error("reconcile state {place}: {message}")]
+    State {
+        /// Where it is kept.
+        place: String,
+        /// What failed.
+        message: String,
+    },
+    /// The state was stored in an unknown form.
+    #[error(transparent)]
+    StateFormat(#[from] StateError),
+    /// A baseline could not be sealed or written.
+    #[error("writing the baseline: {0}")]
+    Baseline(#[from] SinkError),
+}
+
+/// The attributes the check reads of each item; its role's Scan grant is limited to them
+/// (`dynamodb:Attributes`), so flag values never reach it.
+pub const CHECK_ATTRIBUTES: [&str; 4] = ["PK", "SK", "version", "requestId"];
+
+/// The flag table, read page by page at a paced rate of read units.
+pub struct TableReader {
+    /// The client.
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// The table.
+    pub table: String,
+    /// Read capacity units per second the check may consume (Scan reports what each page
+    /// consumed, `ReturnConsumedCapacity`); `None` reads as fast as the table allows.
+    pub pace: Option<Arc<Pace>>,
+}
+
+fn text(v: Option<&AttributeValue>) -> Option<String> {
+    match v {
+        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// An item as the check compares it.
+pub fn table_item(i: &HashMap<String, AttributeValue>) -> TableItem {
+    TableItem {
+        key: ItemKey::new(&text(i.get("PK")).unwrap_or_default(), &text(i.get("SK")).unwrap_or_default()),
+        version: text(i.get("version")),
+        request_id: text(i.get("requestId")),
+    }
+}
+
+/// An item in DynamoDB JSON (a stream image's form), what a baseline digests.
+pub fn dynamodb_json(item: &HashMap<String, AttributeValue>) -> Value {
+    fn one(v: &AttributeValue) -> Value {
+        use base64::Engine;
+        let b64 = |b: &aws_smithy_types::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+        let (tag, value) = match v {
+            AttributeValue::S(s) => ("S", Value::from(s.clone())),
+            AttributeValue::N(n) => ("N", Value::from(n.clone())),
+            AttributeValue::B(b) => ("B", Value::from(b64(b))),
+            AttributeValue::Bool(b) => ("BOOL", Value::from(*b)),
+            AttributeValue::Null(_) => ("NULL", Value::from(true)),
+            AttributeValue::M(m) => ("M", dynamodb_json(m)),
+            AttributeValue::L(l) => ("L", Value::Array(l.iter().map(one).collect())),
+            AttributeValue::Ss(s) => ("SS", Value::from(s.clone())),
+            AttributeValue::Ns(s) => ("NS", Value::from(s.clone())),
+            AttributeValue::Bs(s) => ("BS", Value::Array(s.iter().map(|b| Value::from(b64(b))).collect())),
+            _ => ("UNKNOWN", Value::Null),
+        };
+        serde_json::json!({ tag: value })
+    }
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), one(v))).collect())
+}
+
+type Key = HashMap<String, AttributeValue>;
+
+/// One Scan response.
+struct Page {
+    items: Vec<HashMap<String, AttributeValue>>,
+    next: Option<Key>,
+    units: f64,
+}
+
+/// What a scan read.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ScanStats {
+    /// Items.
+    pub items: usize,
+    /// Scan requests.
+    pub requests: usize,
+    /// Read capacity units consumed, as the table reported them.
+    pub read_units: f64,
+}
+
+impl TableReader {
+    fn error(&self, e: impl std::fmt::Debug) -> CheckError {
+        CheckError::Table { table: self.table.clone(), message: format!("{e:?}") }
+    }
+
+    /// One page of a slice of the table (`pass`, or all of it) from `start`: the check's
+    /// attributes only or the `whole` items, where the next page starts, and the read units spent.
+    async fn page(&self, pass: Option<Pass>, whole: bool, start: Option<Key>) -> Result<Page, CheckError> {
+        if let Some(pace) = &self.pace {
+            pace.wait().await;
+        }
+        let mut req = self
+            .ddb
+            .scan()
+            .table_name(&self.table)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(p) = pass.filter(|p| p.segments > 1) {
+            req = req.segment(p.segment as i32).total_segments(p.segments as i32);
+        }
+        if !whole {
+            req = req.select(Select::SpecificAttributes).projection_expression("#pk, #sk, #version, #request");
+            for (alias, name) in ["#pk", "#sk", "#version", "#request"].into_iter().zip(CHECK_ATTRIBUTES) {
+                req = req.expression_attribute_names(alias, name);
+            }
+        }
+        let out = req.send().await.map_err(|e| self.error(e))?;
+        let units = out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
+        if let Some(pace) = &self.pace {
+            pace.spend(units).await;
+        }
+        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok(Page { items: out.items.unwrap_or_default(), next, units })
+    }
+
+    /// Reads one slice of the table (`pass`, or all of it), the check's attributes only or the
+    /// `whole` items, handing each page over.
+    pub async fn scan(
+        &self,
+        pass: Option<Pass>,
+        whole: bool,
+        mut f: impl FnMut(&[HashMap<String, AttributeValue>]),
+    ) -> Result<ScanStats, CheckError> {
+        let mut stats = ScanStats::default();
+        let mut start = None;
+        loop {
+            let page = self.page(pass, whole, start).await?;
+            stats.requests += 1;
+            stats.read_units += page.units;
+            stats.items += page.items.len();
+            f(&page.items);
+            match page.next {
+                Some(k) => start = Some(k),
+                None => return Ok(stats),
+            }
+        }
+    }
+
+    /// One item, read again (strongly consistent), the check's attributes only.
+    pub async fn get(&self, key: &ItemKey) -> Result<Option<TableItem>, CheckError> {
+        let (pk, sk) = key.parts();
+        let mut req = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .projection_expression("#pk, #sk, #version, #request");
+        for (alias, name) in ["#pk", "#sk", "#version", "#request"].into_iter().zip(CHECK_ATTRIBUTES) {
+            req = req.expression_attribute_names(alias, name);
+        }
+        let out = req.send().await.map_err(|e| self.error(e))?;
+        Ok(out.item().map(table_item))
+    }
+}
+
+/// Every item of the table, as the check compares it (small tables, tests).
+pub async fn scan_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<TableItem>, CheckError> {
+    let reader = TableReader { ddb: ddb.clone(), table: table.to_owned(), pace: None };
+    let mut items = Vec::new();
+    reader.scan(None, false, |page| items.extend(page.iter().map(table_item))).await?;
+    Ok(items)
+}
+
+/// The change and baseline records of a trail (small trails, tests).
+pub async fn read_trail(source: &dyn TrailSource) -> Result<Vec<TrailRecord>, TrailError> {
+    Ok(source.records().await?.iter().filter_map(TrailRecord::from_json).collect())
+}
+
+/// Reads the trail since `start_ms` into `state`; returns the records read.
+pub async fn read_into(
+    source: &dyn TrailSource,
+    start_ms: Option<i64>,
+    state: &mut TrailState,
+    now_ms: i64,
+) -> Result<usize, TrailError> {
+    let mut read = 0;
+    source
+        .each_message_since(start_ms, &mut |m| {
+            // A message that is not JSON is verify's finding, not a state.
+            if let Some(r) = serde_json::from_str::<Value>(&m).ok().as_ref().and_then(TrailRecord::from_json) {
+                state.apply(&r, now_ms);
+                read += 1;
+            }
+        })
+        .await?;
+    Ok(read)
+}
+
+/// Writes baseline records, sealed, to the trail.
+pub struct BaselineWriter {
+    /// Where (the audit log group, its own `baseline/` streams).
+    pub log: Box<dyn LogSink>,
+    /// Signs each batch's seal (the seal key); without one, seals carry digests only.
+    pub signer: Option<Arc<dyn SealSigner>>,
+}
+
+impl BaselineWriter {
+    /// Writes one sealed batch of at most [`RECORDS_PER_SEAL`] items at `now_ms`, and applies it
+    /// to `state`. Nothing is applied unless every record and the seal were written.
+    pub async fn write(&self, items: &[BaselineItem], state: &mut TrailState, now_ms: i64) -> Result<(), CheckError> {
+        let at = rfc3339_ms(
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        );
+        let (mut events, seal) = plan_baseline(items, &at, now_ms);
+        let records = events.len();
+        let signature = match &self.signer {
+            Some(s) => Some(s.sign(&seal.digest()).await?),
+            None => None,
+        };
+        events.extend(
+            seal.to_parts(signature.as_ref()).into_iter().map(|message| LogEvent { timestamp_ms: now_ms, message }),
+        );
+        for range in plan_log_batches(&events) {
+            let not_written = self.log.put(&events[range]).await?;
+            if !not_written.is_empty() {
+                return Err(CheckError::Baseline(SinkError::Transient {
+                    sink: "cloudwatch logs",
+                    message: format!("{} baseline event(s) not written (rejectedLogEventsInfo)", not_written.len()),
+                }));
+            }
+        }
+        for e in &events[..records] {
+            if let Some(r) = serde_json::from_str::<Value>(&e.message).ok().as_ref().and_then(TrailRecord::from_json) {
+                state.apply(&r, now_ms);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records a baseline of every item of the table the trail (in `state`) does not show, reading
+/// whole items; returns (items read, items baselined).
+pub async fn baseline(
+    table: &TableReader,
+    writer: &BaselineWriter,
+    state: &mut TrailState,
+    now_ms: i64,
+) -> Result<(usize, usize), CheckError> {
+    let mut pending: Vec<BaselineItem> = Vec::new();
+    let (mut read, mut written) = (0, 0);
+    let mut start = None;
+    // Page by page, so that batches are written (and memory released) as the scan goes.
+    loop {
+        let page = table.page(None, true, start).await?;
+        read += page.items.len();
+        for item in &page.items {
+            let t = table_item(item);
+            if !state.shows(&t.key, t.version.as_deref(), t.request_id.as_deref()) {
+                pending.push(BaselineItem::from_dynamodb_json(&dynamodb_json(item)));
+            }
+        }
+        while pending.len() >= RECORDS_PER_SEAL || (page.next.is_none() && !pending.is_empty()) {
+            let batch: Vec<BaselineItem> = pending.drain(..pending.len().min(RECORDS_PER_SEAL)).collect();
+            writer.write(&batch, state, now_ms).await?;
+            written += batch.len();
+        }
+        match page.next {
+            Some(k) => start = Some(k),
+            None => return Ok((read, written)),
+        }
+    }
+}
+
+/// Table and trail, checked together, run after run.
+pub struct CompletenessCheck {
+    /// The table.
+    pub table: TableReader,
+    /// The trail.
+    pub trail: Box<dyn TrailSource>,
+    /// Where the state is kept between runs; `None` reads the whole trail every run.
+    pub state: Option<Box<dyn StateStore>>,
+    /// A suspect is reported once it is this old (ms): how late a change's record may reach the
+    /// trail (the mappings' maximum record age and retries).
+    pub grace_ms: i64,
+    /// Each run reads the trail from this long (ms) before where the last run stopped: events
+    /// ingested late with an earlier timestamp.
+    pub overlap_ms: i64,
+    /// The table is compared in this many slices, one per run (a full pass every `segments` runs).
+    pub segments: u32,
+    /// On the first run, records a baseline of the items the trail does not show.
+    pub baseline: Option<BaselineWriter>,
+}
+
+/// What one check found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Change and baseline records read this run.
+    pub records: usize,
+    /// Items of the table read this run.
+    pub items: usize,
+    /// Items baselined this run.
+    pub baselined: usize,
+    /// Items the trail shows in all.
+    pub known_items: usize,
+    /// Version gaps, then disagreements with the table, older than the grace period.
+    pub findings: Vec<Finding>,
+    /// Suspects younger than the grace period.
+    pub pending: usize,
+    /// Where this run started reading the trail (`None`: from the start).
+    pub read_since_ms: Option<i64>,
+    /// The slice of the table compared.
+    pub pass: Option<Pass>,
+    /// Table requests (scan pages and re-reads) and read units consumed.
+    pub table_requests: usize,
+    /// Read capacity units the scan consumed.
+    pub read_units: f64,
+}
+
+impl CompletenessCheck {
+    /// Runs once at `now_ms`.
+    pub async fn run(&self, now_ms: i64) -> Result<CheckReport, CheckError> {
+        let loaded = match &self.state {
+            Some(store) => store.load().await?,
+            None => None,
+        };
+        let first = loaded.is_none();
+        let mut state = loaded.unwrap_or_default();
+        let mut report =
+            CheckReport { read_since_ms: state.read_until_ms.map(|t| t - self.overlap_ms), ..Default::default() };
+        report.records = read_into(self.trail.as_ref(), report.read_since_ms, &mut state, now_ms).await?;
+        state.read_until_ms = Some(now_ms);
+        // What was suspected before this run is read again, item by item, before it can be reported.
+        for key in state.to_recheck() {
+            report.table_requests += 1;
+            match self.table.get(&key).await? {
+                Some(t) => state.check(&t, now_ms),
+                None => state.check_absent(&key, now_ms),
+            }
+        }
+        let segments = match (&self.baseline, first && self.state.is_some()) {
+            (Some(writer), true) => {
+                let (read, written) = baseline(&self.table, writer, &mut state, now_ms).await?;
+                tracing::info!(read, written, "first run: baseline of the items the trail does not show");
+                report.baselined = written;
+                1
+            }
+            // Without a kept state there is no next run to scan the other slices.
+            _ if self.state.is_none() => 1,
+            _ => self.segments,
+        };
+        let pass = state.begin_pass(now_ms, segments);
+        let stats = self
+            .table
+            .scan(Some(pass), false, |page| {
+                for i in page {
+                    state.check(&table_item(i), now_ms);
+                }
+            })
+            .await?;
+        state.end_pass(pass, now_ms);
+        if report.baselined > 0 {
+            // The baseline's own records (dated now) are applied already: the next run need not read them.
+            state.read_until_ms = Some(now_ms + 1);
+        }
+        report.items = stats.items;
+        report.table_requests += stats.requests;
+        report.read_units = stats.read_units;
+        report.pass = Some(pass);
+        report.known_items = state.items();
+        report.findings = state.findings(now_ms, self.grace_ms);
+        report.pending = state.pending(now_ms, self.grace_ms);
+        if let Some(store) = &self.state {
+            store.save(&state).await?;
+        }
+        Ok(report)
+    }
+}
