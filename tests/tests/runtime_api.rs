@@ -369,4 +369,11 @@ async fn the_reconcile_bootstrap_baselines_then_reports_writes_behind_the_trail(
     assert_eq!((third["findings"].as_u64(), emf.as_slice()), (Some(1), &[1][..]), "{out}");
     assert_eq!(third["baselined"].as_u64(), Some(0), "a later write is a finding, never a new baseline");
     assert!(out.contains("unaudited write: PK=FLAG#prod#x SK=METADATA"), "{out}");
+
+    // The kept state deleted: the next run rebuilds it from the trail, and does not baseline again
+    // (which would absorb the write behind the trail's back).
+    s3.delete_object().bucket("reconcile-state").key("reconcile/state.jsonl.gz").send().await.unwrap();
+    let (fourth, emf, out) = run();
+    assert_eq!((fourth["findings"].as_u64(), emf.as_slice()), (Some(1), &[1][..]), "{out}");
+    assert_eq!((fourth["baselined"].as_u64(), fourth["readSinceMs"].as_i64()), (Some(0), None), "{fourth}");
 }

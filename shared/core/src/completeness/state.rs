@@ -226,6 +226,11 @@ impl TrailState {
         self.items.len()
     }
 
+    /// Whether any baseline record has been read.
+    pub fn has_baseline(&self) -> bool {
+        self.items.values().any(|e| e.has(HAS_BASELINE))
+    }
+
     /// Whether the trail shows the item's state `version`/`request_id` (a baseline is not needed).
     pub fn shows(&self, key: &ItemKey, version: Option<&str>, request_id: Option<&str>) -> bool {
         self.items.get(key).is_some_and(|e| e.shows(state_digest(version, request_id)))

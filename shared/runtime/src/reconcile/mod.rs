@@ -3,10 +3,11 @@
 //! of the table, and report what stayed unexplained for longer than the grace period — as findings
 //! in the log and the `ReconcileFindings` metric the stack alarms on.
 //!
-//! On its first run (no state kept yet) a check with a [`BaselineWriter`] records a sealed baseline
-//! of every item the trail does not show, so that a stack deployed beside an existing table starts
-//! at zero findings; later runs never baseline (a later write behind the trail's back is a finding,
-//! not a new baseline).
+//! On its first run (no state kept yet, and no baseline in the trail) a check with a
+//! [`BaselineWriter`] records a sealed baseline of every item the trail does not show, so that a
+//! stack deployed beside an existing table starts at zero findings; later runs never baseline (a
+//! later write behind the trail's back is a finding, not a new baseline), and neither does a run
+//! that finds its state gone but a baseline in the trail.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -382,7 +383,10 @@ impl CompletenessCheck {
                 None => state.check_absent(&key, now_ms),
             }
         }
-        let segments = match (&self.baseline, first && self.state.is_some()) {
+        // A baseline is taken once: a state lost later (deleted, corrupted) is rebuilt from the
+        // trail, never answered with a new baseline that would absorb writes behind its back.
+        let take_baseline = first && self.state.is_some() && !state.has_baseline();
+        let segments = match (&self.baseline, take_baseline) {
             (Some(writer), true) => {
                 let (read, written) = baseline(&self.table, writer, &mut state, now_ms).await?;
                 tracing::info!(read, written, "first run: baseline of the items the trail does not show");
