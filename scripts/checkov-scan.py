@@ -34,15 +34,13 @@ ACCEPTED = {
         "would keep nothing to replay; a failed run is redone by the next hour's and raises ReconcileErrors.",
     ("CKV_AWS_117", tuple(FUNCTIONS)):
         "VPC: the functions reach no VPC resource, only AWS regional APIs (Lambda polls the stream for them; "
-        "CloudWatch Logs, KMS, SNS, DynamoDB, CloudWatch metrics); in a VPC they would need a NAT gateway or "
+        "CloudWatch Logs, KMS, SNS, DynamoDB, S3, CloudWatch metrics); in a VPC they would need a NAT gateway or "
         "an interface endpoint per service for no isolation gained. What they may call is their own role's "
         "least-privilege policy (iam.test.ts, iam-lint.py).",
     ("CKV_AWS_115", tuple(STREAM_FUNCTIONS)):
         "Concurrency: bounded by the stream itself (one batch in flight per shard, parallelization factor 1). "
         "A reserved concurrency would carve capacity out of the account's pool and, set to 0, stop the trail "
         "(PutFunctionConcurrency is a watched call of the tamper rules); throttling shows as IteratorAge.",
-    ("CKV_AWS_115", tuple(RECONCILE)):
-        "Concurrency: one invocation an hour from its schedule, with a 5-minute timeout: runs never overlap.",
     ("CKV_AWS_173", tuple(FUNCTIONS)):
         "Environment encryption: the variables hold no secret (metrics namespace, environment names, table, "
         "topic, log group and key names or ARNs, all in the template); Lambda encrypts them at rest with its "

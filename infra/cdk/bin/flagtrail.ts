@@ -19,6 +19,14 @@ function externalAuditor(accountId?: string, externalId?: string) {
   return { accountId, externalId };
 }
 const list = (k: string) => ctx(k)?.split(',').map((s) => s.trim()).filter(Boolean);
+/** A true/false flag; absent: the stack's default. A typo is refused rather than read as false. */
+function flag(k: string): boolean | undefined {
+  const v = ctx(k);
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') throw new Error(`-c ${k}=${v}: give true or false`);
+  return v === 'true';
+}
+const num = (k: string) => (ctx(k) === undefined ? undefined : Number(ctx(k)));
 
 new FlagtrailStack(app, `Flagtrail-${stage}`, {
   stage,
@@ -39,6 +47,11 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   deployRoleArns: list('deployRoleArns'),
   // An external auditor's account may assume the auditor role with its external id (README, auditors).
   externalAuditor: externalAuditor(ctx('auditorAccountId'), ctx('auditorExternalId')),
+  // The completeness check's first run records a baseline of what predates the trail; default: on
+  // when attaching, off with the demo table. Off: run `flagtrail baseline` once instead (docs/security.md).
+  baselineOnFirstRun: flag('baselineOnFirstRun'),
+  reconcileScanSegments: num('reconcileScanSegments'),
+  reconcileReadUnitsPerSecond: num('reconcileReadUnitsPerSecond'),
   slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

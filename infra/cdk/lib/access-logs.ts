@@ -1,5 +1,6 @@
 // Who read, listed or tried to delete the evidence: S3 server access logs of the archive and failure
-// buckets, in one bucket of the stack (`archive/` and `failure/`). Server access logging is S3's own
+// buckets and of the completeness check's state, in one bucket of the stack (`archive/`, `failure/`,
+// `state/`). Server access logging is S3's own
 // record of every request to a bucket, whoever made it, at no charge but the log storage; CloudTrail
 // data events would record the same reads only where the account pays for them.
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -18,7 +19,7 @@ export interface AccessLogsProps {
    * the archive is, and never for less time than the trail it copies.
    */
   readonly expireAfterDays?: number;
-  /** The buckets whose requests are logged, by the prefix their logs go under (`archive/`, `failure/`). */
+  /** The buckets whose requests are logged, by the prefix their logs go under (`archive/`, `failure/`, `state/`). */
   readonly sources: Record<string, s3.Bucket>;
 }
 
@@ -39,11 +40,11 @@ export function accessLogDays(archive: ArchiveRetention, audit: logs.RetentionDa
  * access logs ("Enabling Amazon S3 server access logging"; aws-cdk #25350 saw SSE-KMS deliver with
  * key grants, outside the documented contract), and "S3 buckets with Object Lock can't be used as
  * destination buckets for server access logs" ("Object Lock considerations"). Log delivery is granted
- * by the bucket policy (the logging service principal, for the stack's two buckets and their
+ * by the bucket policy (the logging service principal, for the stack's logged buckets and their
  * prefixes only), not by the LogDeliveryWrite ACL: ACLs stay off (bucket owner enforced).
  */
 export class AccessLogs extends Construct {
-  /** Server access logs of the archive (`archive/`) and failure (`failure/`) buckets. */
+  /** Server access logs of the archive (`archive/`), failure (`failure/`) and reconcile state (`state/`) buckets. */
   public readonly bucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: AccessLogsProps) {

@@ -89,7 +89,7 @@ export class AuditTrail extends Construct {
         resources: [`${this.groupArn}:log-stream:*`],
       }),
     );
-    props.keys.grantSign(role);
+    props.keys.grantSign(role, 'AuditFunctionSignsSeals');
   }
 
   /**

@@ -14,7 +14,7 @@ import type { AuditTrail } from './audit-trail';
 import type { TrailKeys } from './keys';
 import { acknowledge } from './nag';
 import { AUDITOR_QUERIES, queryText } from './queries';
-import { scanForReconcile } from './reconcile';
+import { readForReconcile } from './reconcile';
 
 /** An external auditor's AWS account, trusted to assume the auditor role with an external id. */
 export interface ExternalAuditor {
@@ -127,16 +127,17 @@ export class Auditors extends Construct {
   }
 
   /**
-   * The completeness check and its findings: `flagtrail reconcile` scans the flag table (and reads
-   * the trail, granted above); the scheduled check's findings are in its function's log group and
-   * the `Flagtrail/ReconcileFindings` metric (docs/runbook.md, "ReconcileFindings").
+   * The completeness check and its findings: `flagtrail reconcile` scans the flag table, re-reads
+   * suspects with GetItem when it keeps a state (and reads the trail, granted above); the scheduled
+   * check's findings are in its function's log group and the `Flagtrail/ReconcileFindings` metric
+   * (docs/runbook.md, "ReconcileFindings").
    */
   public readCompleteness(table: dynamodb.ITable, reconcileLogs: logs.ILogGroup): void {
     const stack = Stack.of(this);
-    // Scan only, and only of the four attributes `flagtrail reconcile` projects
-    // (shared/runtime/src/reconcile.rs): flag values, and attributes the trail redacts
+    // Scan and GetItem only, and only of the four attributes `flagtrail reconcile` projects
+    // (shared/runtime/src/reconcile/mod.rs): flag values, and attributes the trail redacts
     // (FLAGTRAIL_REDACT_ATTRIBUTES), stay out of the auditor's reach.
-    this.role.addToPolicy(scanForReconcile('ScanTheFlagTable', table));
+    this.role.addToPolicy(readForReconcile('ReadTheCheckAttributes', table));
     const group = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: reconcileLogs.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadTheReconcileFindings', actions: LOG_GROUP_READS, resources: [group, `${group}:*`] }));
     // No resource-level permissions, and no condition narrows them to a namespace: any metric of

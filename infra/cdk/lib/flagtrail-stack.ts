@@ -59,6 +59,15 @@ export interface FlagtrailProps extends StackProps {
   readonly deployRoleArns?: string[];
   /** An external auditor's account that may assume the auditor role with its external id. */
   readonly externalAuditor?: ExternalAuditor;
+  /**
+   * The completeness check's first run records a sealed baseline of what predates the trail
+   * (reconcile.ts). Default: on when attaching to an existing table, off with `createDemoTable`.
+   */
+  readonly baselineOnFirstRun?: boolean;
+  /** The completeness check's table slices, one per run (default 24: a full pass a day). */
+  readonly reconcileScanSegments?: number;
+  /** Read capacity units per second the completeness check may consume (default 50; 0: unlimited). */
+  readonly reconcileReadUnitsPerSecond?: number;
 }
 
 /** One stage of the pipeline. */
@@ -104,11 +113,20 @@ export class FlagtrailStack extends Stack {
     // Fed by the audit group's subscription, or with data protection by the audit function itself.
     const retention = archiveRetention(stage, { mode: props.archiveLockMode, years: props.archiveRetentionYears, days: props.archiveRetentionDays });
     const archive = (this.archive = new Archive(this, 'Archive', { stage, key: keys.key, retention, trail, alarmTopic, dataProtection: props.dataProtection }));
-    // Who read or tried to delete the evidence: S3 server access logs, kept as long as the archive.
-    const accessLogs = new AccessLogs(this, 'AccessLogs', { expireAfterDays: accessLogDays(retention, props.auditRetention), sources: { 'archive/': archive.bucket, 'failure/': failures.bucket } });
+    // An existing table predates the trail: its first run records a baseline; the demo table does not.
+    const reconcile = new Reconcile(this, 'Reconcile', {
+      stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail, keys,
+      baselineOnFirstRun: props.baselineOnFirstRun ?? !props.createDemoTable,
+      scanSegments: props.reconcileScanSegments,
+      scanReadUnitsPerSecond: props.reconcileReadUnitsPerSecond,
+    });
+    // Who read or tried to delete the evidence (and the check's state): S3 server access logs, kept as long as the archive.
+    const accessLogs = new AccessLogs(this, 'AccessLogs', {
+      expireAfterDays: accessLogDays(retention, props.auditRetention),
+      sources: { 'archive/': archive.bucket, 'failure/': failures.bucket, 'state/': reconcile.state.bucket },
+    });
     auditors.readArchive(archive.bucket, keys.key);
     auditors.readTrail(trail);
-    const reconcile = new Reconcile(this, 'Reconcile', { stage, arch, assetDir: props.assetDir, table: source.table, tableName: props.tableName, trail, key: keys.key });
     auditors.readCompleteness(source.table, reconcile.fn.logGroup);
 
     const consumers = [trail.audit, notifications.notify];
@@ -117,7 +135,7 @@ export class FlagtrailStack extends Stack {
     new TamperRules(this, 'TamperRules', {
       stage, trail,
       keys: [keys.key, keys.sealKey],
-      buckets: [archive.bucket, failures.bucket, accessLogs.bucket],
+      buckets: [archive.bucket, failures.bucket, accessLogs.bucket, reconcile.state.bucket],
       archiveStreamName: archive.streamName,
       functions: [trail.audit.fn, notifications.notify.fn, reconcile.fn],
       tableName: props.tableName,
@@ -139,6 +157,7 @@ export class FlagtrailStack extends Stack {
       FailureBucketName: failures.bucket.bucketName,
       ArchiveBucketName: archive.bucket.bucketName,
       AccessLogBucketName: accessLogs.bucket.bucketName,
+      ReconcileStateBucketName: reconcile.state.bucket.bucketName,
       SealKeyArn: keys.sealKey.keyArn,
       AuditorRoleArn: auditors.role.roleArn,
       MarksTableName: marks.table.tableName,

@@ -15,7 +15,7 @@ export interface TrailKeysProps {
 export class TrailKeys extends Construct {
   /** Encrypts the stack's log groups, the alert and invalidation topics, the archive and failure buckets; rotated yearly. */
   public readonly key: kms.Key;
-  /** Signs seals: Sign for the audit function only (`grantSign`), never for the account. */
+  /** Signs seals: Sign for the roles named by `grantSign` only (the audit function; the reconcile function when it takes the baseline), never for the account. */
   public readonly sealKey: kms.Key;
 
   constructor(scope: Construct, id: string, props: TrailKeysProps) {
@@ -40,7 +40,8 @@ export class TrailKeys extends Construct {
       }),
     );
     // The account administers the seal key and reads its public half, never kms:Sign: no IAM
-    // policy can then grant Sign to anyone; the audit function gets it by name (grantSign).
+    // policy can then grant Sign to anyone; the audit function (and, taking the baseline, the
+    // reconcile function) gets it by name (grantSign).
     // Asymmetric keys do not rotate automatically: rotation is a new key and FLAGTRAIL_SEAL_KEY_ID
     // (docs/integrity.md).
     this.sealKey = new kms.Key(stack, 'SealKey', {
@@ -64,11 +65,16 @@ export class TrailKeys extends Construct {
     );
   }
 
-  /** Sign for `role` (the audit function's) only, named in the key policy (the account cannot delegate it). */
-  public grantSign(role: iam.IRole): void {
+  /**
+   * Sign for `role` only, named in the key policy (the account cannot delegate it), for the one
+   * algorithm and message type seals use. `sid` names the signer in the policy (a key policy's
+   * statement ids are unique): the audit function, and the reconcile function when it takes the
+   * baseline (reconcile.ts).
+   */
+  public grantSign(role: iam.IRole, sid: string): void {
     this.sealKey.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'AuditFunctionSignsSeals',
+        sid,
         principals: [role],
         actions: ['kms:Sign'],
         resources: ['*'],
@@ -94,7 +100,7 @@ function accountKeyPolicy(sid: string, actions: string[]): iam.PolicyDocument {
 
 /**
  * What the account may do with the seal key through IAM: administer it and read its public half.
- * Not kms:Sign (only the audit function has it, by name). PutKeyPolicy stays (a key nobody can
+ * Not kms:Sign (only the roles `grantSign` names have it). PutKeyPolicy stays (a key nobody can
  * administer is locked out for good): an administrator could grant Sign by rewriting the policy,
  * which CloudTrail records (docs/integrity.md, key compromise).
  */

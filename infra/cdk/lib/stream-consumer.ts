@@ -19,6 +19,13 @@ import { acknowledge } from './nag';
 export const FUNCTION_MEMORY_MB = 256;
 const FUNCTION_TIMEOUT = Duration.seconds(60);
 
+/**
+ * How old a stream record may get before its mapping gives up on it and the batch goes to the
+ * failure destination (which pages, DiscardedBatches). The completeness check's grace period
+ * derives from it (reconcile.ts `RECONCILE_GRACE`): a change may reach the trail this late.
+ */
+export const MAX_RECORD_AGE = Duration.hours(6);
+
 /** What the stage's stream consumers share. */
 export interface ConsumerSettings {
   /** Stage name: functions are `flagtrail-{stage}-{name}`. */
@@ -102,7 +109,7 @@ export class StreamConsumer extends Construct {
       reportBatchItemFailures: true,
       bisectBatchOnError: true,
       retryAttempts: 10,
-      maxRecordAge: Duration.hours(6),
+      maxRecordAge: MAX_RECORD_AGE,
       onFailure: o.failures.destination(),
       filters: props.filters,
     });

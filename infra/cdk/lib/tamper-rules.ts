@@ -17,7 +17,7 @@ export interface TamperRulesProps {
   readonly trail: AuditTrail;
   /** The trail and seal keys. */
   readonly keys: kms.Key[];
-  /** The archive and failure buckets, and the access-log bucket that records who read them. */
+  /** The archive and failure buckets, the access-log bucket that records who read them, the completeness check's state bucket. */
   readonly buckets: s3.IBucket[];
   /** The archive's Firehose stream. */
   readonly archiveStreamName: string;
@@ -48,8 +48,9 @@ export const CLOUDFORMATION = 'cloudformation.amazonaws.com';
  * Pages the alarm topic when anyone changes what the trail depends on: the audit group
  * (retention, encryption, masking, the archive's subscription, deleted streams; account-wide log
  * policies), the two keys (deletion scheduled, disabled, a new policy, rotation off, grants), the
- * archive, failure and access-log buckets (policy, versioning, Object Lock, lifecycle, encryption,
- * public access, access logging, deletion), the archive's delivery stream; the source (the table
+ * archive, failure, access-log and reconcile state buckets (policy, versioning, Object Lock,
+ * lifecycle, encryption, public access, access logging, deletion), the archive's delivery stream;
+ * the source (the table
  * deleted or its stream turned off, the functions' code, configuration or concurrency, their
  * mappings); and the watchers themselves (these rules, the alarms, the alarm topic and its
  * subscriptions). The stack's roles are denied the changes to the trail; an administrator or a

@@ -4,7 +4,7 @@
 // (role, action, resource) questions: allowed where the function needs it, denied everywhere else.
 // Conditions are ignored, which only ever makes an Allow broader: a "denied" answer here is denied;
 // a question that gives the request's condition keys (a context) is answered with them (the
-// operators the DynamoDB Scan grants use; any other throws).
+// operators the DynamoDB read grants and the KMS-through-S3 grants use; any other throws).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { App, Stack } from 'aws-cdk-lib';
@@ -15,6 +15,21 @@ import { FreshnessMarks } from '../lib/marks';
 
 function template(dataProtection = false): any {
   return prodTemplate({ alertEmail: 'oncall@example.com', slack: { workspaceId: 'T1', channelId: 'C1' }, dataProtection }, 'Iam');
+}
+
+/** The README deploy (attached table: baseline on by default) with the baseline turned off (`-c baselineOnFirstRun=false`). */
+function noBaselineTemplate(): any {
+  return prodTemplate({ alertEmail: 'oncall@example.com', baselineOnFirstRun: false }, 'IamNoBaseline');
+}
+
+/** The demo (its own table: baseline off by default). */
+function demoTemplate(): any {
+  return prodTemplate({ alertEmail: 'oncall@example.com', createDemoTable: true, tableStreamArn: undefined }, 'IamDemo');
+}
+
+/** The S3 ARN of the stack's bucket whose logical id starts with `prefix` (the resolver names a bucket by its id). */
+function bucketArn(t: any, prefix: string): string {
+  return `arn:aws:s3:::${Object.keys(t.Resources).find((id) => t.Resources[id].Type === 'AWS::S3::Bucket' && id.startsWith(prefix))!.toLowerCase()}`;
 }
 
 /** Resolves CloudFormation intrinsics to the concrete strings AWS would see. */
@@ -115,8 +130,9 @@ const glob = (pattern: string, value: string, ci = false) =>
 
 /**
  * Whether a statement's conditions hold for a request (IAM's "Condition operators"): a single-valued
- * StringEquals needs the key; …IfExists holds without it; ForAllValues holds when every value of the
- * key is listed (also for an absent key, IAM's documented pitfall). Other operators throw.
+ * StringEquals or StringLike needs the key (StringLike matches `*` and `?`); …IfExists holds without
+ * it; ForAllValues holds when every value of the key is listed (also for an absent key, IAM's
+ * documented pitfall). Other operators throw.
  */
 function conditionsHold(conditions: Statement['conditions'], context: Context): boolean {
   return Object.entries(conditions ?? {}).every(([op, kv]) =>
@@ -125,6 +141,7 @@ function conditionsHold(conditions: Statement['conditions'], context: Context): 
       const values = context[key] === undefined ? undefined : [context[key]].flat();
       switch (op) {
         case 'StringEquals': return values !== undefined && values.length === 1 && listed.includes(values[0]);
+        case 'StringLike': return values !== undefined && values.length === 1 && listed.some((l) => glob(l, values[0]));
         case 'StringEqualsIfExists': return values === undefined || (values.length === 1 && listed.includes(values[0]));
         case 'ForAllValues:StringEquals': return (values ?? []).every((v) => listed.includes(v));
         default: throw new Error(`the evaluator does not know the condition operator ${op} (${key})`);
@@ -196,6 +213,8 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
   const table = (name: string) => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
   const marks = table('flagtrail-prod-marks');
   const flags = table('feature-flags-prod');
+  const stateBucket = bucketArn(t, 'ReconcileStateBucket');
+  const state = `${stateBucket}/reconcile/state.jsonl.gz`;
   // [function, action, resource, allowed?]
   const matrix: Array<[string, string, string, boolean]> = [
     ['Audit', 'logs:PutLogEvents', logs(audit, 'audit/2026/11/24'), true],
@@ -221,9 +240,45 @@ test('each function may do exactly what it needs, as IAM would evaluate the synt
     ['Notify', 's3:PutObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, true],
     ['Reconcile', 'logs:FilterLogEvents', group(audit), true],
     ['Reconcile', 'dynamodb:Scan', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`, true],
+    ['Reconcile', 'dynamodb:GetItem', flags, true], // re-reads a suspect (the four attributes: tested with conditions below)
     ['Reconcile', 'logs:PutLogEvents', logs(audit), false],
     ['Reconcile', 'logs:DeleteLogStream', logs(audit), false],
     ['Reconcile', 'dynamodb:PutItem', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`, false],
+    ['Reconcile', 'dynamodb:UpdateItem', flags, false],
+    ['Reconcile', 'dynamodb:DeleteItem', flags, false],
+    ['Reconcile', 'dynamodb:BatchWriteItem', flags, false],
+    ['Reconcile', 'dynamodb:BatchGetItem', flags, false],
+    ['Reconcile', 'dynamodb:Query', flags, false],
+    ['Reconcile', 'dynamodb:PartiQLSelect', flags, false],
+    ['Reconcile', 'dynamodb:Scan', table('some-other-table'), false],
+    ['Reconcile', 'dynamodb:GetItem', table('some-other-table'), false],
+    // Its state (reconcile-state.ts): read and replace the object under reconcile/, list the bucket
+    // (a missing state is then 404, not 403), nothing else; no other role of the stack touches it.
+    ['Reconcile', 's3:GetObject', state, true],
+    ['Reconcile', 's3:PutObject', state, true],
+    ['Reconcile', 's3:ListBucket', stateBucket, true],
+    ['Reconcile', 's3:DeleteObject', state, false],
+    ['Reconcile', 's3:DeleteObjectVersion', state, false],
+    ['Reconcile', 's3:GetObjectVersion', state, false],
+    ['Reconcile', 's3:PutObjectAcl', state, false],
+    ['Reconcile', 's3:PutObject', `${stateBucket}/elsewhere/state.jsonl.gz`, false],
+    ['Reconcile', 's3:ListBucketVersions', stateBucket, false],
+    ['Reconcile', 's3:PutBucketPolicy', stateBucket, false],
+    ['Reconcile', 's3:PutLifecycleConfiguration', stateBucket, false],
+    ['Reconcile', 's3:PutBucketVersioning', stateBucket, false],
+    ['Reconcile', 's3:DeleteBucket', stateBucket, false],
+    ['Reconcile', 's3:GetObject', archived, false],
+    ['Reconcile', 's3:PutObject', archived, false],
+    ['Reconcile', 's3:ListBucket', bucketArn(t, 'ArchiveBucket'), false],
+    ['Reconcile', 's3:GetObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, false],
+    ['Reconcile', 's3:PutObject', `arn:aws:s3:::${bucketId}/aws/lambda/uuid/shard/2026/11/24/x`, false],
+    ['Reconcile', 's3:PutObject', `${bucketArn(t, 'AccessLogBucket')}/state/x`, false],
+    ['Reconcile', 's3:GetObject', 'arn:aws:s3:::someone-elses-bucket/reconcile/state.jsonl.gz', false],
+    ['Audit', 's3:GetObject', state, false],
+    ['Audit', 's3:PutObject', state, false],
+    ['Notify', 's3:PutObject', state, false],
+    ['Auditor', 's3:GetObject', state, false],
+    ['ArchiveDelivery', 's3:PutObject', state, false],
     // The archive: Firehose writes it, auditors read it, nobody else touches it.
     ['Audit', 's3:PutObject', archived, false],
     ['Notify', 's3:GetObject', archived, false],
@@ -362,13 +417,16 @@ test('evaluators read the freshness marks and nothing else: the evaluator-read p
   assert.deepEqual(failures, []);
 });
 
-test('only the audit function signs seals; auditors read the public key', () => {
+test('only the audit function signs seals (and reconcile, when it takes the baseline); auditors read the public key', () => {
   const t = template();
   const roles = rolesOf(t);
   const matrix: Array<[string, string, boolean]> = [
     ['Audit', 'kms:Sign', true],
     ['Notify', 'kms:Sign', false],
-    ['Reconcile', 'kms:Sign', false],
+    ['Reconcile', 'kms:Sign', true], // the README deploy attaches to a table: baseline on its first run (below)
+    ['Reconcile', 'kms:Verify', false],
+    ['Reconcile', 'kms:ScheduleKeyDeletion', false],
+    ['Reconcile', 'kms:PutKeyPolicy', false],
     ['Auditor', 'kms:Sign', false],
     ['ArchiveDelivery', 'kms:Sign', false],
     ['Auditor', 'kms:GetPublicKey', true],
@@ -380,6 +438,83 @@ test('only the audit function signs seals; auditors read the public key', () => 
   const failures = matrix
     .filter(([who, action, want]) => keyAllows(t, 'SealKey', roles[who], action) !== want)
     .map(([who, action, want]) => `${who} ${action} on the seal key: should be ${want ? 'allowed' : 'denied'}`);
+  assert.deepEqual(failures, []);
+});
+
+test('the baseline on the first run, and only with it: reconcile signs seals, writes baseline/ streams of the audit group, scans whole items', () => {
+  const audit = '/flagtrail/prod/audit';
+  const logs = (group: string, stream: string) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${group}:log-stream:${stream}`;
+  const flags = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`;
+  const whole: Context = { 'dynamodb:Select': 'ALL_ATTRIBUTES' };
+  // [action, resource, the request's condition keys, allowed with the baseline?]; without it, each is denied.
+  const matrix: Array<[string, string, Context | undefined, boolean]> = [
+    ['logs:CreateLogStream', logs(audit, 'baseline/2026/12/02'), undefined, true],
+    ['logs:PutLogEvents', logs(audit, 'baseline/2026/12/02'), undefined, true],
+    // The audit function's streams, or any other of the group: never.
+    ['logs:CreateLogStream', logs(audit, 'audit/2026/12/02'), undefined, false],
+    ['logs:PutLogEvents', logs(audit, 'audit/2026/12/02'), undefined, false],
+    ['logs:PutLogEvents', logs(audit, 'forged'), undefined, false],
+    ['logs:PutLogEvents', logs(audit, 'xbaseline/2026/12/02'), undefined, false],
+    ['logs:PutLogEvents', logs('/flagtrail/dev/audit', 'baseline/2026/12/02'), undefined, false],
+    ['logs:PutLogEvents', logs('/some/other/group', 'baseline/2026/12/02'), undefined, false],
+    ['logs:DeleteLogStream', logs(audit, 'baseline/2026/12/02'), undefined, false],
+    ['logs:PutRetentionPolicy', `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${audit}`, undefined, false],
+    // Whole items (the baseline's item digest): Scan only; GetItem keeps to the four attributes.
+    ['dynamodb:Scan', flags, whole, true],
+    ['dynamodb:Scan', flags, { 'dynamodb:Attributes': ['PK', 'SK', 'value'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, true],
+    ['dynamodb:GetItem', flags, whole, false],
+    ['dynamodb:Query', flags, whole, false],
+    ['dynamodb:Scan', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/some-other-table`, whole, false],
+  ];
+  const failures: string[] = [];
+  for (const [name, t, baseline] of [['README deploy (attached: on by default)', template(), true], ['-c baselineOnFirstRun=false', noBaselineTemplate(), false], ['demo table (off by default)', demoTemplate(), false]] as const) {
+    const roles = rolesOf(t);
+    const p = policiesOf(t, roles.Reconcile);
+    for (const [action, resource, context, withBaseline] of matrix) {
+      const got = allowed(p, action, resource, context);
+      const want = baseline && withBaseline;
+      if (got !== want) failures.push(`${name}: Reconcile ${action} ${resource} ${JSON.stringify(context ?? {})}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+    }
+    // Sign on the seal key, by name in its key policy, for the seals' algorithm and message type only.
+    if (keyAllows(t, 'SealKey', roles.Reconcile, 'kms:Sign') !== baseline) failures.push(`${name}: Reconcile kms:Sign should be ${baseline ? 'allowed' : 'denied'}`);
+    if (!keyAllows(t, 'SealKey', roles.Audit, 'kms:Sign')) failures.push(`${name}: Audit kms:Sign should be allowed`);
+    const seal = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.startsWith('SealKey'))![1];
+    const signs = [seal.Properties.KeyPolicy.Statement].flat().filter((st: any) => [st.Action].flat().includes('kms:Sign'));
+    assert.deepEqual(signs.map((st: any) => [st.Sid, st.Principal.AWS['Fn::GetAtt'][0]]), [['AuditFunctionSignsSeals', roles.Audit], ...(baseline ? [['ReconcileSignsBaselineSeals', roles.Reconcile]] : [])], name);
+    for (const st of signs) assert.deepEqual(st.Condition, { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' } }, `${name}: ${st.Sid}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('reconcile uses the trail key through S3 for its state bucket only', () => {
+  const t = template();
+  const roles = rolesOf(t);
+  const p = policiesOf(t, roles.Reconcile);
+  const ids = keyIds(t);
+  const key = (id: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
+  const state = bucketArn(t, 'ReconcileStateBucket');
+  const via = { 'kms:ViaService': `s3.${REGION}.amazonaws.com` };
+  // [action, key, the request's condition keys (what S3 sends KMS), allowed?]
+  const cases: Array<[string, string, Context, boolean]> = [
+    ['kms:GenerateDataKey', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': state }, true], // with the Bucket Key: the bucket's ARN
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': state }, true],
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': `${state}/reconcile/state.jsonl.gz` }, true], // without it: the object's
+    // The archive's and the failure bucket's objects, though the same key encrypts them: no.
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': bucketArn(t, 'ArchiveBucket') }, false],
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': `${bucketArn(t, 'FailureBucket')}/aws/lambda/x` }, false],
+    // Directly (the audit group's encryption context goes through CloudWatch Logs, not S3): no.
+    ['kms:Decrypt', ids.trail, { 'kms:EncryptionContext:aws:s3:arn': state }, false],
+    ['kms:Decrypt', ids.trail, { 'kms:ViaService': `logs.${REGION}.amazonaws.com`, 'kms:EncryptionContext:aws:logs:arn': 'arn:aws:logs:eu-west-1:123456789012:log-group:/flagtrail/prod/audit' }, false],
+    ['kms:Encrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': state }, false],
+    ['kms:ReEncryptFrom', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': state }, false],
+    ['kms:CreateGrant', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': state }, false],
+    ['kms:Decrypt', ids.seal, { ...via, 'kms:EncryptionContext:aws:s3:arn': state }, false],
+  ];
+  const failures = cases
+    .filter(([action, id, context, want]) => allowed(p, action, key(id), context) !== want)
+    .map(([action, id, context, want]) => `Reconcile ${action} on ${id} ${JSON.stringify(context)}: should be ${want ? 'allowed' : 'denied'}`);
+  // The trail key's policy delegates these to IAM (the account statement): the role's policy decides.
+  for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) assert.ok(keyAllows(t, 'Key', roles.Reconcile, action), action);
   assert.deepEqual(failures, []);
 });
 
@@ -447,8 +582,13 @@ test('the auditor role can verify, report, reconcile and read the findings, and 
     ['s3:GetObjectVersion', archived, true],
     ['s3:GetObject', archived, true],
     ['kms:Decrypt', key(ids.trail), true], // through S3 only (kms:ViaService, checked below)
-    // flagtrail reconcile: Scan of the flag table
+    // flagtrail reconcile: Scan of the flag table, and GetItem of suspects with --state (four attributes: below)
     ['dynamodb:Scan', flags, true],
+    ['dynamodb:GetItem', flags, true],
+    ['dynamodb:BatchGetItem', flags, false],
+    ['dynamodb:Query', flags, false],
+    // Not the completeness check's state (only the reconcile function's)
+    ['s3:GetObject', `${bucketArn(t, 'ReconcileStateBucket')}/reconcile/state.jsonl.gz`, false],
     // The reconcile function's findings: its log group, the ReconcileFindings metric
     ['logs:FilterLogEvents', group(findings), true],
     ['logs:StartQuery', group(findings), true],
@@ -618,20 +758,23 @@ test('an external auditor needs a well-formed account id and external id', () =>
   }
 });
 
-// ---- The Scan grants (reconcile and the auditor): the four attributes reconcile projects
-// (shared/runtime/src/reconcile.rs: ProjectionExpression PK, SK, version, requestId), nothing else.
+// ---- The Scan and GetItem grants (reconcile and the auditor): the four attributes reconcile projects
+// (shared/runtime/src/reconcile/mod.rs: ProjectionExpression PK, SK, version, requestId), nothing
+// else; with the baseline on the first run, reconcile's whole-item Scan besides.
 
-test('a Scan of the flag table is allowed for the four attributes reconcile reads, and denied for any other or whole items', () => {
+test('Scan and GetItem of the flag table are allowed for the four attributes reconcile reads, and denied for any other or whole items (but the baseline\'s Scan)', () => {
   const flags = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`;
   const FOUR = ['PK', 'SK', 'version', 'requestId'];
   // [request, its condition keys as DynamoDB sets them, allowed?]: dynamodb:Attributes are the
   // attribute names the request names (its ProjectionExpression, through ExpressionAttributeNames),
   // dynamodb:Select its Select (SPECIFIC_ATTRIBUTES with a projection; a Scan without one reads whole
   // items, ALL_ATTRIBUTES, which the StringEqualsIfExists clause is there to refuse: "Using IAM policy
-  // conditions for fine-grained access control", DynamoDB Developer Guide).
+  // conditions for fine-grained access control", DynamoDB Developer Guide). The same statement holds
+  // GetItem, as the IAM User Guide's "Allows access to specific attributes" does: reconcile re-reads
+  // a suspect with the same projection (ConsistentRead).
   const cases: Array<[string, Context, boolean]> = [
-    ['reconcile.rs: the four, SPECIFIC_ATTRIBUTES', { 'dynamodb:Attributes': FOUR, 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, true],
-    ['reconcile.rs: the four, Select left implicit', { 'dynamodb:Attributes': FOUR }, true],
+    ['reconcile/mod.rs: the four, SPECIFIC_ATTRIBUTES', { 'dynamodb:Attributes': FOUR, 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, true],
+    ['reconcile/mod.rs: the four, Select left implicit', { 'dynamodb:Attributes': FOUR }, true],
     ['the keys alone', { 'dynamodb:Attributes': ['PK', 'SK'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, true],
     ['the four and the flag value', { 'dynamodb:Attributes': [...FOUR, 'value'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, false],
     ['a redacted attribute', { 'dynamodb:Attributes': ['PK', 'SK', 'secret'], 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' }, false],
@@ -641,18 +784,31 @@ test('a Scan of the flag table is allowed for the four attributes reconcile read
     ['ALL_PROJECTED_ATTRIBUTES', { 'dynamodb:Select': 'ALL_PROJECTED_ATTRIBUTES' }, false],
     ['COUNT (reconcile never counts)', { 'dynamodb:Select': 'COUNT' }, false],
   ];
+  const CONDITIONED = { 'ForAllValues:StringEquals': { 'dynamodb:Attributes': FOUR }, StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' } };
   const failures: string[] = [];
-  for (const [name, t] of [['README deploy', template()], ['external auditor, data protection', auditorTemplate()]] as const) {
+  const templates = [
+    ['README deploy (baseline on)', template(), true],
+    ['-c baselineOnFirstRun=false', noBaselineTemplate(), false],
+    ['external auditor, data protection (baseline on)', auditorTemplate(), true],
+  ] as const;
+  for (const [name, t, baseline] of templates) {
     const roles = rolesOf(t);
     for (const who of ['Reconcile', 'Auditor']) {
       const p = policiesOf(t, roles[who]);
-      for (const [request, context, want] of cases) {
-        const got = allowed(p, 'dynamodb:Scan', flags, context);
-        if (got !== want) failures.push(`${name}: ${who} Scan (${request}): ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+      // The baseline reads whole items with Scan (reconcile's role, with the baseline, only).
+      const wholeScan = who === 'Reconcile' && baseline;
+      for (const action of ['dynamodb:Scan', 'dynamodb:GetItem']) {
+        for (const [request, context, conditioned] of cases) {
+          const want = conditioned || (wholeScan && action === 'dynamodb:Scan');
+          const got = allowed(p, action, flags, context);
+          if (got !== want) failures.push(`${name}: ${who} ${action} (${request}): ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+        }
+        // The conditioned grant is the role's only one of the action, but the baseline's whole-item
+        // Scan (no condition): no other statement lets it read whole items.
+        const grants = p.statements.filter((s) => s.effect === 'Allow' && s.actions.some((a) => glob(a, action, true)));
+        const expected = wholeScan && action === 'dynamodb:Scan' ? [CONDITIONED, undefined] : [CONDITIONED];
+        assert.deepEqual(grants.map((s) => s.conditions), expected, `${name}: ${who} ${action}`);
       }
-      // The conditioned grant is the role's only Scan: no other statement lets it read whole items.
-      const scans = p.statements.filter((s) => s.effect === 'Allow' && s.actions.some((a) => glob(a, 'dynamodb:Scan', true)));
-      assert.deepEqual(scans.map((s) => s.conditions), [{ 'ForAllValues:StringEquals': { 'dynamodb:Attributes': FOUR }, StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' } }], `${name}: ${who}`);
     }
   }
   assert.deepEqual(failures, []);
@@ -666,6 +822,12 @@ test('the evaluator with a context: conditions decide, unknown operators refuse 
   assert.equal(allowed(p, 'svc:Read', 'r', { k: ['b'], s: 'Y' }), false);
   assert.equal(allowed(p, 'svc:Read', 'r', {}), true, 'ForAllValues over an absent key holds, as in IAM');
   assert.equal(allowed(p, 'svc:Read', 'r'), true, 'no context: conditions ignored');
+  const like = { statements: [{ ...p.statements[0], conditions: { StringLike: { a: ['arn:b', 'arn:b/p/*'] } } }] };
+  assert.equal(allowed(like, 'svc:Read', 'r', { a: 'arn:b' }), true);
+  assert.equal(allowed(like, 'svc:Read', 'r', { a: 'arn:b/p/o' }), true);
+  assert.equal(allowed(like, 'svc:Read', 'r', { a: 'arn:bc' }), false);
+  assert.equal(allowed(like, 'svc:Read', 'r', { a: 'arn:b/q/o' }), false);
+  assert.equal(allowed(like, 'svc:Read', 'r', {}), false, 'StringLike needs the key');
   const other = { statements: [{ ...p.statements[0], conditions: { IpAddress: { 'aws:SourceIp': '10.0.0.0/8' } } }] };
   assert.throws(() => allowed(other, 'svc:Read', 'r', {}), /IpAddress/);
 });

@@ -31,7 +31,7 @@ const KNOWN: Record<string, string[]> = {
   'AWS::Lambda::EventSourceMapping': ['AuditStreamMapping533D2B77', 'NotifyStreamMappingAA42426C'],
   'AWS::Logs::LogGroup': ['ArchiveDeliveryErrorsAD334BD6', 'AuditFunctionLogsFBC8BCBF', 'AuditLogGroup6D13791A', 'NotifyFunctionLogsDD64CEFD', 'ReconcileFunctionLogsD790908C'],
   'AWS::Logs::SubscriptionFilter': ['ArchiveSubscription'],
-  'AWS::S3::Bucket': ['AccessLogBucketDA470295', 'ArchiveBucket9DECBF5D', 'FailureBucket1DB25638'],
+  'AWS::S3::Bucket': ['AccessLogBucketDA470295', 'ArchiveBucket9DECBF5D', 'FailureBucket1DB25638', 'ReconcileStateBucketD49646D7'],
   'AWS::SNS::Subscription': ['AlarmTopiconcallexamplecomCD7D68CB', 'AlertTopiconcallexamplecom53B33DEE'],
   'AWS::SNS::Topic': ['AlarmTopicD01E77F9', 'AlertTopic2720D535', 'InvalidationTopic9BB795A5', 'PipelineChangesTopicD2110303'],
 };

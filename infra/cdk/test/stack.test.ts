@@ -138,6 +138,7 @@ test('what outlives the stack is retained on deletion and replacement, but not a
     ['AuditLogGroup', 'AWS::Logs::LogGroup'],
     ['FailureBucket', 'AWS::S3::Bucket'],
     ['Key', 'AWS::KMS::Key'],
+    ['ReconcileStateBucket', 'AWS::S3::Bucket'],
     ['SealKey', 'AWS::KMS::Key'],
   ].map(([id, type]) => [id, type, 'RetainExceptOnCreate', 'Retain']);
   assert.deepEqual(kept(t), want);
@@ -260,7 +261,7 @@ test('changes to what protects the trail page through the alarm topic, published
     assert.ok(params('aws.kms').includes(`{"Ref":"${k}`), `${k} by ID`);
     assert.ok(params('aws.kms').includes(`{"Fn::GetAtt":["${k}`), `${k} by ARN`);
   }
-  for (const b of ['ArchiveBucket', 'FailureBucket']) assert.ok(params('aws.s3').includes(`{"Ref":"${b}`), b);
+  for (const b of ['ArchiveBucket', 'FailureBucket', 'AccessLogBucket', 'ReconcileStateBucket']) assert.ok(params('aws.s3').includes(`{"Ref":"${b}`), b);
   for (const [, r] of rules) {
     assert.equal(r.Properties.EventPattern['detail-type'][0], 'AWS API Call via CloudTrail');
     assert.ok(r.Properties.Targets.every((x: any) => x.Arn.Ref.startsWith('AlarmTopic')), 'pages through the alarm topic');
@@ -274,14 +275,86 @@ test('changes to what protects the trail page through the alarm topic, published
   assert.equal(publish.flatMap((s: any) => s.Condition.ArnEquals['aws:SourceArn']).length, patterned.length);
 });
 
-test('the completeness check runs hourly and may only scan the table and read the trail', () => {
+test('the completeness check runs hourly and may only read the table and the trail and keep its state (and, taking the baseline, write it)', () => {
   const rules = resources(t, 'AWS::Events::Rule').map(([, r]) => r.Properties);
   assert.ok(rules.some((r) => r.ScheduleExpression === 'rate(1 hour)' && r.Targets[0].Arn['Fn::GetAtt'][0].startsWith('ReconcileFunction')));
-  const policy = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReconcileRole'))![1];
-  const actions = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Effect === 'Allow').flatMap((s: any) => [s.Action].flat());
-  assert.deepEqual(actions.sort(), ['dynamodb:Scan', 'logs:CreateLogStream', 'logs:FilterLogEvents', 'logs:PutLogEvents']);
+  // Its role's grants by statement id (iam.test.ts evaluates them).
+  const grants = (template: Template) => {
+    const policy = resources(template, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReconcileRole'))![1];
+    return Object.fromEntries(policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Effect === 'Allow').map((s: any) => [s.Sid, [s.Action].flat().sort()]));
+  };
+  const always = {
+    WriteOwnLogs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    FindTheState: ['s3:ListBucket'],
+    ReadAndReplaceTheState: ['s3:GetObject', 's3:PutObject'],
+    EncryptTheState: ['kms:Decrypt', 'kms:GenerateDataKey'],
+    ReadTheCheckAttributes: ['dynamodb:GetItem', 'dynamodb:Scan'],
+    ReadTheAuditTrail: ['logs:FilterLogEvents'],
+  };
+  const baseline = { ScanWholeItemsForTheBaseline: ['dynamodb:Scan'], WriteBaselineRecords: ['logs:CreateLogStream', 'logs:PutLogEvents'] };
+  const demo = { createDemoTable: true, tableStreamArn: undefined };
+  assert.deepEqual(grants(t), { ...always, ...baseline }, 'attached: the baseline on by default');
+  assert.deepEqual(grants(synth({ baselineOnFirstRun: false }).template), always);
+  assert.deepEqual(grants(synth(demo).template), always, 'the demo table: nothing predates the trail');
+  assert.deepEqual(grants(synth({ ...demo, baselineOnFirstRun: true }).template), { ...always, ...baseline });
   const [, role] = resources(t, 'AWS::IAM::Role').find(([id]) => id.startsWith('ReconcileRole'))!;
   assert.equal(role.Properties.ManagedPolicyArns, undefined, 'no AWS managed policy');
+});
+
+test('the completeness check: one 15-minute run at a time, its state bucket, the mappings\' grace period, the baseline by configuration', () => {
+  const fn = (template: Template) => resources(template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('ReconcileFunction'))![1].Properties;
+  const p = fn(t);
+  assert.equal(p.Timeout, 900, 'Lambda\'s maximum: a first run may baseline a large table');
+  assert.equal(p.ReservedConcurrentExecutions, 1, 'a single writer of the state');
+  const vars = p.Environment.Variables;
+  const [stateId] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('ReconcileStateBucket'))!;
+  const [sealId] = resources(t, 'AWS::KMS::Key').find(([id]) => id.startsWith('SealKey'))!;
+  assert.deepEqual(vars.FLAGTRAIL_STATE_BUCKET, { Ref: stateId });
+  assert.equal(vars.FLAGTRAIL_STATE_KEY, undefined, 'the runtime\'s default, reconcile/state.jsonl.gz: under the granted prefix');
+  // 6 h of maximum record age + 15 min, from the mapping's own value.
+  assert.equal(vars.FLAGTRAIL_RECONCILE_GRACE_SECONDS, '22500');
+  assert.equal(Number(vars.FLAGTRAIL_RECONCILE_GRACE_SECONDS), mapping('Audit').MaximumRecordAgeInSeconds + 15 * 60);
+  assert.equal(mapping('Notify').MaximumRecordAgeInSeconds, mapping('Audit').MaximumRecordAgeInSeconds);
+  assert.equal(vars.FLAGTRAIL_BASELINE_ON_FIRST_RUN, 'true', 'attached: the table predates the trail');
+  assert.deepEqual(vars.FLAGTRAIL_SEAL_KEY_ID, { 'Fn::GetAtt': [sealId, 'Arn'] });
+  // The runtime's defaults unless a prop is given.
+  for (const v of ['FLAGTRAIL_SCAN_SEGMENTS', 'FLAGTRAIL_SCAN_READ_UNITS_PER_SECOND', 'FLAGTRAIL_LOGS_REQUESTS_PER_SECOND', 'FLAGTRAIL_RECONCILE_OVERLAP_SECONDS']) assert.equal(vars[v], undefined, v);
+  for (const [what, extra] of [['-c baselineOnFirstRun=false', { baselineOnFirstRun: false }], ['the demo table', { createDemoTable: true, tableStreamArn: undefined }]] as const) {
+    const v = fn(synth(extra).template).Environment.Variables;
+    assert.equal(v.FLAGTRAIL_BASELINE_ON_FIRST_RUN, undefined, what);
+    assert.equal(v.FLAGTRAIL_SEAL_KEY_ID, undefined, what);
+    assert.ok(v.FLAGTRAIL_STATE_BUCKET, `${what}: the state is kept all the same`);
+  }
+  assert.equal(fn(synth({ createDemoTable: true, tableStreamArn: undefined, baselineOnFirstRun: true }).template).Environment.Variables.FLAGTRAIL_BASELINE_ON_FIRST_RUN, 'true');
+  const tuned = fn(synth({ reconcileScanSegments: 48, reconcileReadUnitsPerSecond: 0 }).template).Environment.Variables;
+  assert.equal(tuned.FLAGTRAIL_SCAN_SEGMENTS, '48');
+  assert.equal(tuned.FLAGTRAIL_SCAN_READ_UNITS_PER_SECOND, '0');
+  for (const bad of [0, 1.5, 1_000_001, NaN]) assert.throws(() => synth({ reconcileScanSegments: bad }), /reconcileScanSegments must be a whole number/, String(bad));
+  for (const bad of [-1, 0.5, NaN]) assert.throws(() => synth({ reconcileReadUnitsPerSecond: bad }), /reconcileReadUnitsPerSecond must be a whole number/, String(bad));
+});
+
+test('the state bucket: the trail key, no public access, TLS, 7 days of replaced states, no Object Lock, access-logged, watched', () => {
+  const [stateId, bucket] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('ReconcileStateBucket'))!;
+  const [trailKey] = resources(t, 'AWS::KMS::Key').find(([id]) => id.startsWith('Key'))!;
+  const [logId] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('AccessLogBucket'))!;
+  const p = bucket.Properties;
+  assert.deepEqual(p.BucketEncryption.ServerSideEncryptionConfiguration, [{ BucketKeyEnabled: true, ServerSideEncryptionByDefault: { KMSMasterKeyID: { 'Fn::GetAtt': [trailKey, 'Arn'] }, SSEAlgorithm: 'aws:kms' } }]);
+  assert.deepEqual(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  assert.equal(p.VersioningConfiguration.Status, 'Enabled');
+  assert.equal(p.ObjectLockEnabled, undefined, 'replaced every hour: no Object Lock');
+  assert.equal(p.ObjectLockConfiguration, undefined);
+  assert.ok(p.LifecycleConfiguration.Rules.some((r: any) => r.NoncurrentVersionExpiration?.NoncurrentDays === 7 && r.Status === 'Enabled'));
+  assert.ok(!p.LifecycleConfiguration.Rules.some((r: any) => r.ExpirationInDays !== undefined), 'the current state never expires');
+  assert.deepEqual(p.LoggingConfiguration, { DestinationBucketName: { Ref: logId }, LogFilePrefix: 'state/' });
+  assert.equal(bucket.DeletionPolicy, 'RetainExceptOnCreate');
+  assert.equal(bucket.UpdateReplacePolicy, 'Retain');
+  const [, policy] = resources(t, 'AWS::S3::BucketPolicy').find(([, r]) => r.Properties.Bucket.Ref === stateId)!;
+  const statements = policy.Properties.PolicyDocument.Statement;
+  assert.deepEqual(statements.map((s: any) => [s.Effect, s.Condition]), [['Deny', { Bool: { 'aws:SecureTransport': 'false' } }]], 'enforceSSL, and no grant by bucket policy');
+  // Its configuration changes page like the evidence buckets'.
+  const watched = resources(t, 'AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern?.detail?.eventName?.includes('PutBucketPolicy'));
+  assert.ok(watched.length > 0 && watched.every(([, r]) => JSON.stringify(r.Properties.EventPattern.detail.requestParameters.bucketName).includes(`"Ref":"${stateId}"`)));
+  assert.deepEqual(t.toJSON().Outputs.ReconcileStateBucketName.Value, { Ref: stateId });
 });
 
 test('saved queries and a dashboard exist for the audit log group', () => {
@@ -476,10 +549,10 @@ test('every log group of the stack is encrypted with the trail key, which lets C
   assert.ok(arnPattern.includes(':logs:eu-west-1:123456789012:log-group:*'), arnPattern);
 });
 
-test('server access logs of the archive and failure buckets: one SSE-S3 bucket, delivery by bucket policy, kept as long as the archive', () => {
+test('server access logs of the archive, failure and state buckets: one SSE-S3 bucket, delivery by bucket policy, kept as long as the archive', () => {
   const R = t.toJSON().Resources;
   const [logId, log] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('AccessLogBucket'))!;
-  for (const [prefix, source] of [['archive/', 'ArchiveBucket'], ['failure/', 'FailureBucket']]) {
+  for (const [prefix, source] of [['archive/', 'ArchiveBucket'], ['failure/', 'FailureBucket'], ['state/', 'ReconcileStateBucket']]) {
     const [, b] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith(source))!;
     assert.deepEqual(b.Properties.LoggingConfiguration, { DestinationBucketName: { Ref: logId }, LogFilePrefix: prefix }, source);
   }
@@ -500,7 +573,7 @@ test('server access logs of the archive and failure buckets: one SSE-S3 bucket, 
   // The logging service may write under each source's prefix, for that source bucket in this account only; TLS only.
   const [, policy] = resources(t, 'AWS::S3::BucketPolicy').find(([, r]) => r.Properties.Bucket.Ref === logId)!;
   const statements = policy.Properties.PolicyDocument.Statement;
-  for (const [sid, prefix, source] of [['ServerAccessLogsOfArchive', 'archive/', 'ArchiveBucket'], ['ServerAccessLogsOfFailure', 'failure/', 'FailureBucket']]) {
+  for (const [sid, prefix, source] of [['ServerAccessLogsOfArchive', 'archive/', 'ArchiveBucket'], ['ServerAccessLogsOfFailure', 'failure/', 'FailureBucket'], ['ServerAccessLogsOfState', 'state/', 'ReconcileStateBucket']]) {
     const s = statements.find((x: any) => x.Sid === sid);
     assert.deepEqual(s.Principal, { Service: 'logging.s3.amazonaws.com' });
     assert.equal(s.Action, 's3:PutObject');
