@@ -18,6 +18,7 @@
 //! Neither proves anything about writes that do not bump `version` (an unstamped write keeps it;
 //! its record says `actorSource: unstamped`).
 
+mod index;
 mod seq;
 mod state;
 

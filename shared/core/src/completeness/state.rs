@@ -13,12 +13,13 @@
 //! still on its way (retries, a batch waiting for its shard) is not a page. A suspect the trail or
 //! the table later explains is dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::index::ItemIndex;
 use super::{item_id, Finding, SequenceKey, TableItem, TrailRecord};
 
 /// An item's key (`PK`, `SK`), length-prefixed in one string so that no key can forge another.
@@ -210,7 +211,7 @@ enum Line {
 /// What the trail shows of every item, the open suspects, and where the last run stopped.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TrailState {
-    items: HashMap<ItemKey, ItemState>,
+    items: ItemIndex<ItemState>,
     suspects: BTreeMap<ItemKey, Vec<Suspect>>,
     /// Events up to this time (ms, the log event's timestamp) have been read.
     pub read_until_ms: Option<i64>,
@@ -228,7 +229,7 @@ impl TrailState {
 
     /// Whether any baseline record has been read.
     pub fn has_baseline(&self) -> bool {
-        self.items.values().any(|e| e.has(HAS_BASELINE))
+        self.items.iter().any(|(_, e)| e.has(HAS_BASELINE))
     }
 
     /// Whether the trail shows the item's state `version`/`request_id` (a baseline is not needed).
@@ -238,7 +239,7 @@ impl TrailState {
 
     /// Takes one record of the trail, read at `now_ms`.
     pub fn apply(&mut self, r: &TrailRecord, now_ms: i64) {
-        let entry = self.items.entry(r.key.clone()).or_default();
+        let entry = self.items.entry(&r.key);
         let digest = state_digest(r.after_version.as_deref(), r.after_request_id.as_deref());
         let at = r.at_ms.unwrap_or(0);
         let mut found = Vec::new();
@@ -493,7 +494,7 @@ impl TrailState {
             segments: self.segments,
             items: self.items.len(),
         })?;
-        for (k, s) in &self.items {
+        for (k, s) in self.items.iter() {
             line(&Line::Item { k: k.clone(), s: *s })?;
         }
         for (k, list) in &self.suspects {
@@ -523,9 +524,7 @@ impl TrailState {
                     state.items.reserve(items);
                 }
                 _ if !header => return Err(bad(format!("expected the header `{FORMAT}` on the first line"))),
-                Line::Item { k, s } => {
-                    state.items.insert(k, s);
-                }
+                Line::Item { k, s } => state.items.push(k, s),
                 Line::Suspect { k, s } => state.suspects.entry(k).or_default().push(s),
             }
         }
