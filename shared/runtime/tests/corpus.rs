@@ -376,3 +376,25 @@ fn every_sample_events_trail_is_sealed_and_verifies() {
         );
     }
 }
+
+#[test]
+fn baseline_records_and_their_seal_match_the_schema() {
+    use flagtrail_core::audit::baseline::{plan_baseline, BaselineItem};
+    let items = [
+        serde_json::json!({"PK": {"S": "FLAG#prod#old"}, "SK": {"S": "METADATA"}, "version": {"N": "7"}, "requestId": {"S": "r7"}}),
+        serde_json::json!({"PK": {"S": "legacy"}, "SK": {"S": "x"}}),
+    ]
+    .map(|i| BaselineItem::from_dynamodb_json(&i));
+    let (events, seal) = plan_baseline(&items, "2026-12-02T10:00:00.000Z", 0);
+    for e in &events {
+        assert_valid(&e.message);
+    }
+    assert_eq!(parse(&events[1].message)["environment"], Value::Null, "a key outside the schema has no environment");
+    for part in seal.to_parts(None) {
+        assert_valid(&part);
+    }
+    // The schema refuses what a baseline must have.
+    let mut bad = parse(&events[0].message);
+    bad.as_object_mut().unwrap().remove("itemDigest");
+    assert!(!support::schema().is_valid(&bad));
+}
