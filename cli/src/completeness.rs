@@ -181,6 +181,7 @@ pub async fn run_reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
             ddb: aws_sdk_dynamodb::Client::new(&sdk),
             table: args.table.clone(),
             pace: rate(args.read_units_per_second),
+            page_items: None,
         },
         trail,
         state: args.state.map(|p| Box::new(FileState(p)) as Box<dyn StateStore>),
@@ -189,7 +190,7 @@ pub async fn run_reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
         segments: args.segments,
         baseline: None,
     };
-    let r = check.run(flagtrail_runtime::pipeline::now_ms()).await?;
+    let r = check.run(flagtrail_runtime::pipeline::now_ms(), None).await?;
     for f in &r.findings {
         println!("{f}");
     }
@@ -226,9 +227,11 @@ pub async fn run_baseline(args: BaselineArgs) -> anyhow::Result<()> {
         ddb: aws_sdk_dynamodb::Client::new(&sdk),
         table: args.table.clone(),
         pace: rate(args.read_units_per_second),
+        page_items: None,
     };
     let writer = build::baseline_writer(&sdk, &args.log_group, args.seal_key.as_deref());
-    let (read, written) = baseline(&table, &writer, &mut state, now).await?;
+    let run = baseline(&table, &writer, &mut state, now, None).await?;
+    let (read, written) = (run.read, run.written);
     println!(
         "baseline of {}: {read} item(s) read; {written} recorded in {} ({} already shown by the trail's {records} record(s)){}",
         args.table,

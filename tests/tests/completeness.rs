@@ -307,3 +307,47 @@ fn the_stand_in_throttles_a_sixth_request_within_a_second() {
     assert!(calls.admit(at(1000)), "the first has left the window");
     assert_eq!((calls.answered, calls.throttled), (6, 1));
 }
+
+/// A baseline larger than one run's time: each run stops after a page once its deadline has passed,
+/// keeps where it got in the state, and the next resumes there; the table is compared only once the
+/// baseline is whole, and then nothing is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_cut_by_the_deadline_resumes_on_the_next_run() {
+    use flagtrail_runtime::reconcile::{CompletenessCheck, FileState, TableReader};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for flag in ["a", "b", "c"] {
+        ddb.put_item()
+            .table_name(&stack.table)
+            .set_item(Some(prod_flag(flag, 10, "alice", &format!("r-{flag}"), 2)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("flagtrail-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = CompletenessCheck {
+        table: TableReader { ddb: ddb.clone(), table: stack.table.clone(), pace: None, page_items: Some(1) },
+        trail: Box::new(LogGroupTrail::whole(aws_sdk_cloudwatchlogs::Client::new(&sdk), &stack.log_group)),
+        state: Some(Box::new(FileState(dir.join("state.jsonl.gz")))),
+        grace_ms: 0,
+        overlap_ms: 0,
+        segments: 1,
+        baseline: Some(flagtrail_runtime::build::baseline_writer(&sdk, &stack.log_group, None)),
+    };
+    let now = flagtrail_runtime::pipeline::now_ms();
+    // The deadline has passed before the run starts: one page (one item) per run.
+    let mut baselined = Vec::new();
+    for run in 0..3 {
+        let r = check.run(now + run, Some(0)).await.unwrap();
+        baselined.push(r.baselined);
+        assert_eq!(r.findings, vec![], "run {run}");
+        assert_eq!(r.pass.is_some(), run == 2, "the table is compared once the baseline is whole (run {run})");
+    }
+    assert_eq!(baselined, vec![1, 1, 1]);
+    let r = check.run(now + 10, Some(0)).await.unwrap();
+    assert_eq!((r.baselined, r.known_items, r.findings.len()), (0, 3, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -83,6 +83,7 @@ pub fn completeness_check(sdk: &SdkConfig, config: &ReconcileConfig) -> Complete
             ddb: aws_sdk_dynamodb::Client::new(sdk),
             table: config.table.clone(),
             pace: rate(config.read_units_per_second),
+            page_items: None,
         },
         trail: Box::new(trail),
         state: config.state.as_ref().map(|(bucket, key)| {

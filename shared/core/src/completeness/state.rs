@@ -157,6 +157,15 @@ pub struct Suspect {
     pub after: Option<SequenceKey>,
 }
 
+/// A baseline taken over several runs (a large table at a paced read rate): the key its scan
+/// resumes after, `None` before the first page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineProgress {
+    /// The last item read.
+    pub after: Option<ItemKey>,
+}
+
 /// One slice of the table to compare: segment `segment` of `segments` (DynamoDB parallel Scan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
@@ -192,6 +201,8 @@ enum Line {
     Header {
         format: String,
         read_until_ms: Option<i64>,
+        #[serde(default)]
+        baseline: Option<BaselineProgress>,
         cycle: u32,
         cycle_started_ms: i64,
         next_segment: u32,
@@ -215,6 +226,8 @@ pub struct TrailState {
     suspects: BTreeMap<ItemKey, Vec<Suspect>>,
     /// Events up to this time (ms, the log event's timestamp) have been read.
     pub read_until_ms: Option<i64>,
+    /// A baseline begun and not finished: where its scan resumes.
+    pub baseline: Option<BaselineProgress>,
     cycle: u32,
     cycle_started_ms: i64,
     next_segment: u32,
@@ -488,6 +501,7 @@ impl TrailState {
         line(&Line::Header {
             format: FORMAT.into(),
             read_until_ms: self.read_until_ms,
+            baseline: self.baseline.clone(),
             cycle: self.cycle,
             cycle_started_ms: self.cycle_started_ms,
             next_segment: self.next_segment,
@@ -513,12 +527,22 @@ impl TrailState {
             let text = text?;
             let bad = |reason: String| StateError::Malformed { line: n + 1, reason };
             match serde_json::from_str::<Line>(&text).map_err(|e| bad(e.to_string()))? {
-                Line::Header { format, read_until_ms, cycle, cycle_started_ms, next_segment, segments, items } => {
+                Line::Header {
+                    format,
+                    read_until_ms,
+                    baseline,
+                    cycle,
+                    cycle_started_ms,
+                    next_segment,
+                    segments,
+                    items,
+                } => {
                     if n != 0 || format != FORMAT {
                         return Err(bad(format!("expected the header `{FORMAT}` on the first line")));
                     }
                     header = true;
                     state.read_until_ms = read_until_ms;
+                    state.baseline = baseline;
                     (state.cycle, state.cycle_started_ms, state.next_segment, state.segments) =
                         (cycle, cycle_started_ms, next_segment, segments);
                     state.items.reserve(items);
@@ -660,6 +684,7 @@ mod tests {
         s.check(&table("y", "1"), 5);
         s.end_pass(p, 5);
         s.read_until_ms = Some(42);
+        s.baseline = Some(BaselineProgress { after: Some(ItemKey::new("p", "s")) });
         let mut bytes = Vec::new();
         s.write_to(&mut bytes).unwrap();
         let back = TrailState::read_from(bytes.as_slice()).unwrap();

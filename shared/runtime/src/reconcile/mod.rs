@@ -15,7 +15,9 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
 use flagtrail_core::audit::baseline::{plan_baseline, BaselineItem, RECORDS_PER_SEAL};
 use flagtrail_core::audit::rfc3339_ms;
-use flagtrail_core::completeness::{Finding, ItemKey, Pass, StateError, TableItem, TrailRecord, TrailState};
+use flagtrail_core::completeness::{
+    BaselineProgress, Finding, ItemKey, Pass, StateError, TableItem, TrailRecord, TrailState,
+};
 use flagtrail_core::delivery::{plan_log_batches, LogEvent};
 use serde_json::Value;
 
@@ -70,6 +72,8 @@ pub struct TableReader {
     /// Read capacity units per second the check may consume (Scan reports what each page
     /// consumed, `ReturnConsumedCapacity`); `None` reads as fast as the table allows.
     pub pace: Option<Arc<Pace>>,
+    /// Items per Scan page (`Limit`); `None` is DynamoDB's 1 MB page.
+    pub page_items: Option<i32>,
 }
 
 fn text(v: Option<&AttributeValue>) -> Option<String> {
@@ -147,6 +151,7 @@ impl TableReader {
             .scan()
             .table_name(&self.table)
             .set_exclusive_start_key(start)
+            .set_limit(self.page_items)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         if let Some(p) = pass.filter(|p| p.segments > 1) {
             req = req.segment(p.segment as i32).total_segments(p.segments as i32);
@@ -210,7 +215,7 @@ impl TableReader {
 
 /// Every item of the table, as the check compares it (small tables, tests).
 pub async fn scan_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<TableItem>, CheckError> {
-    let reader = TableReader { ddb: ddb.clone(), table: table.to_owned(), pace: None };
+    let reader = TableReader { ddb: ddb.clone(), table: table.to_owned(), pace: None, page_items: None };
     let mut items = Vec::new();
     reader.scan(None, false, |page| items.extend(page.iter().map(table_item))).await?;
     Ok(items)
@@ -284,35 +289,68 @@ impl BaselineWriter {
     }
 }
 
+/// How far a baseline got.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BaselineRun {
+    /// Items read.
+    pub read: usize,
+    /// Items recorded.
+    pub written: usize,
+    /// The whole table was read.
+    pub complete: bool,
+}
+
 /// Records a baseline of every item of the table the trail (in `state`) does not show, reading
-/// whole items; returns (items read, items baselined).
+/// whole items, from where `state.baseline` says an earlier run stopped. It stops after the page
+/// that ends past `stop_at_ms` (a Lambda deadline), its records written, and leaves in
+/// `state.baseline` where to resume.
 pub async fn baseline(
     table: &TableReader,
     writer: &BaselineWriter,
     state: &mut TrailState,
     now_ms: i64,
-) -> Result<(usize, usize), CheckError> {
+    stop_at_ms: Option<i64>,
+) -> Result<BaselineRun, CheckError> {
     let mut pending: Vec<BaselineItem> = Vec::new();
-    let (mut read, mut written) = (0, 0);
-    let mut start = None;
+    let mut run = BaselineRun::default();
+    let mut start: Option<Key> = state.baseline.as_ref().and_then(|b| b.after.as_ref()).map(|k| {
+        let (pk, sk) = k.parts();
+        HashMap::from([
+            ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
+            ("SK".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    });
+    state.baseline = Some(BaselineProgress { after: state.baseline.as_ref().and_then(|b| b.after.clone()) });
     // Page by page, so that batches are written (and memory released) as the scan goes.
     loop {
         let page = table.page(None, true, start).await?;
-        read += page.items.len();
+        run.read += page.items.len();
         for item in &page.items {
             let t = table_item(item);
             if !state.shows(&t.key, t.version.as_deref(), t.request_id.as_deref()) {
                 pending.push(BaselineItem::from_dynamodb_json(&dynamodb_json(item)));
             }
         }
-        while pending.len() >= RECORDS_PER_SEAL || (page.next.is_none() && !pending.is_empty()) {
+        let out_of_time = stop_at_ms.is_some_and(|t| crate::pipeline::now_ms() >= t);
+        let last_page = page.next.is_none() || out_of_time;
+        while pending.len() >= RECORDS_PER_SEAL || (last_page && !pending.is_empty()) {
             let batch: Vec<BaselineItem> = pending.drain(..pending.len().min(RECORDS_PER_SEAL)).collect();
             writer.write(&batch, state, now_ms).await?;
-            written += batch.len();
+            run.written += batch.len();
         }
         match page.next {
-            Some(k) => start = Some(k),
-            None => return Ok((read, written)),
+            None => {
+                state.baseline = None;
+                run.complete = true;
+                return Ok(run);
+            }
+            Some(k) => {
+                state.baseline = Some(BaselineProgress { after: Some(table_item(&k).key) });
+                if out_of_time {
+                    return Ok(run);
+                }
+                start = Some(k);
+            }
         }
     }
 }
@@ -363,8 +401,8 @@ pub struct CheckReport {
 }
 
 impl CompletenessCheck {
-    /// Runs once at `now_ms`.
-    pub async fn run(&self, now_ms: i64) -> Result<CheckReport, CheckError> {
+    /// Runs once at `now_ms`; a baseline stops at `stop_at_ms` and resumes on the next run.
+    pub async fn run(&self, now_ms: i64, stop_at_ms: Option<i64>) -> Result<CheckReport, CheckError> {
         let loaded = match &self.state {
             Some(store) => store.load().await?,
             None => None,
@@ -384,13 +422,26 @@ impl CompletenessCheck {
             }
         }
         // A baseline is taken once: a state lost later (deleted, corrupted) is rebuilt from the
-        // trail, never answered with a new baseline that would absorb writes behind its back.
-        let take_baseline = first && self.state.is_some() && !state.has_baseline();
+        // trail, never answered with a new baseline that would absorb writes behind its back. One
+        // begun and not finished (the run's time ran out) resumes where it stopped.
+        let take_baseline = self.state.is_some() && (state.baseline.is_some() || (first && !state.has_baseline()));
         let segments = match (&self.baseline, take_baseline) {
             (Some(writer), true) => {
-                let (read, written) = baseline(&self.table, writer, &mut state, now_ms).await?;
-                tracing::info!(read, written, "first run: baseline of the items the trail does not show");
-                report.baselined = written;
+                let run = baseline(&self.table, writer, &mut state, now_ms, stop_at_ms).await?;
+                tracing::info!(?run, "baseline of the items the trail does not show");
+                report.baselined = run.written;
+                if !run.complete {
+                    // The table is compared once the baseline is whole: until then every item
+                    // not yet read would be a suspect.
+                    state.read_until_ms = Some(now_ms + 1);
+                    report.known_items = state.items();
+                    report.findings = state.findings(now_ms, self.grace_ms);
+                    report.pending = state.pending(now_ms, self.grace_ms);
+                    if let Some(store) = &self.state {
+                        store.save(&state).await?;
+                    }
+                    return Ok(report);
+                }
                 1
             }
             // Without a kept state there is no next run to scan the other slices.
