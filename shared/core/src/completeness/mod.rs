@@ -197,24 +197,29 @@ impl TableItem {
     }
 }
 
-/// Version continuity of a whole trail at once (see the module): what [`TrailState`] finds, in
-/// one pass and no grace.
-pub fn continuity(records: &[TrailRecord]) -> Vec<Finding> {
+/// A whole trail into a state, in stream order (baselines first: they are dated, not sequenced),
+/// so that the findings do not depend on the order the records were read in.
+fn whole(records: &[TrailRecord]) -> TrailState {
+    let mut ordered: Vec<&TrailRecord> = records.iter().collect();
+    ordered.sort_by_cached_key(|r| r.sequence_number.as_deref().and_then(SequenceKey::parse).unwrap_or_default());
     let mut state = TrailState::default();
-    for r in records {
+    for r in ordered {
         state.apply(r, 0);
     }
-    state.findings(0, 0).into_iter().filter(Finding::is_continuity).collect()
+    state
+}
+
+/// Version continuity of a whole trail at once (see the module): what [`TrailState`] finds, in
+/// stream order and no grace.
+pub fn continuity(records: &[TrailRecord]) -> Vec<Finding> {
+    whole(records).findings(0, 0).into_iter().filter(Finding::is_continuity).collect()
 }
 
 /// Compares the table with a whole trail at once (see the module): every item the table holds
 /// must show its current state in the trail, and every item the trail says exists must be in
 /// the table. Items the trail never saw are reported too: record a baseline for them.
 pub fn reconcile(table: &[TableItem], records: &[TrailRecord]) -> Vec<Finding> {
-    let mut state = TrailState::default();
-    for r in records {
-        state.apply(r, 0);
-    }
+    let mut state = whole(records);
     // A cycle that starts after every record: any item the table lacks is gone.
     let pass = state.begin_pass(i64::MAX, 1);
     for t in table {

@@ -6,7 +6,9 @@
 //! number, version, kind), digests of the newest state and of a baseline, and when the table last
 //! showed it. Records may arrive in any order (the log group and the archive interleave shards and
 //! repeat what they both hold): a record newer than the newest is checked against it, one older
-//! than the oldest against that, and one in between can only fill a gap already suspected.
+//! than the oldest against that, and one in between can only fill a gap already suspected — one
+//! that contradicts its neighbours is not found that way. A stream delivers each item's records in
+//! order; the whole-trail checks ([`super::continuity`], [`super::reconcile`]) sort first.
 //!
 //! Nothing is reported at once. Each disagreement is a [`Suspect`] with the time it was first seen;
 //! [`TrailState::findings`] reports those older than a grace period, so a write whose record is
@@ -304,8 +306,11 @@ impl TrailState {
                     entry.set(OLDEST_REMOVE, remove);
                 }
                 entry.newest = seq;
+                // Versions only grow, except when an item is created again; a change older than a
+                // baseline does not take the item back before it.
+                let before_baseline = entry.has(HAS_BASELINE) && at < entry.baseline_ms;
                 entry.version = match r.version {
-                    Some(v) if insert || entry.version == NO_VERSION || !entry.has(HAS_CHANGE) => v,
+                    Some(v) if (insert && !before_baseline) || entry.version == NO_VERSION => v,
                     Some(v) => entry.version.max(v),
                     None => entry.version,
                 };
@@ -673,6 +678,33 @@ mod tests {
         );
         s.apply(&rec("b", 2, "MODIFY", "x", 2), 0);
         assert_eq!(s.findings(0, 0), vec![], "the missing record arrives");
+    }
+
+    #[test]
+    fn a_change_older_than_a_baseline_read_after_it_does_not_take_the_item_back() {
+        let mut s = TrailState::default();
+        let baseline = TrailRecord {
+            event_id: "baseline-1".into(),
+            sequence_number: None,
+            event_name: "BASELINE".into(),
+            key: ItemKey::new("x", "S"),
+            version: Some(7),
+            after_version: Some("7".into()),
+            after_request_id: Some("req-7".into()),
+            at_ms: Some(100),
+        };
+        s.apply(&baseline, 0);
+        let mut old = rec("a", 1, "INSERT", "x", 1);
+        old.at_ms = Some(50);
+        s.apply(&old, 0);
+        let mut next = rec("m", 9, "MODIFY", "x", 8);
+        next.at_ms = Some(200);
+        s.apply(&next, 0);
+        assert_eq!(s.findings(0, 0), vec![], "v8 continues from the baseline's v7");
+        let p = s.begin_pass(i64::MAX, 1);
+        s.check(&table("x", "8"), 0);
+        s.end_pass(p, 0);
+        assert_eq!(s.findings(0, 0), vec![]);
     }
 
     #[test]
