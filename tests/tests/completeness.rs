@@ -294,6 +294,84 @@ async fn the_trail_is_read_in_pages_within_the_filter_quota() {
     assert_eq!(throttled, 0, "paced below the quota");
 }
 
+/// A trail longer than one run can read (a state rebuilt from a year of trail): each run stops
+/// after a page once its deadline has passed, keeps how far it read, compares nothing yet, and the
+/// next run goes on from there; once the trail is read the table is compared, and nothing is
+/// reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trail_read_cut_by_the_deadline_resumes_on_the_next_run() {
+    use flagtrail_runtime::reconcile::{CompletenessCheck, FileState, TableReader};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    logs.create_log_stream().log_group_name(&stack.log_group).log_stream_name("bulk").send().await.unwrap();
+    let now = flagtrail_runtime::pipeline::now_ms();
+    let pad = "x".repeat(1400);
+    // 2,000 items, each created once; ~3 MB of trail: three pages of at most 1 MB.
+    for chunk in (0..2000).collect::<Vec<u32>>().chunks(500) {
+        let events = chunk.iter().map(|&i| {
+            let m = serde_json::json!({"recordType": "change", "eventId": format!("e{i}"), "sequenceNumber": format!("{:021}", i + 1),
+                "eventName": "INSERT", "keys": {"PK": format!("FLAG#prod#f{i}"), "SK": "METADATA"}, "itemVersion": 1,
+                "after": {"version": "1", "requestId": format!("r{i}")}, "pad": pad});
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(now - 2000 + i64::from(i)).message(m.to_string()).build().unwrap()
+        });
+        logs.put_log_events()
+            .log_group_name(&stack.log_group)
+            .log_stream_name("bulk")
+            .set_log_events(Some(events.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+    for i in 0..2000 {
+        let item = flagtrail_e2e::stamped(
+            &[("PK", s(&format!("FLAG#prod#f{i}"))), ("SK", s("METADATA"))],
+            "alice",
+            &format!("r{i}"),
+            1,
+        );
+        ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
+    }
+    let strict = flagtrail_e2e::strict::StrictProxy::start(&moto.endpoint, None);
+    let mut settings = moto.settings();
+    settings.endpoint_url = Some(strict.endpoint.clone());
+    let through_strict = settings.load().await;
+    let dir = std::env::temp_dir().join(format!("flagtrail-resume-trail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = CompletenessCheck {
+        table: TableReader { ddb, table: stack.table.clone(), pace: None, page_items: None },
+        // Paced as the function paces it: the stand-in throttles beyond 5 requests a second.
+        trail: Box::new(LogGroupTrail {
+            pace: Some(std::sync::Arc::new(flagtrail_runtime::pace::Pace::per_second(2.0))),
+            ..LogGroupTrail::whole(aws_sdk_cloudwatchlogs::Client::new(&through_strict), &stack.log_group)
+        }),
+        state: Some(Box::new(FileState(dir.join("state.jsonl.gz")))),
+        grace_ms: 0,
+        overlap_ms: 0,
+        segments: 1,
+        baseline: None,
+    };
+    let mut runs = Vec::new();
+    loop {
+        let r = check.run(now, Some(0)).await.unwrap();
+        assert_eq!(r.findings, vec![], "run {}", runs.len());
+        assert_eq!(r.pass.is_some(), r.trail_complete, "the table is compared once the trail is read");
+        runs.push((r.records, r.trail_complete));
+        if r.trail_complete || runs.len() > 10 {
+            break;
+        }
+    }
+    assert!(runs.len() >= 3, "~3 MB of trail in pages of at most 1 MB, one page a run: {runs:?}");
+    let records: usize = runs.iter().map(|(n, _)| n).sum();
+    assert!(records >= 2000, "every record read, some twice at the page edges: {runs:?}");
+    let r = check.run(now + 1, Some(0)).await.unwrap();
+    assert_eq!((r.known_items, r.findings.len(), r.trail_complete), (2000, 0, true));
+    assert_eq!(strict.filter_calls().1, 0, "never throttled");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_stand_in_throttles_a_sixth_request_within_a_second() {
     use std::time::{Duration, Instant};

@@ -35,8 +35,8 @@ pub async fn serve<P: Pipeline>(pipeline: P, metrics_namespace: &str) -> Result<
 pub async fn serve_check(check: CompletenessCheck, metrics_namespace: &str) -> Result<(), Error> {
     let check = &check;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        // A baseline stops two minutes before the function's deadline, saves where it got, and
-        // the next run resumes it.
+        // Reading the trail and a baseline stop two minutes before the function's deadline, the
+        // state keeps where they got, and the next run resumes them.
         let stop_at = i64::try_from(event.context.deadline).ok().map(|d| d - 120_000);
         let report = check.run(now_ms(), stop_at).await?;
         for f in &report.findings {
@@ -48,7 +48,7 @@ pub async fn serve_check(check: CompletenessCheck, metrics_namespace: &str) -> R
         Ok::<serde_json::Value, Error>(serde_json::json!({
             "records": report.records, "items": report.items, "findings": report.findings.len(),
             "pending": report.pending, "baselined": report.baselined, "knownItems": report.known_items,
-            "readSinceMs": report.read_since_ms, "tableRequests": report.table_requests, "readUnits": report.read_units,
+            "readSinceMs": report.read_since_ms, "trailComplete": report.trail_complete, "tableRequests": report.table_requests, "readUnits": report.read_units,
         }))
     }))
     .await

@@ -19,6 +19,15 @@ use serde_json::Value;
 
 use crate::pace::Pace;
 
+/// Where a read stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Everything since the start was read.
+    Complete,
+    /// Out of time: events up to this time (ms) were read, later ones not.
+    StoppedAt(i64),
+}
+
 /// A trail that cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[error("audit trail {source_name}: {message}")]
@@ -51,6 +60,18 @@ pub trait TrailSource: Send + Sync {
         let mut out = Vec::new();
         self.each_message(&mut |m| out.push(m)).await?;
         Ok(out)
+    }
+    /// As [`TrailSource::each_message_since`], but a reader of a time-ordered trail may stop after a
+    /// page once `stop_at_ms` has passed, saying up to which event time it read.
+    async fn read_since(
+        &self,
+        start_ms: Option<i64>,
+        stop_at_ms: Option<i64>,
+        f: &mut (dyn FnMut(String) + Send),
+    ) -> Result<ReadEnd, TrailError> {
+        let _ = stop_at_ms;
+        self.each_message_since(start_ms, f).await?;
+        Ok(ReadEnd::Complete)
     }
     /// For reports.
     fn name(&self) -> String;
@@ -133,6 +154,19 @@ impl TrailSource for LogGroupTrail {
         start_ms: Option<i64>,
         f: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), TrailError> {
+        self.read_since(start_ms, None, f).await.map(|_| ())
+    }
+
+    /// FilterLogEvents interleaves the group's streams by event time (its `interleaved` flag is
+    /// ignored and taken as true since 2019), so a read cut after a page has read every event up
+    /// to the last one handed over, except others of the same millisecond (read again next time:
+    /// readers fold duplicates).
+    async fn read_since(
+        &self,
+        start_ms: Option<i64>,
+        stop_at_ms: Option<i64>,
+        f: &mut (dyn FnMut(String) + Send),
+    ) -> Result<ReadEnd, TrailError> {
         let err = |message: String| TrailError { source_name: self.name(), message };
         let start = match (self.start_ms, start_ms) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -155,12 +189,21 @@ impl TrailSource for LogGroupTrail {
                 .send()
                 .await
                 .map_err(|e| err(format!("{e:?}")))?;
+            let mut last = None;
             for e in page.events() {
+                last = e.timestamp().or(last);
                 f(e.message().unwrap_or_default().to_owned());
             }
             match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(()),
+                Some(t) if !t.is_empty() => {
+                    if let (Some(stop), Some(last)) = (stop_at_ms, last) {
+                        if crate::pipeline::now_ms() >= stop {
+                            return Ok(ReadEnd::StoppedAt(last));
+                        }
+                    }
+                    token = Some(t.to_owned())
+                }
+                _ => return Ok(ReadEnd::Complete),
             }
         }
     }
@@ -186,10 +229,21 @@ impl TrailSource for ChainedTrail {
         start_ms: Option<i64>,
         f: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), TrailError> {
+        self.read_since(start_ms, None, f).await.map(|_| ())
+    }
+
+    async fn read_since(
+        &self,
+        start_ms: Option<i64>,
+        stop_at_ms: Option<i64>,
+        f: &mut (dyn FnMut(String) + Send),
+    ) -> Result<ReadEnd, TrailError> {
         for t in &self.0 {
-            t.each_message_since(start_ms, f).await?;
+            if let ReadEnd::StoppedAt(at) = t.read_since(start_ms, stop_at_ms, f).await? {
+                return Ok(ReadEnd::StoppedAt(at));
+            }
         }
-        Ok(())
+        Ok(ReadEnd::Complete)
     }
 
     fn name(&self) -> String {

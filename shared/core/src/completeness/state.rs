@@ -381,6 +381,11 @@ impl TrailState {
         self.drop_empty(&r.key);
     }
 
+    /// Whether the table was never compared with this state (a first run, or a state rebuilt).
+    pub fn never_compared(&self) -> bool {
+        self.cycle == 0
+    }
+
     /// Starts comparing the table at `now_ms`, the table scanned in `segments` slices, one per
     /// pass: a cycle of passes covers every item. Returns the slice to scan.
     pub fn begin_pass(&mut self, now_ms: i64, segments: u32) -> Pass {

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::pace::Pace;
 use crate::sink::{LogSink, SealSigner, SinkError};
-use crate::trail::{TrailError, TrailSource};
+use crate::trail::{ReadEnd, TrailError, TrailSource};
 
 mod store;
 
@@ -226,16 +226,18 @@ pub async fn read_trail(source: &dyn TrailSource) -> Result<Vec<TrailRecord>, Tr
     Ok(source.records().await?.iter().filter_map(TrailRecord::from_json).collect())
 }
 
-/// Reads the trail since `start_ms` into `state`; returns the records read.
+/// Reads the trail since `start_ms` into `state` (stopping after a page past `stop_at_ms`);
+/// returns the records read and where the read ended.
 pub async fn read_into(
     source: &dyn TrailSource,
     start_ms: Option<i64>,
+    stop_at_ms: Option<i64>,
     state: &mut TrailState,
     now_ms: i64,
-) -> Result<usize, TrailError> {
+) -> Result<(usize, ReadEnd), TrailError> {
     let mut read = 0;
-    source
-        .each_message_since(start_ms, &mut |m| {
+    let end = source
+        .read_since(start_ms, stop_at_ms, &mut |m| {
             // A message that is not JSON is verify's finding, not a state.
             if let Some(r) = serde_json::from_str::<Value>(&m).ok().as_ref().and_then(TrailRecord::from_json) {
                 state.apply(&r, now_ms);
@@ -243,7 +245,7 @@ pub async fn read_into(
             }
         })
         .await?;
-    Ok(read)
+    Ok((read, end))
 }
 
 /// Writes baseline records, sealed, to the trail.
@@ -398,20 +400,32 @@ pub struct CheckReport {
     pub table_requests: usize,
     /// Read capacity units the scan consumed.
     pub read_units: f64,
+    /// The trail was read to its end (not cut by the run's deadline).
+    pub trail_complete: bool,
 }
 
 impl CompletenessCheck {
-    /// Runs once at `now_ms`; a baseline stops at `stop_at_ms` and resumes on the next run.
+    /// Runs once at `now_ms`; reading the trail and a baseline stop at `stop_at_ms` and resume on
+    /// the next run.
     pub async fn run(&self, now_ms: i64, stop_at_ms: Option<i64>) -> Result<CheckReport, CheckError> {
         let loaded = match &self.state {
             Some(store) => store.load().await?,
             None => None,
         };
-        let first = loaded.is_none();
         let mut state = loaded.unwrap_or_default();
         let mut report =
             CheckReport { read_since_ms: state.read_until_ms.map(|t| t - self.overlap_ms), ..Default::default() };
-        report.records = read_into(self.trail.as_ref(), report.read_since_ms, &mut state, now_ms).await?;
+        let (records, end) =
+            read_into(self.trail.as_ref(), report.read_since_ms, stop_at_ms, &mut state, now_ms).await?;
+        report.records = records;
+        if let ReadEnd::StoppedAt(at) = end {
+            // Out of time before the trail's end (a state rebuilt from a long trail): keep what was
+            // read and go on from there next run; the table is compared once the trail is read.
+            state.read_until_ms = Some(at + self.overlap_ms);
+            report.trail_complete = false;
+            return self.finish(state, report, now_ms).await;
+        }
+        report.trail_complete = true;
         state.read_until_ms = Some(now_ms);
         // What was suspected before this run is read again, item by item, before it can be reported.
         for key in state.to_recheck() {
@@ -424,7 +438,8 @@ impl CompletenessCheck {
         // A baseline is taken once: a state lost later (deleted, corrupted) is rebuilt from the
         // trail, never answered with a new baseline that would absorb writes behind its back. One
         // begun and not finished (the run's time ran out) resumes where it stopped.
-        let take_baseline = self.state.is_some() && (state.baseline.is_some() || (first && !state.has_baseline()));
+        let take_baseline =
+            self.state.is_some() && (state.baseline.is_some() || (state.never_compared() && !state.has_baseline()));
         let segments = match (&self.baseline, take_baseline) {
             (Some(writer), true) => {
                 let run = baseline(&self.table, writer, &mut state, now_ms, stop_at_ms).await?;
@@ -434,13 +449,7 @@ impl CompletenessCheck {
                     // The table is compared once the baseline is whole: until then every item
                     // not yet read would be a suspect.
                     state.read_until_ms = Some(now_ms + 1);
-                    report.known_items = state.items();
-                    report.findings = state.findings(now_ms, self.grace_ms);
-                    report.pending = state.pending(now_ms, self.grace_ms);
-                    if let Some(store) = &self.state {
-                        store.save(&state).await?;
-                    }
-                    return Ok(report);
+                    return self.finish(state, report, now_ms).await;
                 }
                 1
             }
@@ -466,6 +475,11 @@ impl CompletenessCheck {
         report.table_requests += stats.requests;
         report.read_units = stats.read_units;
         report.pass = Some(pass);
+        self.finish(state, report, now_ms).await
+    }
+
+    /// Reports what is old enough and keeps the state.
+    async fn finish(&self, state: TrailState, mut report: CheckReport, now_ms: i64) -> Result<CheckReport, CheckError> {
         report.known_items = state.items();
         report.findings = state.findings(now_ms, self.grace_ms);
         report.pending = state.pending(now_ms, self.grace_ms);
