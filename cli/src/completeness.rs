@@ -222,7 +222,7 @@ pub async fn run_baseline(args: BaselineArgs) -> anyhow::Result<()> {
     let source = trail_source(&trail, &sdk, false).await?;
     let now = flagtrail_runtime::pipeline::now_ms();
     let mut state = TrailState::default();
-    let (records, _) = read_into(source.as_ref(), None, None, &mut state, now).await?;
+    let (records, _) = read_into(source.as_ref(), None, None, None, &mut state, now).await?;
     let table = TableReader {
         ddb: aws_sdk_dynamodb::Client::new(&sdk),
         table: args.table.clone(),

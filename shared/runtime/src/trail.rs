@@ -20,12 +20,12 @@ use serde_json::Value;
 use crate::pace::Pace;
 
 /// Where a read stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadEnd {
     /// Everything since the start was read.
     Complete,
-    /// Out of time: events up to this time (ms) were read, later ones not.
-    StoppedAt(i64),
+    /// Out of time: the rest follows from this token.
+    Stopped(String),
 }
 
 /// A trail that cannot be read.
@@ -61,15 +61,17 @@ pub trait TrailSource: Send + Sync {
         self.each_message(&mut |m| out.push(m)).await?;
         Ok(out)
     }
-    /// As [`TrailSource::each_message_since`], but a reader of a time-ordered trail may stop after a
-    /// page once `stop_at_ms` has passed, saying up to which event time it read.
+    /// As [`TrailSource::each_message_since`], going on from `resume` (a token an earlier read
+    /// stopped at), and a paged reader may stop after a page once `stop_at_ms` has passed, handing
+    /// back the token to go on from. A reader that cannot resume reads everything.
     async fn read_since(
         &self,
         start_ms: Option<i64>,
+        resume: Option<String>,
         stop_at_ms: Option<i64>,
         f: &mut (dyn FnMut(String) + Send),
     ) -> Result<ReadEnd, TrailError> {
-        let _ = stop_at_ms;
+        let _ = (resume, stop_at_ms);
         self.each_message_since(start_ms, f).await?;
         Ok(ReadEnd::Complete)
     }
@@ -154,16 +156,17 @@ impl TrailSource for LogGroupTrail {
         start_ms: Option<i64>,
         f: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), TrailError> {
-        self.read_since(start_ms, None, f).await.map(|_| ())
+        self.read_since(start_ms, None, None, f).await.map(|_| ())
     }
 
-    /// FilterLogEvents interleaves the group's streams by event time (its `interleaved` flag is
-    /// ignored and taken as true since 2019), so a read cut after a page has read every event up
-    /// to the last one handed over, except others of the same millisecond (read again next time:
-    /// readers fold duplicates).
+    /// A read cut after a page hands back FilterLogEvents' `nextToken`: the order of events
+    /// across streams is the service's ("interleaved", best effort), so no event time marks what
+    /// was read. A token the service no longer takes (they expire after 24 hours) starts the
+    /// window again: readers fold what they see twice.
     async fn read_since(
         &self,
         start_ms: Option<i64>,
+        resume: Option<String>,
         stop_at_ms: Option<i64>,
         f: &mut (dyn FnMut(String) + Send),
     ) -> Result<ReadEnd, TrailError> {
@@ -172,13 +175,14 @@ impl TrailSource for LogGroupTrail {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let mut token: Option<String> = None;
+        let mut token: Option<String> = resume;
         loop {
             if let Some(pace) = &self.pace {
                 pace.wait().await;
                 pace.spend(1.0).await;
             }
-            let page = self
+            let resuming = token.is_some();
+            let sent = self
                 .client
                 .filter_log_events()
                 .log_group_name(&self.group)
@@ -187,19 +191,22 @@ impl TrailSource for LogGroupTrail {
                 .set_unmask(self.unmask.then_some(true))
                 .set_next_token(token.take())
                 .send()
-                .await
-                .map_err(|e| err(format!("{e:?}")))?;
-            let mut last = None;
+                .await;
+            let page = match sent {
+                Ok(page) => page,
+                Err(e) if resuming && e.as_service_error().is_some_and(|s| s.is_invalid_parameter_exception()) => {
+                    tracing::warn!(error = ?e, "the resume token was refused; reading the window again");
+                    continue;
+                }
+                Err(e) => return Err(err(format!("{e:?}"))),
+            };
             for e in page.events() {
-                last = e.timestamp().or(last);
                 f(e.message().unwrap_or_default().to_owned());
             }
             match page.next_token() {
                 Some(t) if !t.is_empty() => {
-                    if let (Some(stop), Some(last)) = (stop_at_ms, last) {
-                        if crate::pipeline::now_ms() >= stop {
-                            return Ok(ReadEnd::StoppedAt(last));
-                        }
+                    if stop_at_ms.is_some_and(|stop| crate::pipeline::now_ms() >= stop) {
+                        return Ok(ReadEnd::Stopped(t.to_owned()));
                     }
                     token = Some(t.to_owned())
                 }
@@ -229,21 +236,10 @@ impl TrailSource for ChainedTrail {
         start_ms: Option<i64>,
         f: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), TrailError> {
-        self.read_since(start_ms, None, f).await.map(|_| ())
-    }
-
-    async fn read_since(
-        &self,
-        start_ms: Option<i64>,
-        stop_at_ms: Option<i64>,
-        f: &mut (dyn FnMut(String) + Send),
-    ) -> Result<ReadEnd, TrailError> {
         for t in &self.0 {
-            if let ReadEnd::StoppedAt(at) = t.read_since(start_ms, stop_at_ms, f).await? {
-                return Ok(ReadEnd::StoppedAt(at));
-            }
+            t.each_message_since(start_ms, f).await?;
         }
-        Ok(ReadEnd::Complete)
+        Ok(())
     }
 
     fn name(&self) -> String {

@@ -168,6 +168,19 @@ pub struct BaselineProgress {
     pub after: Option<ItemKey>,
 }
 
+/// A read of the trail cut short: the window it started at and the reader's token for the rest
+/// (FilterLogEvents' `nextToken`, valid for 24 hours: a read resumed later starts the window again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrailResume {
+    /// The window's start (ms), `None` for the whole trail.
+    pub since_ms: Option<i64>,
+    /// Where the reader goes on.
+    pub token: String,
+    /// When the token was handed back (ms).
+    pub saved_ms: i64,
+}
+
 /// One slice of the table to compare: segment `segment` of `segments` (DynamoDB parallel Scan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
@@ -205,6 +218,8 @@ enum Line {
         read_until_ms: Option<i64>,
         #[serde(default)]
         baseline: Option<BaselineProgress>,
+        #[serde(default)]
+        resume: Option<TrailResume>,
         cycle: u32,
         cycle_started_ms: i64,
         next_segment: u32,
@@ -230,6 +245,8 @@ pub struct TrailState {
     pub read_until_ms: Option<i64>,
     /// A baseline begun and not finished: where its scan resumes.
     pub baseline: Option<BaselineProgress>,
+    /// A read of the trail begun and not finished: where it resumes.
+    pub resume: Option<TrailResume>,
     cycle: u32,
     cycle_started_ms: i64,
     next_segment: u32,
@@ -512,6 +529,7 @@ impl TrailState {
             format: FORMAT.into(),
             read_until_ms: self.read_until_ms,
             baseline: self.baseline.clone(),
+            resume: self.resume.clone(),
             cycle: self.cycle,
             cycle_started_ms: self.cycle_started_ms,
             next_segment: self.next_segment,
@@ -541,6 +559,7 @@ impl TrailState {
                     format,
                     read_until_ms,
                     baseline,
+                    resume,
                     cycle,
                     cycle_started_ms,
                     next_segment,
@@ -553,6 +572,7 @@ impl TrailState {
                     header = true;
                     state.read_until_ms = read_until_ms;
                     state.baseline = baseline;
+                    state.resume = resume;
                     (state.cycle, state.cycle_started_ms, state.next_segment, state.segments) =
                         (cycle, cycle_started_ms, next_segment, segments);
                     state.items.reserve(items);
@@ -722,6 +742,7 @@ mod tests {
         s.end_pass(p, 5);
         s.read_until_ms = Some(42);
         s.baseline = Some(BaselineProgress { after: Some(ItemKey::new("p", "s")) });
+        s.resume = Some(TrailResume { since_ms: Some(7), token: "t".into(), saved_ms: 9 });
         let mut bytes = Vec::new();
         s.write_to(&mut bytes).unwrap();
         let back = TrailState::read_from(bytes.as_slice()).unwrap();

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
 use flagtrail_core::audit::baseline::{plan_baseline, BaselineItem, RECORDS_PER_SEAL};
 use flagtrail_core::audit::rfc3339_ms;
 use flagtrail_core::completeness::{
-    BaselineProgress, Finding, ItemKey, Pass, StateError, TableItem, TrailRecord, TrailState,
+    BaselineProgress, Finding, ItemKey, Pass, StateError, TableItem, TrailRecord, TrailResume, TrailState,
 };
 use flagtrail_core::delivery::{plan_log_batches, LogEvent};
 use serde_json::Value;
@@ -226,18 +226,19 @@ pub async fn read_trail(source: &dyn TrailSource) -> Result<Vec<TrailRecord>, Tr
     Ok(source.records().await?.iter().filter_map(TrailRecord::from_json).collect())
 }
 
-/// Reads the trail since `start_ms` into `state` (stopping after a page past `stop_at_ms`);
-/// returns the records read and where the read ended.
+/// Reads the trail since `start_ms` into `state`, going on from `resume`, stopping after a page
+/// past `stop_at_ms`; returns the records read and where the read ended.
 pub async fn read_into(
     source: &dyn TrailSource,
     start_ms: Option<i64>,
+    resume: Option<String>,
     stop_at_ms: Option<i64>,
     state: &mut TrailState,
     now_ms: i64,
 ) -> Result<(usize, ReadEnd), TrailError> {
     let mut read = 0;
     let end = source
-        .read_since(start_ms, stop_at_ms, &mut |m| {
+        .read_since(start_ms, resume, stop_at_ms, &mut |m| {
             // A message that is not JSON is verify's finding, not a state.
             if let Some(r) = serde_json::from_str::<Value>(&m).ok().as_ref().and_then(TrailRecord::from_json) {
                 state.apply(&r, now_ms);
@@ -357,6 +358,9 @@ pub async fn baseline(
     }
 }
 
+/// How long a saved FilterLogEvents token is used (they expire after 24 hours).
+const RESUME_TOKEN_MAX_AGE_MS: i64 = 12 * 3600 * 1000;
+
 /// Table and trail, checked together, run after run.
 pub struct CompletenessCheck {
     /// The table.
@@ -413,16 +417,22 @@ impl CompletenessCheck {
             None => None,
         };
         let mut state = loaded.unwrap_or_default();
-        let mut report =
-            CheckReport { read_since_ms: state.read_until_ms.map(|t| t - self.overlap_ms), ..Default::default() };
-        let (records, end) =
-            read_into(self.trail.as_ref(), report.read_since_ms, stop_at_ms, &mut state, now_ms).await?;
+        // A read cut short last run goes on from its token, over the same window.
+        let resume = state.resume.take();
+        let since = match &resume {
+            Some(r) => r.since_ms,
+            None => state.read_until_ms.map(|t| t - self.overlap_ms),
+        };
+        let mut report = CheckReport { read_since_ms: since, ..Default::default() };
+        // FilterLogEvents' tokens expire after 24 hours, and what the service answers to an expired
+        // one is not documented: an old token is dropped and the window read again.
+        let token = resume.filter(|r| now_ms - r.saved_ms < RESUME_TOKEN_MAX_AGE_MS).map(|r| r.token);
+        let (records, end) = read_into(self.trail.as_ref(), since, token, stop_at_ms, &mut state, now_ms).await?;
         report.records = records;
-        if let ReadEnd::StoppedAt(at) = end {
+        if let ReadEnd::Stopped(token) = end {
             // Out of time before the trail's end (a state rebuilt from a long trail): keep what was
             // read and go on from there next run; the table is compared once the trail is read.
-            state.read_until_ms = Some(at + self.overlap_ms);
-            report.trail_complete = false;
+            state.resume = Some(TrailResume { since_ms: since, token, saved_ms: now_ms });
             return self.finish(state, report, now_ms).await;
         }
         report.trail_complete = true;
