@@ -372,6 +372,42 @@ async fn a_trail_read_cut_by_the_deadline_resumes_on_the_next_run() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Throttled beyond the SDK's own retries (the account's quota spent by other readers): the reader
+/// backs off and asks for the same page again, and reads everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_throttled_beyond_the_sdk_retries_backs_off_and_reads_everything() {
+    use flagtrail_e2e::fault::{Fault, FaultProxy, Protocol};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    logs.create_log_stream().log_group_name(&stack.log_group).log_stream_name("s").send().await.unwrap();
+    let events = (0..3).map(|i| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(flagtrail_runtime::pipeline::now_ms())
+            .message(format!("{{\"n\":{i}}}"))
+            .build()
+            .unwrap()
+    });
+    logs.put_log_events()
+        .log_group_name(&stack.log_group)
+        .log_stream_name("s")
+        .set_log_events(Some(events.collect()))
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint, Protocol::Json);
+    let mut settings = moto.settings();
+    settings.endpoint_url = Some(proxy.endpoint.clone());
+    let through = settings.load().await;
+    // Two SDK operations' worth of attempts (3 each) throttled: two back-offs (1 s, 2 s), then the page.
+    proxy.inject(Fault::Throttle, 6);
+    let trail = LogGroupTrail::whole(aws_sdk_cloudwatchlogs::Client::new(&through), &stack.log_group);
+    let messages = flagtrail_runtime::trail::TrailSource::messages(&trail).await.unwrap();
+    assert_eq!(messages.len(), 3);
+    assert_eq!(proxy.counts(), (6, 1), "six throttled attempts, then the page");
+}
+
 #[test]
 fn the_stand_in_throttles_a_sixth_request_within_a_second() {
     use std::time::{Duration, Instant};

@@ -13,6 +13,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -134,6 +137,9 @@ pub struct LogGroupTrail {
     pub pace: Option<Arc<Pace>>,
 }
 
+/// Times a page still throttled after the SDK's retries is asked for again (after 1, 2, 4, 8, 16 s).
+const THROTTLED_PAGE_RETRIES: u32 = 5;
+
 /// FilterLogEvents requests per second the scheduled check makes by default: under half the
 /// account quota of 5, so auditors running `verify` at the same time are not throttled.
 pub const DEFAULT_FILTER_REQUESTS_PER_SECOND: f64 = 2.0;
@@ -176,12 +182,14 @@ impl TrailSource for LogGroupTrail {
             (a, b) => a.or(b),
         };
         let mut token: Option<String> = resume;
+        let mut throttled = 0;
         loop {
             if let Some(pace) = &self.pace {
                 pace.wait().await;
                 pace.spend(1.0).await;
             }
             let resuming = token.is_some();
+            let this_token = token.clone();
             let sent = self
                 .client
                 .filter_log_events()
@@ -193,9 +201,22 @@ impl TrailSource for LogGroupTrail {
                 .send()
                 .await;
             let page = match sent {
-                Ok(page) => page,
+                Ok(page) => {
+                    throttled = 0;
+                    page
+                }
                 Err(e) if resuming && e.as_service_error().is_some_and(|s| s.is_invalid_parameter_exception()) => {
                     tracing::warn!(error = ?e, "the resume token was refused; reading the window again");
+                    continue;
+                }
+                // Still throttled after the SDK's own retries (the quota is the account's, shared
+                // with every reader): wait longer, 1 s doubling, and ask for the same page again.
+                Err(e) if e.code() == Some("ThrottlingException") && throttled < THROTTLED_PAGE_RETRIES => {
+                    let wait = Duration::from_secs(1 << throttled);
+                    throttled += 1;
+                    tracing::warn!(?wait, "FilterLogEvents throttled; backing off");
+                    tokio::time::sleep(wait).await;
+                    token = this_token;
                     continue;
                 }
                 Err(e) => return Err(err(format!("{e:?}"))),
