@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use std::sync::Arc;
 
-use flagtrail_core::completeness::{continuity, Finding, TrailState};
+use flagtrail_core::completeness::{continuity, Finding, TrailState, MAX_SUSPECT_ITEMS};
 use flagtrail_runtime::config::DEFAULT_GRACE_SECONDS;
 use flagtrail_runtime::pace::Pace;
 use flagtrail_runtime::reconcile::{baseline, read_into, CompletenessCheck, FileState, StateStore, TableReader};
@@ -194,6 +194,12 @@ pub async fn run_reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
     for f in &r.findings {
         println!("{f}");
     }
+    if r.unkept > 0 {
+        println!(
+            "and {} more disagreement(s) not kept (over {MAX_SUSPECT_ITEMS} items): is a baseline missing?",
+            r.unkept
+        );
+    }
     let pass = r.pass.map(|p| format!("slice {} of {}", p.segment + 1, p.segments)).unwrap_or_default();
     println!(
         "reconcile with {} ({} items read, {pass}; {} scan requests, {:.1} read units): {} record(s) read from {source}{}; {} item(s) known; {} finding(s), {} younger than the grace period",
@@ -204,10 +210,10 @@ pub async fn run_reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
         r.records,
         r.read_since_ms.map(|t| format!(" since {}", flagtrail_core::report::rfc3339(t))).unwrap_or_default(),
         r.known_items,
-        r.findings.len(),
+        r.finding_count(),
         r.pending,
     );
-    Ok(r.findings.is_empty())
+    Ok(r.finding_count() == 0)
 }
 
 /// `flagtrail baseline`: records the state of every item the trail does not show.

@@ -43,10 +43,13 @@ pub async fn serve_check(check: CompletenessCheck, metrics_namespace: &str) -> R
             tracing::error!(finding = %f, "the trail does not account for a change");
         }
         let mut metrics = Metrics::default();
-        metrics.count(Counter::ReconcileFindings, report.findings.len() as u64);
+        if report.unkept > 0 {
+            tracing::error!(unkept = report.unkept, "more disagreements than the check keeps: is a baseline missing?");
+        }
+        metrics.count(Counter::ReconcileFindings, report.finding_count() as u64);
         emit_metrics(&metrics, metrics_namespace, "reconcile");
         Ok::<serde_json::Value, Error>(serde_json::json!({
-            "records": report.records, "items": report.items, "findings": report.findings.len(),
+            "records": report.records, "items": report.items, "findings": report.finding_count(),
             "pending": report.pending, "baselined": report.baselined, "knownItems": report.known_items,
             "readSinceMs": report.read_since_ms, "trailComplete": report.trail_complete, "tableRequests": report.table_requests, "readUnits": report.read_units,
         }))

@@ -27,7 +27,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use seq::SequenceKey;
-pub use state::{BaselineProgress, ItemKey, Pass, StateError, Suspect, TrailResume, TrailState};
+pub use state::{BaselineProgress, ItemKey, Pass, StateError, Suspect, TrailResume, TrailState, MAX_SUSPECT_ITEMS};
 
 /// One record of a trail, reduced to what completeness needs: a change, or a baseline.
 #[derive(Debug, Clone, PartialEq, Eq)]

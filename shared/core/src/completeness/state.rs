@@ -206,6 +206,11 @@ pub enum StateError {
     Io(#[from] std::io::Error),
 }
 
+/// Items with suspects kept at most: a table whose items mostly disagree with the trail (a deploy
+/// beside an existing table without a baseline) would otherwise hold a suspect per item. Beyond it
+/// disagreements are counted, not kept, and found again by the next pass.
+pub const MAX_SUSPECT_ITEMS: usize = 10_000;
+
 /// The first line of a stored state; a change of format changes it.
 const FORMAT: &str = "flagtrail-reconcile-state/1";
 
@@ -241,6 +246,8 @@ enum Line {
 pub struct TrailState {
     items: ItemIndex<ItemState>,
     suspects: BTreeMap<ItemKey, Vec<Suspect>>,
+    /// Disagreements found this run and not kept, the suspects being at [`MAX_SUSPECT_ITEMS`].
+    pub unkept: usize,
     /// Events up to this time (ms, the log event's timestamp) have been read.
     pub read_until_ms: Option<i64>,
     /// A baseline begun and not finished: where its scan resumes.
@@ -427,6 +434,10 @@ impl TrailState {
             }
             None => false,
         };
+        if !audited && self.full(&t.key) {
+            self.unkept += 1;
+            return;
+        }
         let list = self.suspects.entry(t.key.clone()).or_default();
         list.retain(|s| !matches!(s.finding, Finding::GoneWithoutRemove { .. }));
         if audited {
@@ -505,7 +516,16 @@ impl TrailState {
         self.suspects.values().flatten().filter(|s| now_ms.saturating_sub(s.since_ms) < grace_ms).count()
     }
 
+    /// No room for a suspect of a new item.
+    fn full(&self, key: &ItemKey) -> bool {
+        self.suspects.len() >= MAX_SUSPECT_ITEMS && !self.suspects.contains_key(key)
+    }
+
     fn suspect(&mut self, key: &ItemKey, s: Suspect) {
+        if self.full(key) {
+            self.unkept += 1;
+            return;
+        }
         let list = self.suspects.entry(key.clone()).or_default();
         if !list.iter().any(|o| o.finding == s.finding) {
             list.push(s);
@@ -730,6 +750,17 @@ mod tests {
         s.check(&table("x", "8"), 0);
         s.end_pass(p, 0);
         assert_eq!(s.findings(0, 0), vec![]);
+    }
+
+    #[test]
+    fn suspects_beyond_the_cap_are_counted_not_kept() {
+        let mut s = TrailState::default();
+        let p = s.begin_pass(0, 1);
+        for i in 0..MAX_SUSPECT_ITEMS + 5 {
+            s.check(&table(&format!("x{i}"), "1"), 0);
+        }
+        s.end_pass(p, 0);
+        assert_eq!((s.findings(0, 0).len(), s.unkept), (MAX_SUSPECT_ITEMS, 5));
     }
 
     #[test]

@@ -194,8 +194,11 @@ impl TableReader {
         }
     }
 
-    /// One item, read again (strongly consistent), the check's attributes only.
+    /// One item, read again (strongly consistent), the check's attributes only; paced like the scan.
     pub async fn get(&self, key: &ItemKey) -> Result<Option<TableItem>, CheckError> {
+        if let Some(pace) = &self.pace {
+            pace.wait().await;
+        }
         let (pk, sk) = key.parts();
         let mut req = self
             .ddb
@@ -208,7 +211,11 @@ impl TableReader {
         for (alias, name) in ["#pk", "#sk", "#version", "#request"].into_iter().zip(CHECK_ATTRIBUTES) {
             req = req.expression_attribute_names(alias, name);
         }
-        let out = req.send().await.map_err(|e| self.error(e))?;
+        let out =
+            req.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await.map_err(|e| self.error(e))?;
+        if let Some(pace) = &self.pace {
+            pace.spend(out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(1.0)).await;
+        }
         Ok(out.item().map(table_item))
     }
 }
@@ -358,6 +365,10 @@ pub async fn baseline(
     }
 }
 
+/// Suspects read again per run, at most (the rest are read again by the scan's next pass, or
+/// explained by the trail).
+const MAX_RECHECKS: usize = 1_000;
+
 /// How long a saved FilterLogEvents token is used (they expire after 24 hours).
 const RESUME_TOKEN_MAX_AGE_MS: i64 = 12 * 3600 * 1000;
 
@@ -406,6 +417,15 @@ pub struct CheckReport {
     pub read_units: f64,
     /// The trail was read to its end (not cut by the run's deadline).
     pub trail_complete: bool,
+    /// Disagreements found and not kept (beyond `MAX_SUSPECT_ITEMS`): reported at once, by number.
+    pub unkept: usize,
+}
+
+impl CheckReport {
+    /// What the `ReconcileFindings` metric counts: the findings and the disagreements not kept.
+    pub fn finding_count(&self) -> usize {
+        self.findings.len() + self.unkept
+    }
 }
 
 impl CompletenessCheck {
@@ -438,7 +458,7 @@ impl CompletenessCheck {
         report.trail_complete = true;
         state.read_until_ms = Some(now_ms);
         // What was suspected before this run is read again, item by item, before it can be reported.
-        for key in state.to_recheck() {
+        for key in state.to_recheck().into_iter().take(MAX_RECHECKS) {
             report.table_requests += 1;
             match self.table.get(&key).await? {
                 Some(t) => state.check(&t, now_ms),
@@ -493,6 +513,7 @@ impl CompletenessCheck {
         report.known_items = state.items();
         report.findings = state.findings(now_ms, self.grace_ms);
         report.pending = state.pending(now_ms, self.grace_ms);
+        report.unkept = state.unkept;
         if let Some(store) = &self.state {
             store.save(&state).await?;
         }
