@@ -465,3 +465,102 @@ async fn a_baseline_cut_by_the_deadline_resumes_on_the_next_run() {
     assert_eq!((r.baselined, r.known_items, r.findings.len()), (0, 3, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The kept state in S3 has one writer: two runs that loaded the same state cannot both replace
+/// it (a conditional PUT, `If-None-Match: *` for the first object, `If-Match` its ETag after);
+/// moto 5.2.5 enforces both, as S3 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_cannot_both_replace_the_kept_state() {
+    use flagtrail_runtime::reconcile::{S3State, StateStore};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket().bucket("state").send().await.unwrap();
+    let (a, b) = (
+        S3State::new(s3.clone(), "state", "reconcile/state.jsonl.gz"),
+        S3State::new(s3.clone(), "state", "reconcile/state.jsonl.gz"),
+    );
+    assert!(a.load().await.unwrap().is_none() && b.load().await.unwrap().is_none(), "no state yet");
+    let mut state = flagtrail_core::completeness::TrailState::default();
+    state.read_until_ms = Some(1);
+    a.save(&state).await.unwrap();
+    let err = b.save(&state).await.unwrap_err().to_string();
+    assert!(err.contains("PreconditionFailed"), "the second first-writer is refused: {err}");
+    // The next run of the first writer replaces its own object (If-Match its ETag) …
+    let loaded = a.load().await.unwrap().unwrap();
+    assert_eq!(loaded.read_until_ms, Some(1));
+    let c = S3State::new(s3.clone(), "state", "reconcile/state.jsonl.gz");
+    c.load().await.unwrap();
+    state.read_until_ms = Some(2);
+    a.save(&state).await.unwrap();
+    // … and a run that loaded before that replacement cannot overwrite it.
+    let err = c.save(&state).await.unwrap_err().to_string();
+    assert!(err.contains("PreconditionFailed"), "a stale writer is refused: {err}");
+}
+
+/// The table compared in slices (parallel Scan segments, which moto serves): an item deleted
+/// without a REMOVE record is reported once a whole cycle of slices has not seen it, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_behind_the_trail_is_found_after_a_whole_cycle_of_slices() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for flag in ["a", "b", "c", "d", "e", "f"] {
+        ddb.put_item()
+            .table_name(&stack.table)
+            .set_item(Some(prod_flag(flag, 10, "alice", &format!("r-{flag}"), 1)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
+    let opts = MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("flagtrail-slices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.jsonl.gz");
+    let run = || {
+        flagtrail(
+            &[
+                "reconcile",
+                "--grace",
+                "0",
+                "--segments",
+                "3",
+                "--state",
+                state.to_str().unwrap(),
+                "--table",
+                &stack.table,
+                "--log-group",
+                &stack.log_group,
+            ],
+            &moto.endpoint,
+        )
+    };
+    // Deleted behind the trail's back (the stream is not read again).
+    ddb.delete_item()
+        .table_name(&stack.table)
+        .key("PK", s("FLAG#prod#c"))
+        .key("SK", s("METADATA"))
+        .send()
+        .await
+        .unwrap();
+    let mut outs = Vec::new();
+    for _ in 0..3 {
+        let (code, out) = run();
+        outs.push((code, out));
+    }
+    assert!(outs[0].1.contains("slice 1 of 3"), "{}", outs[0].1);
+    assert_eq!(outs[0].0, 0, "slice 1 of 3: the cycle is not complete: {}", outs[0].1);
+    assert_eq!(outs[1].0, 0, "slice 2 of 3: the cycle is not complete: {}", outs[1].1);
+    assert_eq!(outs[2].0, 1, "slice 3 of 3 completes the cycle: {}", outs[2].1);
+    assert!(outs[2].1.contains("missing REMOVE: PK=FLAG#prod#c SK=METADATA is gone from the table"), "{}", outs[2].1);
+    assert!(outs[2].1.contains("; 1 finding(s)"), "exactly that item: {}", outs[2].1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
