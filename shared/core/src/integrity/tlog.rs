@@ -351,11 +351,49 @@ fn note_signatures(note: &Note) -> Vec<NoteSignature> {
     sigs.lines().filter_map(|l| NoteSignature::from_bytes(l.as_bytes()).ok()).collect()
 }
 
+/// The checkpoint of the log at its size, as the text the log key signs.
+pub fn checkpoint_text(origin: &str, log: &MerkleLog) -> Result<Vec<u8>, LogError> {
+    Ok(Checkpoint::new(origin, log.size(), log.root_at(log.size())?, "").map_err(err)?.to_bytes())
+}
+
 /// A checkpoint signed by the log key, as note bytes.
 pub fn signed_checkpoint(origin: &str, log: &MerkleLog, key: &NoteKey) -> Result<Vec<u8>, LogError> {
-    let checkpoint = Checkpoint::new(origin, log.size(), log.root_at(log.size())?, "").map_err(err)?;
-    let mut note = Note::new(&checkpoint.to_bytes(), &[]).map_err(err)?;
+    let mut note = Note::new(&checkpoint_text(origin, log)?, &[]).map_err(err)?;
     note.add_sigs(&[key]).map_err(err)?;
+    Ok(note.to_bytes())
+}
+
+/// A signature made elsewhere (a KMS key that never leaves KMS) over a note's text, standing in
+/// for the key when the note is assembled.
+struct Presigned<'a> {
+    key: &'a NoteVerifyingKey,
+    text: &'a [u8],
+    signature: &'a [u8],
+}
+
+impl NoteSigner for Presigned<'_> {
+    fn name(&self) -> &str {
+        &self.key.name
+    }
+    fn key_id(&self) -> u32 {
+        key_id(&self.key.name, ALG_ED25519, &self.key.key)
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, ed25519_dalek::SignatureError> {
+        if msg != self.text {
+            return Err(ed25519_dalek::SignatureError::new());
+        }
+        Ok(self.signature.to_vec())
+    }
+}
+
+/// The checkpoint `text` (from [`checkpoint_text`]) with a `signature` made elsewhere, as note
+/// bytes; refused unless the signature verifies with `key`.
+pub fn checkpoint_with_signature(text: &[u8], key: &NoteVerifyingKey, signature: &[u8]) -> Result<Vec<u8>, LogError> {
+    if !NoteVerifier::verify(key, text, signature) {
+        return Err(LogError(format!("the checkpoint signature does not verify with the log key {}", key.name)));
+    }
+    let mut note = Note::new(text, &[]).map_err(err)?;
+    note.add_sigs(&[&Presigned { key, text, signature }]).map_err(err)?;
     Ok(note.to_bytes())
 }
 
@@ -665,6 +703,19 @@ mod tests {
         let witnesses = [WitnessKey::new(key(witness).verifying_key())];
         let trust = LogTrust { log: &log_key, witnesses: &witnesses, quorum: 1, freshness: None };
         verify_log(checkpoints.last().unwrap(), checkpoints, held, &|p| f.get(p).cloned(), seals, &trust)
+    }
+
+    #[test]
+    fn a_checkpoint_signed_elsewhere_is_the_same_note_and_a_wrong_signature_is_refused() {
+        let log_key = NoteKey::new(DEFAULT_ORIGIN, key(1));
+        let mut log = MerkleLog::default();
+        log.append(seal_entry("s1")).unwrap();
+        let text = checkpoint_text(DEFAULT_ORIGIN, &log).unwrap();
+        let signature = log_key.sign(&text).unwrap();
+        let assembled = checkpoint_with_signature(&text, &log_key.verifying(), &signature).unwrap();
+        assert_eq!(assembled, signed_checkpoint(DEFAULT_ORIGIN, &log, &log_key).unwrap());
+        let other = NoteKey::new(DEFAULT_ORIGIN, key(2)).sign(&text).unwrap();
+        assert!(checkpoint_with_signature(&text, &log_key.verifying(), &other).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use flagtrail_core::delivery::LogEvent;
 use flagtrail_core::notify::Message;
 
 mod archive;
+mod checkpoint;
 mod cloudwatch;
 mod error;
 mod local;
@@ -15,6 +16,7 @@ mod seal;
 mod sns;
 
 pub use archive::{ArchiveSink, FirehoseArchive};
+pub use checkpoint::{sign_checkpoint, CheckpointSigner, KmsCheckpointSigner, LocalCheckpointSigner};
 pub use cloudwatch::CloudWatchLog;
 pub use error::SinkError;
 pub use local::{LocalLog, LocalTopic};
