@@ -1,6 +1,6 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{completeness, demo, gen, redrive, replay, report, tail, verify};
+use flagtrail_cli::{completeness, demo, gen, redrive, replay, report, tail, transparency, verify};
 use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
@@ -84,6 +84,9 @@ enum Command {
     /// Record, sealed in the trail, the state of every item of the table the trail does not show
     /// (items written before the trail existed), so that reconcile starts at zero findings.
     Baseline(completeness::BaselineArgs),
+    /// Append the trail's new seals to the transparency log (S3 prefix or folder), sign a checkpoint
+    /// and have the witnesses cosign it: one round of the log's single writer.
+    LogAppend(transparency::AppendArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
     LocalStack(stack::StackArgs),
     /// The end-to-end demo against the local stand-in: real changes, pipeline, what each user sees.
@@ -134,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Baseline(args) => completeness::run_baseline(args).await?,
+        Command::LogAppend(args) => transparency::run_append(args).await?,
         Command::Redrive(args) => {
             if !redrive::run(args).await? {
                 std::process::exit(1);

@@ -138,3 +138,63 @@ pub fn check_log(dir: &Path, args: &LogArgs, trail_seals: &BTreeSet<String>) -> 
     let tiles = |path: &str| std::fs::read(root.join(path)).ok();
     Ok(verify_log(&checkpoint, &archived, held.as_deref(), &tiles, trail_seals, &trust))
 }
+
+/// Options of `flagtrail log-append`.
+#[derive(clap::Args, Debug)]
+pub struct AppendArgs {
+    /// The trail whose seals the log holds.
+    #[command(flatten)]
+    pub trail: crate::completeness::TrailArgs,
+    /// Where the log lives: `s3://bucket/prefix` (the archive) or a folder (its `log/`).
+    #[arg(long)]
+    pub to: String,
+    /// The checkpoint key, an Ed25519 PKCS#8 PEM file (the local stand-in of the KMS key).
+    #[arg(long, group = "checkpoint_key")]
+    pub log_key: Option<PathBuf>,
+    /// The checkpoint key in KMS (spec ECC_NIST_EDWARDS25519): key id, ARN or alias.
+    #[arg(long, group = "checkpoint_key")]
+    pub log_kms_key: Option<String>,
+    /// A witness key (Ed25519 PEM) that cosigns each checkpoint; repeatable.
+    #[arg(long = "witness-key")]
+    pub witness_keys: Vec<PathBuf>,
+    /// The log's origin (its checkpoints' first line, and the log key's name).
+    #[arg(long, default_value = DEFAULT_ORIGIN)]
+    pub log_origin: String,
+}
+
+/// `flagtrail log-append`: one round of the log writer (what the scheduled writer runs).
+pub async fn run_append(args: AppendArgs) -> anyhow::Result<()> {
+    use flagtrail_runtime::sink::{CheckpointSigner, KmsCheckpointSigner, LocalCheckpointSigner};
+    use flagtrail_runtime::tlog_writer::{seals_in_order, DirLogStore, LogStore, LogWriter, S3LogStore};
+    let sdk = flagtrail_runtime::SdkSettings::default().load().await;
+    let signer: Box<dyn CheckpointSigner> = match (&args.log_key, &args.log_kms_key) {
+        (Some(pem), _) => Box::new(LocalCheckpointSigner(signing_key(pem)?)),
+        (None, Some(key)) => Box::new(KmsCheckpointSigner::new(aws_sdk_kms::Client::new(&sdk), key).await?),
+        (None, None) => anyhow::bail!("give --log-key or --log-kms-key"),
+    };
+    let store: Box<dyn LogStore> = match args.to.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            anyhow::ensure!(!bucket.is_empty(), "--to `{}` names no bucket", args.to);
+            Box::new(S3LogStore::new(aws_sdk_s3::Client::new(&sdk), bucket, prefix))
+        }
+        None => Box::new(DirLogStore(PathBuf::from(&args.to).join("log"))),
+    };
+    let witnesses = args.witness_keys.iter().map(|p| signing_key(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let trail = crate::completeness::trail_source(&args.trail, &sdk, false).await?;
+    let seals = seals_in_order(trail.as_ref()).await?;
+    let writer = LogWriter { store, signer, witnesses, origin: args.log_origin.clone() };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let r = writer.append(&seals, now).await?;
+    println!(
+        "log {}: size {} → {} ({} seal(s) in {}); {} object(s) created; checkpoint cosigned by {} witness(es)",
+        args.to,
+        r.from,
+        r.to,
+        seals.len(),
+        trail.name(),
+        r.created,
+        writer.witnesses.len()
+    );
+    Ok(())
+}

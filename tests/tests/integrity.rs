@@ -306,3 +306,129 @@ async fn checkpoints_are_signed_by_a_kms_ed25519_key() {
     let refused = KmsCheckpointSigner::new(kms, "alias/other").await.err().unwrap().to_string();
     assert!(refused.contains("ECC_NIST_EDWARDS25519"), "{refused}");
 }
+
+/// The log's single writer on S3 (moto enforces `If-None-Match: *` as S3 does; not Object Lock):
+/// a round appends the trail's seals, a round with nothing new still cosigns a checkpoint (the
+/// cadence), a later round appends what is new; the prefix copied into a folder beside the trail
+/// verifies with the log and witness keys. A second writer with another checkpoint key is refused,
+/// and an object of the log is never overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    use flagtrail_runtime::tlog_writer::{LogStore, LogWriteError, S3LogStore};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket().bucket("tlog").send().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("flagtrail-tlog-s3-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("log")).unwrap();
+    let pem = |name: &str, seed: u8| {
+        let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let private = dir.join(format!("{name}.pem"));
+        std::fs::write(&private, k.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.pub.pem")),
+            k.verifying_key().to_public_key_pem(Default::default()).unwrap(),
+        )
+        .unwrap();
+        private.to_str().unwrap().to_owned()
+    };
+    let (log_key, witness_key, other_key) = (pem("log", 1), pem("witness", 2), pem("other", 3));
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let opts = MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let write = |flag: &'static str, v: u32| {
+        let ddb = ddb.clone();
+        let table = stack.table.clone();
+        async move {
+            ddb.put_item()
+                .table_name(table)
+                .set_item(Some(prod_flag(flag, 10, "alice", &format!("r-{flag}-{v}"), v)))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    write("a", 1).await;
+    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    let append = |key: &str| {
+        flagtrail(
+            &[
+                "log-append",
+                "--log-group",
+                &stack.log_group,
+                "--to",
+                "s3://tlog/log/",
+                "--log-key",
+                key,
+                "--witness-key",
+                &witness_key,
+            ],
+            &moto.endpoint,
+        )
+    };
+    let (code, out) = append(&log_key);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("size 0 → 1"), "{out}");
+    let (code, out) = append(&log_key);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("size 1 → 1"), "nothing new: a checkpoint all the same: {out}");
+    write("b", 1).await;
+    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    let (code, out) = append(&log_key);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("size 1 → 2"), "{out}");
+    let (code, out) = append(&other_key);
+    assert_ne!(code, 0, "another checkpoint key cannot continue the log: {out}");
+    assert!(out.contains("not signed by the log key"), "{out}");
+
+    // An auditor's copy: the prefix and the trail in a folder, verified with the keys.
+    let objects = s3.list_objects_v2().bucket("tlog").prefix("log/").send().await.unwrap();
+    let keys: Vec<String> = objects.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+    // Three rounds, three checkpoints — two when the first two fell in the same second (their
+    // cosignatures, dated in seconds, are then the same bytes, and the object is not created twice).
+    let archived = keys.iter().filter(|k| k.starts_with("log/checkpoints/")).count();
+    assert!((2..=3).contains(&archived), "{keys:?}");
+    for key in &keys {
+        let bytes =
+            s3.get_object().bucket("tlog").key(key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+        let path = dir.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let group = flagtrail_runtime::trail::LogGroupTrail::whole(logs, &stack.log_group);
+    let messages = flagtrail_runtime::trail::TrailSource::messages(&group).await.unwrap();
+    std::fs::write(dir.join("audit.jsonl"), messages.join("\n") + "\n").unwrap();
+    let public = |name: &str| dir.join(format!("{name}.pub.pem")).to_str().unwrap().to_owned();
+    let (code, out) = flagtrail(
+        &[
+            "verify",
+            dir.to_str().unwrap(),
+            "--log-public-key",
+            &public("log"),
+            "--witness-public-key",
+            &public("witness"),
+        ],
+        &moto.endpoint,
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // Objects of the log are created once: the same bytes again are fine, other bytes a conflict.
+    let store = S3LogStore::new(s3.clone(), "tlog", "log/");
+    let first = keys.iter().find(|k| k.starts_with("log/checkpoints/")).unwrap().trim_start_matches("log/").to_owned();
+    let (bytes, tag) = store.get(&first).await.unwrap().unwrap();
+    assert!(store.create(&first, &bytes).await.is_ok());
+    assert!(matches!(store.create(&first, b"forged").await, Err(LogWriteError::Conflict(_))));
+    assert!(
+        matches!(store.replace("checkpoint", b"stale", tag.as_deref()).await, Err(LogWriteError::Conflict(_))),
+        "a stale writer"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

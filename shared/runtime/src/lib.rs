@@ -10,6 +10,7 @@ pub mod reconcile;
 pub mod sdk;
 pub mod serve;
 pub mod sink;
+pub mod tlog_writer;
 pub mod trail;
 
 pub use config::{AuditConfig, NotifyConfig, ReconcileConfig};

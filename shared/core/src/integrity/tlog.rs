@@ -351,6 +351,16 @@ fn note_signatures(note: &Note) -> Vec<NoteSignature> {
     sigs.lines().filter_map(|l| NoteSignature::from_bytes(l.as_bytes()).ok()).collect()
 }
 
+/// The size and root of a checkpoint note signed by `log` (what a log writer resumes from).
+pub fn read_checkpoint(note: &[u8], log: &NoteVerifyingKey) -> Result<(u64, Hash), LogError> {
+    let parsed = Note::from_bytes(note).map_err(err)?;
+    parsed
+        .verify(&signed_note::VerifierList::new(vec![Box::new(log.clone())]))
+        .map_err(|e| LogError(format!("the checkpoint is not signed by the log key {} ({e})", log.name)))?;
+    let checkpoint = Checkpoint::from_bytes(parsed.text()).map_err(err)?;
+    Ok((checkpoint.size(), *checkpoint.hash()))
+}
+
 /// The checkpoint of the log at its size, as the text the log key signs.
 pub fn checkpoint_text(origin: &str, log: &MerkleLog) -> Result<Vec<u8>, LogError> {
     Ok(Checkpoint::new(origin, log.size(), log.root_at(log.size())?, "").map_err(err)?.to_bytes())

@@ -1,0 +1,279 @@
+//! The transparency log's single writer (docs/integrity.md): one round appends the seals the trail
+//! holds and the log does not, in the order the trail first shows them, writes the new entry
+//! bundles and tiles, signs a checkpoint with the checkpoint key, has the witnesses cosign it, and
+//! archives it. A round with nothing new still writes a checkpoint (same size, new cosignature
+//! times): on a fixed cadence, silence is told from deletion.
+//!
+//! Where it writes is a [`LogStore`]: an S3 prefix of the write-once archive, or a folder. Objects
+//! are created, never replaced (`If-None-Match: *`, S3 conditional writes), so two writers can never
+//! both succeed: the second one's tiles or archived checkpoint already exist with other bytes and
+//! its round fails whole. Only `checkpoint` (the latest) is replaced, conditionally on the ETag read
+//! at the round's start.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use flagtrail_core::integrity::tlog::{
+    bundle_entries, bundle_paths, entry_seal, read_checkpoint, seal_entry, MerkleLog, NoteVerifyingKey, Witness,
+};
+use sha2::Digest;
+
+use crate::sink::{sign_checkpoint, CheckpointSigner, SinkError};
+use crate::trail::{TrailError, TrailSource};
+
+/// Why a round failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogWriteError {
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] SinkError),
+    /// Another writer got there first: an object of this round already exists with other bytes, or
+    /// the latest checkpoint changed since the round read it.
+    #[error("another writer: {0}")]
+    Conflict(String),
+    /// What the store holds is not a log the key signed, or not the tree its checkpoint names.
+    #[error("the stored log: {0}")]
+    Corrupt(String),
+    /// The trail could not be read.
+    #[error(transparent)]
+    Trail(#[from] TrailError),
+    /// A witness refused to cosign.
+    #[error("witness refused: {0}")]
+    Witness(String),
+}
+
+/// What creating an object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// It did not exist.
+    New,
+    /// It existed with the same bytes (a round retried).
+    Same,
+}
+
+/// Where the log's objects live, by their C2SP path (`checkpoint`, `tile/…`, `checkpoints/…`).
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// An object and its version tag, if it exists.
+    async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Option<String>)>, SinkError>;
+    /// Creates an object that must not exist yet; an existing one with other bytes is a conflict.
+    async fn create(&self, path: &str, bytes: &[u8]) -> Result<Created, LogWriteError>;
+    /// Replaces the object if it is still at `tag` (`None`: if it still does not exist).
+    async fn replace(&self, path: &str, bytes: &[u8], tag: Option<&str>) -> Result<(), LogWriteError>;
+}
+
+/// A prefix of an S3 bucket (the archive).
+pub struct S3LogStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3LogStore {
+    /// Objects under `prefix` (e.g. `log/`) of `bucket`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        S3LogStore { client, bucket: bucket.into(), prefix: prefix.into() }
+    }
+
+    fn key(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
+    }
+}
+
+fn s3_error(e: impl std::fmt::Debug) -> SinkError {
+    SinkError::Transient { sink: "s3", message: format!("{e:?}") }
+}
+
+fn precondition_failed<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+}
+
+#[async_trait]
+impl LogStore for S3LogStore {
+    async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Option<String>)>, SinkError> {
+        match self.client.get_object().bucket(&self.bucket).key(self.key(path)).send().await {
+            Ok(out) => {
+                let tag = out.e_tag().map(str::to_owned);
+                let bytes = out.body.collect().await.map_err(s3_error)?.into_bytes().to_vec();
+                Ok(Some((bytes, tag)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(s3_error(e)),
+        }
+    }
+
+    async fn create(&self, path: &str, bytes: &[u8]) -> Result<Created, LogWriteError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .if_none_match("*")
+            .body(bytes.to_vec().into())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Created::New),
+            Err(e) if precondition_failed(&e) => match self.get(path).await? {
+                Some((existing, _)) if existing == bytes => Ok(Created::Same),
+                _ => Err(LogWriteError::Conflict(format!("{} exists with other bytes", self.key(path)))),
+            },
+            Err(e) => Err(s3_error(e).into()),
+        }
+    }
+
+    async fn replace(&self, path: &str, bytes: &[u8], tag: Option<&str>) -> Result<(), LogWriteError> {
+        let req = self.client.put_object().bucket(&self.bucket).key(self.key(path)).body(bytes.to_vec().into());
+        let req = match tag {
+            Some(tag) => req.if_match(tag),
+            None => req.if_none_match("*"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if precondition_failed(&e) => {
+                Err(LogWriteError::Conflict(format!("{} changed since this round read it", self.key(path))))
+            }
+            Err(e) => Err(s3_error(e).into()),
+        }
+    }
+}
+
+/// A folder (`DIR/log/`, the local contract's layout).
+pub struct DirLogStore(pub PathBuf);
+
+#[async_trait]
+impl LogStore for DirLogStore {
+    async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Option<String>)>, SinkError> {
+        match std::fs::read(self.0.join(path)) {
+            Ok(bytes) => {
+                let tag = hex::encode(sha2::Sha256::digest(&bytes));
+                Ok(Some((bytes, Some(tag))))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SinkError::Permanent { sink: "log folder", message: format!("{path}: {e}") }),
+        }
+    }
+
+    async fn create(&self, path: &str, bytes: &[u8]) -> Result<Created, LogWriteError> {
+        use std::io::Write;
+        let full = self.0.join(path);
+        let io = |e: std::io::Error| SinkError::Permanent { sink: "log folder", message: format!("{path}: {e}") };
+        std::fs::create_dir_all(full.parent().expect("a path under the folder")).map_err(io)?;
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&full) {
+            Ok(mut f) => {
+                f.write_all(bytes).map_err(io)?;
+                Ok(Created::New)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::read(&full).map_err(io)? == bytes {
+                    Ok(Created::Same)
+                } else {
+                    Err(LogWriteError::Conflict(format!("{} exists with other bytes", full.display())))
+                }
+            }
+            Err(e) => Err(io(e).into()),
+        }
+    }
+
+    async fn replace(&self, path: &str, bytes: &[u8], tag: Option<&str>) -> Result<(), LogWriteError> {
+        let now = self.get(path).await?.and_then(|(_, t)| t);
+        if now.as_deref() != tag {
+            return Err(LogWriteError::Conflict(format!("{path} changed since this round read it")));
+        }
+        let full = self.0.join(path);
+        std::fs::write(&full, bytes)
+            .map_err(|e| SinkError::Permanent { sink: "log folder", message: format!("{path}: {e}") })?;
+        Ok(())
+    }
+}
+
+/// The seal ids of a trail in the order it first shows them: the log's leaf order.
+pub async fn seals_in_order(trail: &dyn TrailSource) -> Result<Vec<String>, TrailError> {
+    let (mut seen, mut out) = (HashSet::new(), Vec::new());
+    trail
+        .each_message(&mut |m| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&m) else { return };
+            if let (Some("seal"), Some(id)) = (v["recordType"].as_str(), v["sealId"].as_str()) {
+                if seen.insert(id.to_owned()) {
+                    out.push(id.to_owned());
+                }
+            }
+        })
+        .await?;
+    Ok(out)
+}
+
+/// The log writer: its store, checkpoint key, the witnesses it asks (local keys standing in for
+/// tlog-witness endpoints), and the log's origin.
+pub struct LogWriter {
+    /// Where the log lives.
+    pub store: Box<dyn LogStore>,
+    /// The checkpoint key.
+    pub signer: Box<dyn CheckpointSigner>,
+    /// Witness keys; each cosigns after checking consistency with the previous checkpoint.
+    pub witnesses: Vec<ed25519_dalek::SigningKey>,
+    /// The checkpoints' origin line (the log key's name).
+    pub origin: String,
+}
+
+/// What a round did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendReport {
+    /// Size before.
+    pub from: u64,
+    /// Size after.
+    pub to: u64,
+    /// Objects created (tiles, bundles, the archived checkpoint).
+    pub created: usize,
+}
+
+impl LogWriter {
+    /// One round over `seals` (the trail's seal ids in order) at `now` (seconds).
+    pub async fn append(&self, seals: &[String], now: u64) -> Result<AppendReport, LogWriteError> {
+        let key = NoteVerifyingKey::new(self.origin.clone(), self.signer.verifying_key());
+        let latest = self.store.get("checkpoint").await?;
+        let (size, root) = match &latest {
+            Some((note, _)) => read_checkpoint(note, &key).map_err(|e| LogWriteError::Corrupt(e.0))?,
+            None => (0, Default::default()),
+        };
+        let mut entries = Vec::with_capacity(size as usize);
+        for path in bundle_paths(size) {
+            let (bundle, _) =
+                self.store.get(&path).await?.ok_or_else(|| LogWriteError::Corrupt(format!("{path} is missing")))?;
+            entries.extend(bundle_entries(&bundle).map_err(|e| LogWriteError::Corrupt(format!("{path}: {}", e.0)))?);
+        }
+        entries.truncate(size as usize);
+        let mut log = MerkleLog::from_entries(entries).map_err(|e| LogWriteError::Corrupt(e.0))?;
+        if size > 0 && log.root_at(size).map_err(|e| LogWriteError::Corrupt(e.0))? != root {
+            return Err(LogWriteError::Corrupt(format!(
+                "the entry bundles do not hash to the checkpoint's root at size {size}"
+            )));
+        }
+        let logged: HashSet<String> = log.entries().iter().filter_map(|e| entry_seal(e).map(str::to_owned)).collect();
+        for seal in seals.iter().filter(|s| !logged.contains(*s)) {
+            log.append(seal_entry(seal)).map_err(|e| LogWriteError::Corrupt(e.0))?;
+        }
+        let mut created = 0;
+        for (path, bytes) in log.tiles(size).map_err(|e| LogWriteError::Corrupt(e.0))? {
+            created += usize::from(self.store.create(&path, &bytes).await? == Created::New);
+        }
+        let mut note = sign_checkpoint(&self.origin, &log, self.signer.as_ref()).await?;
+        let proof = if size > 0 && log.size() > size {
+            log.consistency(size).map_err(|e| LogWriteError::Corrupt(e.0))?
+        } else {
+            Vec::new()
+        };
+        for w in &self.witnesses {
+            let mut witness = Witness::new(w.clone(), (size > 0).then_some((size, root)));
+            note = witness.cosign(&note, &key, &proof, now).map_err(|e| LogWriteError::Witness(e.to_string()))?;
+        }
+        created += usize::from(
+            self.store.create(&format!("checkpoints/{:020}.{now:020}", log.size()), &note).await? == Created::New,
+        );
+        self.store.replace("checkpoint", &note, latest.as_ref().and_then(|(_, t)| t.as_deref())).await?;
+        Ok(AppendReport { from: size, to: log.size(), created })
+    }
+}
