@@ -37,6 +37,10 @@ pub struct LogArgs {
     /// The log's origin (its checkpoints' first line, and the log key's name).
     #[arg(long, default_value = DEFAULT_ORIGIN)]
     pub log_origin: String,
+    /// Where the log is, when not the folder's `log/`: `s3://bucket/prefix` (where the writer puts
+    /// it in the archive) or a folder holding `checkpoint`, `checkpoints/` and `tile/`.
+    #[arg(long, requires = "log_public_key")]
+    pub log_from: Option<String>,
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -111,8 +115,59 @@ pub fn write_log(dir: &Path, log_key: &Path, witness_key: &Path, origin: &str) -
     Ok(log.size())
 }
 
-/// Checks the folder's log against the trail's seals with the given keys.
-pub fn check_log(dir: &Path, args: &LogArgs, trail_seals: &BTreeSet<String>) -> anyhow::Result<Vec<LogFinding>> {
+/// Every object of a log, by its path under the log's root.
+pub type LogObjects = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// The objects of the log in a folder (its root: `checkpoint`, `checkpoints/`, `tile/`).
+pub fn folder_objects(root: &Path) -> anyhow::Result<LogObjects> {
+    fn walk(root: &Path, dir: &Path, out: &mut LogObjects) -> anyhow::Result<()> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+        for e in entries {
+            let path = e?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+                out.insert(rel, read(&path)?);
+            }
+        }
+        Ok(())
+    }
+    let mut out = LogObjects::new();
+    walk(root, root, &mut out)?;
+    Ok(out)
+}
+
+/// The objects of the log under `s3://bucket/prefix`, or in a folder.
+pub async fn load_log(from: &str, sdk: &aws_config::SdkConfig) -> anyhow::Result<LogObjects> {
+    let Some(rest) = from.strip_prefix("s3://") else { return folder_objects(Path::new(from)) };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    let mut out = LogObjects::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for key in page.with_context(|| format!("listing {from}"))?.contents().iter().filter_map(|o| o.key()) {
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .with_context(|| format!("reading s3://{bucket}/{key}"))?;
+            let bytes =
+                object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes();
+            out.insert(key.strip_prefix(prefix).unwrap_or(key).to_owned(), bytes.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a log's objects against the trail's seals with the given keys.
+pub fn check_log(
+    objects: &LogObjects,
+    args: &LogArgs,
+    trail_seals: &BTreeSet<String>,
+) -> anyhow::Result<Vec<LogFinding>> {
     let Some(log_key) = &args.log_public_key else { return Ok(Vec::new()) };
     let log = NoteVerifyingKey::new(args.log_origin.clone(), verifying_key(log_key)?);
     let witnesses: Vec<WitnessKey> =
@@ -124,19 +179,15 @@ pub fn check_log(dir: &Path, args: &LogArgs, trail_seals: &BTreeSet<String>) -> 
         quorum: args.witness_quorum.unwrap_or(witnesses.len()),
         freshness: args.witness_max_gap.map(|gap| (gap, now)),
     };
-    let root = dir.join("log");
-    let Ok(checkpoint) = std::fs::read(root.join("checkpoint")) else {
-        return Ok(vec![LogFinding::BadCheckpoint(format!("{} has no checkpoint", root.display()))]);
+    let Some(checkpoint) = objects.get("checkpoint") else {
+        return Ok(vec![LogFinding::BadCheckpoint("the log has no checkpoint".into())]);
     };
-    let mut archived_paths: Vec<PathBuf> = match std::fs::read_dir(root.join("checkpoints")) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(_) => Vec::new(),
-    };
-    archived_paths.sort();
-    let archived = archived_paths.iter().map(|p| read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    // Archived checkpoints in path order: by size, then time.
+    let archived: Vec<Vec<u8>> =
+        objects.iter().filter(|(k, _)| k.starts_with("checkpoints/")).map(|(_, v)| v.clone()).collect();
     let held = args.witness_checkpoint.as_deref().map(read).transpose()?;
-    let tiles = |path: &str| std::fs::read(root.join(path)).ok();
-    Ok(verify_log(&checkpoint, &archived, held.as_deref(), &tiles, trail_seals, &trust))
+    let tiles = |path: &str| objects.get(path).cloned();
+    Ok(verify_log(checkpoint, &archived, held.as_deref(), &tiles, trail_seals, &trust))
 }
 
 /// Options of `flagtrail log-append`.

@@ -120,8 +120,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
     let source = trail_source(&trail, &sdk, true).await?;
     let mut report = check(source.as_ref(), keys.as_ref()).await?;
     if args.log.log_public_key.is_some() {
-        let dir = trail.dir.as_deref().context("--log-public-key checks a folder's log/ (give the folder)")?;
-        let findings = crate::transparency::check_log(dir, &args.log, &report.seal_ids)?;
+        let objects = match (&args.log.log_from, trail.dir.as_deref()) {
+            (Some(from), _) => crate::transparency::load_log(from, &sdk).await?,
+            (None, Some(dir)) => crate::transparency::folder_objects(&dir.join("log"))?,
+            (None, None) => {
+                anyhow::bail!("--log-public-key checks the folder's log/, or the log given with --log-from")
+            }
+        };
+        let findings = crate::transparency::check_log(&objects, &args.log, &report.seal_ids)?;
         report.findings.extend(findings.into_iter().map(flagtrail_core::integrity::IntegrityFinding::Log));
         report.findings.sort();
     }

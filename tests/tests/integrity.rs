@@ -419,6 +419,37 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
         &moto.endpoint,
     );
     assert_eq!(code, 0, "{out}");
+    // The same straight from the log group and the archive's prefix, no copy.
+    let (code, out) = flagtrail(
+        &[
+            "verify",
+            "--log-group",
+            &stack.log_group,
+            "--log-from",
+            "s3://tlog/log/",
+            "--log-public-key",
+            &public("log"),
+            "--witness-public-key",
+            &public("witness"),
+        ],
+        &moto.endpoint,
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = flagtrail(
+        &[
+            "verify",
+            "--log-group",
+            &stack.log_group,
+            "--log-from",
+            "s3://tlog/log/",
+            "--log-public-key",
+            &public("other"),
+            "--witness-public-key",
+            &public("witness"),
+        ],
+        &moto.endpoint,
+    );
+    assert_eq!(code, 1, "a log key the auditor does not trust: {out}");
 
     // Objects of the log are created once: the same bytes again are fine, other bytes a conflict.
     let store = S3LogStore::new(s3.clone(), "tlog", "log/");
