@@ -9,7 +9,7 @@ bad=$(grep -E '^(tokio|hyper|aws-sdk-|aws-config|aws-smithy-|lambda_runtime|reqw
 if [ -n "$bad" ]; then
   echo "layering: flagtrail-core must stay pure, but its normal dependencies include:"; echo "$bad"; fail=1
 fi
-for bin in flagtrail-audit flagtrail-notify; do
+for bin in flagtrail-audit flagtrail-notify flagtrail-reconcile flagtrail-log-writer; do
   if cargo tree --locked -e normal -p "$bin" --prefix none --format '{p}' | grep -q '^flagtrail-devtools '; then
     echo "layering: $bin links flagtrail-devtools (dev tooling must stay out of the Lambda binaries)"; fail=1
   fi

@@ -233,7 +233,7 @@ pub async fn run_append(args: AppendArgs) -> anyhow::Result<()> {
     };
     let witnesses = args.witness_keys.iter().map(|p| signing_key(p)).collect::<anyhow::Result<Vec<_>>>()?;
     let trail = crate::completeness::trail_source(&args.trail, &sdk, false).await?;
-    let seals = seals_in_order(trail.as_ref()).await?;
+    let seals = seals_in_order(trail.as_ref(), None).await?;
     let writer = LogWriter { store, signer, witnesses, origin: args.log_origin.clone() };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let r = writer.append(&seals, now).await?;

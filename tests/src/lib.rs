@@ -238,6 +238,7 @@ pub async fn stream_records(
 
 pub mod fault;
 pub mod invoke;
+pub mod kms;
 pub mod strict;
 
 /// Writes a realistic sequence of `rounds` × 4 changes (flag create/update, override, kill switch

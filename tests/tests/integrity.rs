@@ -216,70 +216,13 @@ fn signed_seals(out: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_are_signed_by_a_kms_ed25519_key() {
     use base64::Engine;
-    use ed25519_dalek::pkcs8::EncodePublicKey;
-    use ed25519_dalek::Signer;
     use flagtrail_core::integrity::tlog::{seal_entry, MerkleLog, NoteVerifyingKey, DEFAULT_ORIGIN};
     use flagtrail_runtime::sink::{sign_checkpoint, KmsCheckpointSigner};
-    use std::io::BufRead;
-    use std::sync::{Arc, Mutex};
 
     const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
     let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let spki = key.verifying_key().to_public_key_der().unwrap().as_bytes().to_vec();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let requests: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
-    let (seen, signing) = (requests.clone(), key.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let (seen, signing, spki) = (seen.clone(), signing.clone(), spki.clone());
-            std::thread::spawn(move || {
-                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
-                let mut out = conn;
-                loop {
-                    let (mut target, mut len, mut line) = (String::new(), 0, String::new());
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        let (k, v) = line.split_once(':').unwrap_or(("", ""));
-                        match k.to_ascii_lowercase().as_str() {
-                            "x-amz-target" => target = v.trim().to_owned(),
-                            "content-length" => len = v.trim().parse().unwrap_or(0),
-                            _ => {}
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    reader.read_exact(&mut body).unwrap();
-                    let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    seen.lock().unwrap().push((target.clone(), request.clone()));
-                    let arn = "arn:aws:kms:us-east-1:123456789012:key/checkpoint";
-                    let reply = match target.as_str() {
-                        "TrentService.GetPublicKey" if request["KeyId"] == "alias/other" => serde_json::json!({
-                            "KeyId": arn, "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY", "PublicKey": B64.encode(&spki)}),
-                        "TrentService.GetPublicKey" => serde_json::json!({
-                            "KeyId": arn, "KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "SIGN_VERIFY",
-                            "SigningAlgorithms": ["ED25519_SHA_512", "ED25519_PH_SHA_512"], "PublicKey": B64.encode(&spki)}),
-                        _ => {
-                            let message = B64.decode(request["Message"].as_str().unwrap()).unwrap();
-                            serde_json::json!({"KeyId": arn, "SigningAlgorithm": "ED25519_SHA_512",
-                                "Signature": B64.encode(signing.sign(&message).to_bytes())})
-                        }
-                    }
-                    .to_string();
-                    let _ = write!(
-                        out,
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: kms\r\nContent-Length: {}\r\n\r\n{reply}",
-                        reply.len()
-                    );
-                }
-            });
-        }
-    });
+    let stand_in = flagtrail_e2e::kms::KmsEd25519::start(key.clone());
+    let endpoint = stand_in.endpoint.clone();
     let mut settings = flagtrail_runtime::SdkSettings::local(&endpoint);
     settings.max_attempts = 1;
     let kms = aws_sdk_kms::Client::new(&settings.load().await);
@@ -295,7 +238,7 @@ async fn checkpoints_are_signed_by_a_kms_ed25519_key() {
         parsed.verify(&signed_note::VerifierList::new(vec![Box::new(verifying)])).is_ok(),
         "the log key's signature"
     );
-    let sent = requests.lock().unwrap().clone();
+    let sent = stand_in.requests();
     let sign = &sent.iter().find(|(t, _)| t == "TrentService.Sign").unwrap().1;
     assert_eq!(sign["KeyId"], "alias/flagtrail-checkpoints");
     assert_eq!(

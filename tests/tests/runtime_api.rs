@@ -377,3 +377,75 @@ async fn the_reconcile_bootstrap_baselines_then_reports_writes_behind_the_trail(
     assert_eq!((fourth["findings"].as_u64(), emf.as_slice()), (Some(1), &[1][..]), "{out}");
     assert_eq!((fourth["baselined"].as_u64(), fourth["readSinceMs"].as_i64()), (Some(0), None), "{fourth}");
 }
+
+/// The `log-writer` bootstrap on its schedule: the first run appends the trail's seals to the log
+/// under the archive's `log/` prefix (moto's S3) with a checkpoint signed by the KMS checkpoint key
+/// (the Ed25519 stand-in: moto refuses that key spec); the second, with nothing new, signs a
+/// checkpoint all the same. The log verifies with the key's public half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_writer_bootstrap_appends_the_seals_and_signs_with_the_kms_key() {
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    aws_sdk_s3::Client::new(&sdk).create_bucket().bucket("archive").send().await.unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for flag in ["a", "b"] {
+        let item = flagtrail_e2e::prod_flag(flag, 10, "alice", &format!("r-{flag}"), 1);
+        ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
+    }
+    let audit = flagtrail_runtime::build::audit_pipeline(&sdk, &flagtrail_runtime::AuditConfig::new(&stack.log_group));
+    let opts = flagtrail_devtools::mapping::MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    flagtrail_devtools::mapping::drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let kms = flagtrail_e2e::kms::KmsEd25519::start(key.clone());
+    let schedule = r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
+    let vars = [
+        ("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone()),
+        ("FLAGTRAIL_LOG_BUCKET", "archive".into()),
+        ("FLAGTRAIL_CHECKPOINT_KEY_ID", "alias/flagtrail-checkpoints".into()),
+        // KMS alone goes to the stand-in (the SDK's service-specific endpoint variable).
+        ("AWS_ENDPOINT_URL_KMS", kms.endpoint.clone()),
+    ];
+    let run = || {
+        let api = RuntimeApi::start(vec![schedule.to_owned()]);
+        let (process, _, errors) = launch("log-writer", &api, &moto, &vars);
+        wait_for(&api, 1);
+        let posted = api.posted.lock().unwrap();
+        assert!(posted.errors.is_empty(), "{:?} {}", posted.errors, errors.lock().unwrap());
+        let response = posted.responses[0].1.clone();
+        drop(process);
+        response
+    };
+    let first = run();
+    let seals = first["seals"].as_u64().unwrap();
+    assert!(seals >= 1, "{first}");
+    assert_eq!((first["from"].as_u64(), first["to"].as_u64()), (Some(0), Some(seals)), "{first}");
+    let second = run();
+    assert_eq!((second["from"].as_u64(), second["to"].as_u64()), (Some(seals), Some(seals)), "{second}");
+    assert!(kms.requests().iter().any(|(t, r)| t == "TrentService.Sign" && r["SigningAlgorithm"] == "ED25519_SHA_512"));
+
+    let dir = std::env::temp_dir().join(format!("flagtrail-log-writer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = dir.join("checkpoint.pub.pem");
+    std::fs::write(&public, key.verifying_key().to_public_key_pem(Default::default()).unwrap()).unwrap();
+    let (code, out) = flagtrail_e2e::flagtrail(
+        &[
+            "verify",
+            "--log-group",
+            &stack.log_group,
+            "--log-from",
+            "s3://archive/log/",
+            "--log-public-key",
+            public.to_str().unwrap(),
+        ],
+        &moto.endpoint,
+    );
+    assert_eq!(code, 0, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

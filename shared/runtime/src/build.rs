@@ -107,3 +107,25 @@ pub fn baseline_writer(sdk: &SdkConfig, log_group: &str, seal_key_id: Option<&st
             .map(|key| Arc::new(KmsSigner::new(aws_sdk_kms::Client::new(sdk), key.to_owned())) as Arc<dyn SealSigner>),
     }
 }
+
+/// The transparency log's writer over the archive's prefix, signing with the KMS checkpoint key
+/// (read once: GetPublicKey), and the audit group it takes seals from.
+pub async fn log_writer(
+    sdk: &SdkConfig,
+    config: &crate::config::LogWriterConfig,
+) -> Result<(crate::tlog_writer::LogWriter, LogGroupTrail), crate::sink::SinkError> {
+    let signer =
+        crate::sink::KmsCheckpointSigner::new(aws_sdk_kms::Client::new(sdk), &config.checkpoint_key_id).await?;
+    let store = crate::tlog_writer::S3LogStore::new(aws_sdk_s3::Client::new(sdk), &config.bucket, &config.prefix);
+    let mut trail = LogGroupTrail::whole(aws_sdk_cloudwatchlogs::Client::new(sdk), &config.log_group);
+    trail.pace = (config.filter_requests_per_second > 0)
+        .then(|| Arc::new(Pace::per_second(config.filter_requests_per_second as f64)));
+    let writer = crate::tlog_writer::LogWriter {
+        store: Box::new(store),
+        signer: Box::new(signer),
+        // Witnesses cosign over tlog-witness, not built yet (docs/integrity.md).
+        witnesses: Vec::new(),
+        origin: config.origin.clone(),
+    };
+    Ok((writer, trail))
+}

@@ -205,3 +205,53 @@ impl ReconcileConfig {
         })
     }
 }
+
+/// Configuration of the transparency log's single writer (`log-writer` function).
+#[derive(Debug, Clone)]
+pub struct LogWriterConfig {
+    /// `FLAGTRAIL_AUDIT_LOG_GROUP` (required): the trail whose seals the log holds.
+    pub log_group: String,
+    /// `FLAGTRAIL_LOG_BUCKET` (required): the write-once archive.
+    pub bucket: String,
+    /// `FLAGTRAIL_LOG_PREFIX` (default `log/`).
+    pub prefix: String,
+    /// `FLAGTRAIL_CHECKPOINT_KEY_ID` (required): the KMS key (`ECC_NIST_EDWARDS25519`) that signs
+    /// checkpoints.
+    pub checkpoint_key_id: String,
+    /// `FLAGTRAIL_LOG_ORIGIN` (default `flagtrail/seals`): the checkpoints' origin line.
+    pub origin: String,
+    /// `FLAGTRAIL_LOG_LOOKBACK_SECONDS` (default 14 days and an hour): how far back each round reads
+    /// the trail for seals. A seal is dated like the newest record it covers, and PutLogEvents
+    /// refuses events older than 14 days, so no seal can be written further back than that.
+    pub lookback_seconds: u64,
+    /// `FLAGTRAIL_LOGS_REQUESTS_PER_SECOND` (default 2): FilterLogEvents requests per second.
+    pub filter_requests_per_second: u64,
+}
+
+impl LogWriterConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&env_vars())
+    }
+
+    /// Reads and validates the variables; the error names the first bad one.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let max_age = u64::try_from(flagtrail_core::delivery::rules::LOG_MAX_AGE_MS / 1000).unwrap_or(0);
+        Ok(LogWriterConfig {
+            log_group: vars.required("FLAGTRAIL_AUDIT_LOG_GROUP")?,
+            bucket: vars.required("FLAGTRAIL_LOG_BUCKET")?,
+            prefix: vars.optional("FLAGTRAIL_LOG_PREFIX").unwrap_or_else(|| "log/".into()),
+            checkpoint_key_id: vars.required("FLAGTRAIL_CHECKPOINT_KEY_ID")?,
+            origin: vars
+                .optional("FLAGTRAIL_LOG_ORIGIN")
+                .unwrap_or_else(|| flagtrail_core::integrity::tlog::DEFAULT_ORIGIN.into()),
+            lookback_seconds: vars.number("FLAGTRAIL_LOG_LOOKBACK_SECONDS")?.unwrap_or(max_age + 3600),
+            filter_requests_per_second: vars.number("FLAGTRAIL_LOGS_REQUESTS_PER_SECOND")?.unwrap_or(2),
+        })
+    }
+
+    /// The lookback in ms.
+    pub fn lookback_ms(&self) -> i64 {
+        i64::try_from(self.lookback_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}

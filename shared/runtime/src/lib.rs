@@ -13,8 +13,8 @@ pub mod sink;
 pub mod tlog_writer;
 pub mod trail;
 
-pub use config::{AuditConfig, NotifyConfig, ReconcileConfig};
+pub use config::{AuditConfig, LogWriterConfig, NotifyConfig, ReconcileConfig};
 pub use pipeline::{AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};
 pub use sdk::{CredentialSource, SdkSettings};
-pub use serve::{init_tracing, serve, serve_check};
+pub use serve::{init_tracing, serve, serve_check, serve_log_writer};
 pub use sink::SinkError;

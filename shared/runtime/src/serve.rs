@@ -57,6 +57,27 @@ pub async fn serve_check(check: CompletenessCheck, metrics_namespace: &str) -> R
     .await
 }
 
+/// Serves the transparency log's writer: each invocation (the hourly schedule, its cadence) reads
+/// the seals of the last `lookback_ms` of the trail and runs one round. A round that fails fails
+/// the invocation (the function's Errors alarm); the next one starts from the stored checkpoint.
+pub async fn serve_log_writer(
+    writer: crate::tlog_writer::LogWriter,
+    trail: crate::trail::LogGroupTrail,
+    lookback_ms: i64,
+) -> Result<(), Error> {
+    let (writer, trail) = (&writer, &trail);
+    run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        let now = now_ms();
+        let seals = crate::tlog_writer::seals_in_order(trail, Some(now.saturating_sub(lookback_ms))).await?;
+        let r = writer.append(&seals, u64::try_from(now / 1000).unwrap_or(0)).await?;
+        tracing::info!(from = r.from, to = r.to, created = r.created, "checkpoint written");
+        Ok::<serde_json::Value, Error>(
+            serde_json::json!({"from": r.from, "to": r.to, "created": r.created, "seals": seals.len()}),
+        )
+    }))
+    .await
+}
+
 /// The same response as `aws_lambda_events`' type (built through serde: it is non-exhaustive).
 pub fn lambda_response(response: &BatchResponse) -> DynamoDbEventResponse {
     serde_json::to_value(response).and_then(serde_json::from_value).unwrap_or_default()

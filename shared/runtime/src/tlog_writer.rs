@@ -190,11 +190,12 @@ impl LogStore for DirLogStore {
     }
 }
 
-/// The seal ids of a trail in the order it first shows them: the log's leaf order.
-pub async fn seals_in_order(trail: &dyn TrailSource) -> Result<Vec<String>, TrailError> {
+/// The seal ids of a trail (events at or after `since_ms`, if given) in the order it first shows
+/// them: the log's leaf order.
+pub async fn seals_in_order(trail: &dyn TrailSource, since_ms: Option<i64>) -> Result<Vec<String>, TrailError> {
     let (mut seen, mut out) = (HashSet::new(), Vec::new());
     trail
-        .each_message(&mut |m| {
+        .each_message_since(since_ms, &mut |m| {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&m) else { return };
             if let (Some("seal"), Some(id)) = (v["recordType"].as_str(), v["sealId"].as_str()) {
                 if seen.insert(id.to_owned()) {
