@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CDK app's checks, offline and without credentials: install (pinned, from package-lock),
 # typecheck, node --test (assertions + cdk-nag), `cdk synth --quiet`, cfn-lint on the template.
-# Uses target/lambda/{audit,notify,reconcile}/bootstrap.zip when `make package` has built them, otherwise
+# Uses target/lambda/{audit,notify,reconcile,log-writer}/bootstrap.zip when `make package` has built them, otherwise
 # placeholder archives (synthesis only hashes them).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,11 +12,13 @@ scripts="$root/scripts"
 npx tsc --noEmit
 node --import tsx --test test/*.test.ts
 assets="$root/target/lambda"
-if [ ! -f "$assets/audit/bootstrap.zip" ] || [ ! -f "$assets/notify/bootstrap.zip" ] || [ ! -f "$assets/reconcile/bootstrap.zip" ]; then
+missing=0
+for fn in audit notify reconcile log-writer; do [ -f "$assets/$fn/bootstrap.zip" ] || missing=1; done
+if [ "$missing" = 1 ]; then
   assets=$(mktemp -d)
   python3 - "$assets" <<'PY'
 import sys, zipfile, os
-for fn in ("audit", "notify", "reconcile"):
+for fn in ("audit", "notify", "reconcile", "log-writer"):
     os.makedirs(os.path.join(sys.argv[1], fn))
     with zipfile.ZipFile(os.path.join(sys.argv[1], fn, "bootstrap.zip"), "w") as z:
         z.writestr("bootstrap", "placeholder: run make package for the real bootstrap")

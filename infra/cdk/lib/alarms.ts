@@ -20,6 +20,8 @@ export interface AlarmsProps {
   readonly consumers: StreamConsumer[];
   /** The completeness check's function. */
   readonly reconcile: lambda.Function;
+  /** The transparency log's writer (transparency-log.ts). */
+  readonly logWriter: lambda.Function;
   /** Environments counted as production: one UnattributedChanges alarm each. */
   readonly productionEnvironments: string[];
   /** The failure bucket (EventBridge notifications on): an object under aws/lambda/ is a discarded batch. */
@@ -63,6 +65,7 @@ export class Alarms extends Construct {
     }
     alarm('ReconcileFindings', flagtrail('ReconcileFindings', { Function: 'reconcile' }), 0, 'The trail does not account for a change: a version gap, a write behind its back, or a delete without a record (see the reconcile function log).');
     alarm('ReconcileErrors', props.reconcile.metricErrors({ period: Duration.minutes(5) }), 0, 'The completeness check could not run.');
+    alarm('LogWriterErrors', props.logWriter.metricErrors({ period: Duration.minutes(5) }), 0, 'The transparency log\'s writer could not complete a round: no new checkpoint this hour (see the log-writer function log).');
     for (const c of props.consumers) {
       alarm(`${c.name}Errors`, c.fn.metricErrors({ period: Duration.minutes(1) }), 0, `The ${c.name} function failed.`);
       alarm(`${c.name}IteratorAge`, c.fn.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }), 60_000, `The ${c.name} function is more than a minute behind the stream.`);

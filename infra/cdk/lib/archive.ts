@@ -90,6 +90,10 @@ export class Archive extends Construct {
   public readonly subscription?: logs.CfnSubscriptionFilter;
   /** The delivery stream's name (the tamper rules watch it). */
   public readonly streamName: string;
+  /** The role Firehose delivers with. */
+  public readonly deliveryRole: iam.Role;
+  /** The bucket policy's Deny of PutObject to all but the archive's writers. */
+  private readonly onlyWriters: iam.PolicyStatement;
 
   constructor(scope: Construct, id: string, props: ArchiveProps) {
     super(scope, id);
@@ -146,16 +150,17 @@ export class Archive extends Construct {
     acknowledge(deliveryRole, `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/errors/*]`, 'Firehose names error objects by time under the prefix.');
     // Only Firehose adds objects: nobody can stack a new version on an archived object (Object Lock
     // keeps the old version; this keeps the bucket from growing versions that would mislead a reader).
-    bucket.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'OnlyFirehoseWrites',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['s3:PutObject'],
-        resources: [bucket.arnForObjects('*')],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': deliveryRole.roleArn } },
-      }),
-    );
+    // The transparency log's writer joins it under its own prefix (admitLogWriter).
+    this.deliveryRole = deliveryRole;
+    this.onlyWriters = new iam.PolicyStatement({
+      sid: 'OnlyFirehoseWrites',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:PutObject'],
+      resources: [bucket.arnForObjects('*')],
+      conditions: { ArnNotEquals: { 'aws:PrincipalArn': deliveryRole.roleArn } },
+    });
+    bucket.addToResourcePolicy(this.onlyWriters);
 
     // Firehose's own error log: why a delivery failed (an S3 or KMS refusal, with its message), the
     // first thing to read when ArchiveDeliveryLag fires (docs/runbook.md).
@@ -247,5 +252,27 @@ export class Archive extends Construct {
     // starts at TRIM_HORIZON (up to 24 h of records at once): the audit function writes its first
     // record only once the archive receives it.
     audit.mapping.node.addDependency(this.subscription);
+  }
+
+  /**
+   * The transparency log's single writer (transparency-log.ts) may add objects under `prefix`, and
+   * only it: the Deny above spares it besides Firehose (its own policy grants PutObject under the
+   * prefix alone, as Firehose's grants audit/ and errors/ alone), and a second Deny keeps everyone
+   * else, Firehose included, out of the prefix. Object Lock holds the log's objects like the
+   * records': the writer creates them (If-None-Match) and replaces the latest checkpoint (If-Match),
+   * which stacks a version and keeps the old one.
+   */
+  public admitLogWriter(role: iam.IRole, prefix: string): void {
+    this.onlyWriters.addCondition('ArnNotEquals', { 'aws:PrincipalArn': [this.deliveryRole.roleArn, role.roleArn] });
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheLogWriterWritesTheLog',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${prefix}*`)],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': role.roleArn } },
+      }),
+    );
   }
 }

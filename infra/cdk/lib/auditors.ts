@@ -15,6 +15,7 @@ import type { TrailKeys } from './keys';
 import { acknowledge } from './nag';
 import { AUDITOR_QUERIES, queryText } from './queries';
 import { readForReconcile } from './reconcile';
+import type { TransparencyLog } from './transparency-log';
 
 /** An external auditor's AWS account, trusted to assume the auditor role with an external id. */
 export interface ExternalAuditor {
@@ -102,6 +103,15 @@ export class Auditors extends Construct {
       }),
     );
     acknowledge(this.role, `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`, 'Read-only over the archive objects, whose names Firehose chooses.');
+  }
+
+  /**
+   * Auditors verify the transparency log's checkpoints with the checkpoint key's public half (named
+   * in its key policy, as the seal key's); the log's objects are under log/ of the archive, which
+   * `readArchive` lets them read.
+   */
+  public verifyCheckpoints(log: TransparencyLog): void {
+    log.grantVerify(this.role);
   }
 
   /** Auditors read the audit group, with a saved query for each of their questions (queries.ts). */

@@ -22,6 +22,7 @@ import { FreshnessMarks } from './marks';
 import { Notifications } from './notifications';
 import { Reconcile } from './reconcile';
 import { TamperRules } from './tamper-rules';
+import { TransparencyLog } from './transparency-log';
 
 export { SLACK_READ_ACTIONS } from './notifications';
 
@@ -35,7 +36,7 @@ export interface FlagtrailProps extends StackProps {
   readonly tableStreamArn?: string;
   /** Create a demo table with a NEW_AND_OLD_IMAGES stream instead of attaching. */
   readonly createDemoTable?: boolean;
-  /** Directory holding `{audit,notify,reconcile}/bootstrap.zip` (cargo lambda output). */
+  /** Directory holding `{audit,notify,reconcile,log-writer}/bootstrap.zip` (cargo lambda output). */
   readonly assetDir: string;
   /** Architecture the bootstraps were built for. */
   readonly architecture?: 'x86_64' | 'arm64';
@@ -84,6 +85,8 @@ export class FlagtrailStack extends Stack {
   public readonly failures: FailureDestination;
   /** The auditor role and saved queries. */
   public readonly auditors: Auditors;
+  /** The transparency log's writer and its checkpoint key. */
+  public readonly transparencyLog: TransparencyLog;
 
   constructor(scope: Construct, id: string, props: FlagtrailProps) {
     super(scope, id, props);
@@ -125,19 +128,22 @@ export class FlagtrailStack extends Stack {
       expireAfterDays: accessLogDays(retention, props.auditRetention),
       sources: { 'archive/': archive.bucket, 'failure/': failures.bucket, 'state/': reconcile.state.bucket },
     });
+    // The transparency log of the seals, under log/ of the archive: its single writer, hourly.
+    const tlog = (this.transparencyLog = new TransparencyLog(this, 'TransparencyLog', { stage, arch, assetDir: props.assetDir, trail, archive, key: keys.key }));
     auditors.readArchive(archive.bucket, keys.key);
+    auditors.verifyCheckpoints(tlog);
     auditors.readTrail(trail);
     auditors.readCompleteness(source.table, reconcile.fn.logGroup);
 
     const consumers = [trail.audit, notifications.notify];
-    const alarms = new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, productionEnvironments, failureBucket: failures.bucket });
+    const alarms = new Alarms(this, 'Alarms', { stage, alarmTopic, consumers, reconcile: reconcile.fn, logWriter: tlog.fn, productionEnvironments, failureBucket: failures.bucket });
     // After every alarm: the rules watch them all.
     new TamperRules(this, 'TamperRules', {
       stage, trail,
-      keys: [keys.key, keys.sealKey],
+      keys: [keys.key, keys.sealKey, tlog.checkpointKey],
       buckets: [archive.bucket, failures.bucket, accessLogs.bucket, reconcile.state.bucket],
       archiveStreamName: archive.streamName,
-      functions: [trail.audit.fn, notifications.notify.fn, reconcile.fn],
+      functions: [trail.audit.fn, notifications.notify.fn, reconcile.fn, tlog.fn],
       tableName: props.tableName,
       alarmTopic,
       otherRules: alarms.ruleNames,
@@ -159,6 +165,8 @@ export class FlagtrailStack extends Stack {
       AccessLogBucketName: accessLogs.bucket.bucketName,
       ReconcileStateBucketName: reconcile.state.bucket.bucketName,
       SealKeyArn: keys.sealKey.keyArn,
+      LogWriterFunctionName: tlog.fn.functionName,
+      CheckpointKeyArn: tlog.checkpointKey.keyArn,
       AuditorRoleArn: auditors.role.roleArn,
       MarksTableName: marks.table.tableName,
       EvaluatorReadPolicyArn: notifications.evaluatorReadPolicy.managedPolicyArn,

@@ -85,7 +85,7 @@ export class TrailKeys extends Construct {
 }
 
 /** A key policy naming every action the account may take on the key through IAM (no "kms:*"). */
-function accountKeyPolicy(sid: string, actions: string[]): iam.PolicyDocument {
+export function accountKeyPolicy(sid: string, actions: string[]): iam.PolicyDocument {
   return new iam.PolicyDocument({
     statements: [
       new iam.PolicyStatement({
@@ -99,12 +99,13 @@ function accountKeyPolicy(sid: string, actions: string[]): iam.PolicyDocument {
 }
 
 /**
- * What the account may do with the seal key through IAM: administer it and read its public half.
- * Not kms:Sign (only the roles `grantSign` names have it). PutKeyPolicy stays (a key nobody can
+ * What the account may do with a signing key (the seal key; the checkpoint key of
+ * transparency-log.ts) through IAM: administer it and read its public half. Not kms:Sign (only the
+ * roles named in the key's policy have it), nor kms:CreateGrant. PutKeyPolicy stays (a key nobody can
  * administer is locked out for good): an administrator could grant Sign by rewriting the policy,
  * which CloudTrail records (docs/integrity.md, key compromise).
  */
-const SEAL_KEY_ACCOUNT_ACTIONS = [
+export const SEAL_KEY_ACCOUNT_ACTIONS = [
   'kms:CancelKeyDeletion', 'kms:CreateAlias', 'kms:DeleteAlias', 'kms:DescribeKey', 'kms:DisableKey', 'kms:EnableKey',
   'kms:GetKeyPolicy', 'kms:GetPublicKey', 'kms:ListAliases', 'kms:ListResourceTags', 'kms:PutKeyPolicy',
   'kms:ScheduleKeyDeletion', 'kms:TagResource', 'kms:UntagResource', 'kms:UpdateAlias', 'kms:UpdateKeyDescription', 'kms:Verify',

@@ -15,13 +15,13 @@ export interface TamperRulesProps {
   readonly stage: string;
   /** The audit trail (its group by name and ARN). */
   readonly trail: AuditTrail;
-  /** The trail and seal keys. */
+  /** The trail, seal and checkpoint keys. */
   readonly keys: kms.Key[];
   /** The archive and failure buckets, the access-log bucket that records who read them, the completeness check's state bucket. */
   readonly buckets: s3.IBucket[];
   /** The archive's Firehose stream. */
   readonly archiveStreamName: string;
-  /** The trail's functions (audit, notify, reconcile) and, by their ARNs, their mappings. */
+  /** The trail's functions (audit, notify, reconcile, log-writer) and, by their ARNs, their mappings. */
   readonly functions: lambda.Function[];
   /** The flag table's name. */
   readonly tableName: string;
@@ -47,7 +47,7 @@ export const CLOUDFORMATION = 'cloudformation.amazonaws.com';
 /**
  * Pages the alarm topic when anyone changes what the trail depends on: the audit group
  * (retention, encryption, masking, the archive's subscription, deleted streams; account-wide log
- * policies), the two keys (deletion scheduled, disabled, a new policy, rotation off, grants), the
+ * policies), the keys (trail, seal, checkpoint: deletion scheduled, disabled, a new policy, rotation off, grants), the
  * archive, failure, access-log and reconcile state buckets (policy, versioning, Object Lock,
  * lifecycle, encryption, public access, access logging, deletion), the archive's delivery stream;
  * the source (the table

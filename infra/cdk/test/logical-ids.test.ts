@@ -26,10 +26,10 @@ const STATEFUL = [
 /** The IDs of the deployed stacks (the README's command: attach mode, e-mail oncall@example.com), by type. */
 const KNOWN: Record<string, string[]> = {
   'AWS::DynamoDB::Table': ['MarksTable0297FC12'],
-  'AWS::KMS::Key': ['Key961B73FD', 'SealKey94782D95'],
+  'AWS::KMS::Key': ['CheckpointKey6ED5B60F', 'Key961B73FD', 'SealKey94782D95'],
   'AWS::KinesisFirehose::DeliveryStream': ['ArchiveDeliveryStream'],
   'AWS::Lambda::EventSourceMapping': ['AuditStreamMapping533D2B77', 'NotifyStreamMappingAA42426C'],
-  'AWS::Logs::LogGroup': ['ArchiveDeliveryErrorsAD334BD6', 'AuditFunctionLogsFBC8BCBF', 'AuditLogGroup6D13791A', 'NotifyFunctionLogsDD64CEFD', 'ReconcileFunctionLogsD790908C'],
+  'AWS::Logs::LogGroup': ['ArchiveDeliveryErrorsAD334BD6', 'AuditFunctionLogsFBC8BCBF', 'AuditLogGroup6D13791A', 'LogWriterFunctionLogsAEFD4748', 'NotifyFunctionLogsDD64CEFD', 'ReconcileFunctionLogsD790908C'],
   'AWS::Logs::SubscriptionFilter': ['ArchiveSubscription'],
   'AWS::S3::Bucket': ['AccessLogBucketDA470295', 'ArchiveBucket9DECBF5D', 'FailureBucket1DB25638', 'ReconcileStateBucketD49646D7'],
   'AWS::SNS::Subscription': ['AlarmTopiconcallexamplecomCD7D68CB', 'AlertTopiconcallexamplecom53B33DEE'],

@@ -103,7 +103,7 @@ test('functions run the bootstraps with the variables the Rust config reads', ()
   const required = [...rust.matchAll(/vars\.required\("([A-Z_]+)"\)|arn\("([A-Z_]+)"\)/g)].map((m) => m[1] ?? m[2]);
   assert.ok(required.includes('FLAGTRAIL_AUDIT_LOG_GROUP') && required.includes('FLAGTRAIL_ALERT_TOPIC_ARN'));
   const fns = resources(t, 'AWS::Lambda::Function');
-  assert.equal(fns.length, 3);
+  assert.equal(fns.length, 4);
   for (const [id, fn] of fns) {
     const p = fn.Properties;
     assert.equal(p.Runtime, 'provided.al2023');
@@ -115,7 +115,9 @@ test('functions run the bootstraps with the variables the Rust config reads', ()
       ? ['FLAGTRAIL_AUDIT_LOG_GROUP']
       : id.startsWith('Reconcile')
         ? ['FLAGTRAIL_TABLE', 'FLAGTRAIL_AUDIT_LOG_GROUP']
-        : ['FLAGTRAIL_ALERT_TOPIC_ARN', 'FLAGTRAIL_INVALIDATION_TOPIC_ARN'];
+        : id.startsWith('LogWriter')
+          ? ['FLAGTRAIL_AUDIT_LOG_GROUP', 'FLAGTRAIL_LOG_BUCKET', 'FLAGTRAIL_CHECKPOINT_KEY_ID']
+          : ['FLAGTRAIL_ALERT_TOPIC_ARN', 'FLAGTRAIL_INVALIDATION_TOPIC_ARN'];
     for (const v of mine) assert.ok(vars.includes(v) && required.includes(v), `${id} sets ${v}`);
     for (const v of vars.filter((v) => v.startsWith('FLAGTRAIL_'))) assert.ok(rust.includes(`"${v}"`), `${v} is read by the Rust code`);
   }
@@ -136,6 +138,7 @@ test('what outlives the stack is retained on deletion and replacement, but not a
     ['AccessLogBucket', 'AWS::S3::Bucket'],
     ['ArchiveBucket', 'AWS::S3::Bucket'],
     ['AuditLogGroup', 'AWS::Logs::LogGroup'],
+    ['CheckpointKey', 'AWS::KMS::Key'],
     ['FailureBucket', 'AWS::S3::Bucket'],
     ['Key', 'AWS::KMS::Key'],
     ['ReconcileStateBucket', 'AWS::S3::Bucket'],
@@ -211,7 +214,7 @@ test('discarded batches land whole in an encrypted, private, versioned, retained
 test('alarms page through the alarm topic, which the e-mail receives unfiltered', () => {
   const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
   const names = alarms.map((a) => a.AlarmName).sort();
-  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'UnattributedChangesprod', 'UnattributedChangesproduction', 'ReconcileFindings', 'ReconcileErrors']) {
+  for (const n of ['ProductionFlagChange', 'QuarantinedRecords', 'AuditErrors', 'NotifyErrors', 'AuditIteratorAge', 'NotifyIteratorAge', 'UnattributedChangesprod', 'UnattributedChangesproduction', 'ReconcileFindings', 'ReconcileErrors', 'LogWriterErrors']) {
     assert.ok(names.includes(`flagtrail-prod-${n}`), `alarm ${n}`);
   }
   const prod = alarms.find((a) => a.AlarmName === 'flagtrail-prod-ProductionFlagChange');
@@ -257,7 +260,7 @@ test('changes to what protects the trail page through the alarm topic, published
   // The audit group by name and, where the API takes an identifier, by ARN; both keys by ID and ARN.
   const params = (source: string) => JSON.stringify(by(source).map((r) => r.EventPattern.detail.requestParameters));
   for (const p of ['logGroupName', 'logGroupIdentifier']) assert.ok(params('aws.logs').includes(p), p);
-  for (const k of ['SealKey', 'Key961B73FD']) {
+  for (const k of ['SealKey', 'Key961B73FD', 'CheckpointKey']) {
     assert.ok(params('aws.kms').includes(`{"Ref":"${k}`), `${k} by ID`);
     assert.ok(params('aws.kms').includes(`{"Fn::GetAtt":["${k}`), `${k} by ARN`);
   }
@@ -331,6 +334,76 @@ test('the completeness check: one 15-minute run at a time, its state bucket, the
   assert.equal(tuned.FLAGTRAIL_SCAN_READ_UNITS_PER_SECOND, '0');
   for (const bad of [0, 1.5, 1_000_001, NaN]) assert.throws(() => synth({ reconcileScanSegments: bad }), /reconcileScanSegments must be a whole number/, String(bad));
   for (const bad of [-1, 0.5, NaN]) assert.throws(() => synth({ reconcileReadUnitsPerSecond: bad }), /reconcileReadUnitsPerSecond must be a whole number/, String(bad));
+});
+
+test('the transparency log: its single writer hourly, under log/ of the archive, signing with an Ed25519 key of its own', () => {
+  const R = t.toJSON().Resources;
+  const [fnId, fn] = resources(t, 'AWS::Lambda::Function').find(([id]) => id.startsWith('LogWriterFunction'))!;
+  const p = fn.Properties;
+  assert.equal(p.FunctionName, 'flagtrail-prod-log-writer');
+  assert.equal(p.ReservedConcurrentExecutions, 1, 'the single writer');
+  assert.equal(p.Timeout, 300);
+  assert.equal(p.MemorySize, 256);
+  assert.equal(p.LoggingConfig.LogFormat, 'JSON');
+  assert.equal(R[p.LoggingConfig.LogGroup.Ref].Properties.LogGroupName, '/aws/lambda/flagtrail-prod-log-writer');
+  const [keyId, key] = resources(t, 'AWS::KMS::Key').find(([id]) => id.startsWith('CheckpointKey'))!;
+  assert.equal(key.Properties.KeySpec, 'ECC_NIST_EDWARDS25519');
+  assert.equal(key.Properties.KeyUsage, 'SIGN_VERIFY');
+  const [archiveId] = resources(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('ArchiveBucket'))!;
+  const [groupId] = resources(t, 'AWS::Logs::LogGroup').find(([, g]) => g.Properties.LogGroupName === '/flagtrail/prod/audit')!;
+  assert.deepEqual(p.Environment.Variables, {
+    FLAGTRAIL_METRICS_NAMESPACE: 'Flagtrail',
+    FLAGTRAIL_AUDIT_LOG_GROUP: { Ref: groupId },
+    FLAGTRAIL_LOG_BUCKET: { Ref: archiveId },
+    FLAGTRAIL_LOG_PREFIX: 'log/',
+    FLAGTRAIL_CHECKPOINT_KEY_ID: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    FLAGTRAIL_LOG_ORIGIN: 'flagtrail/prod/seals',
+  });
+  // Hourly, no retry (the next round resumes); its errors page.
+  const rule = resources(t, 'AWS::Events::Rule').map(([, r]) => r.Properties).find((r) => r.Name === 'flagtrail-prod-log-writer');
+  assert.equal(rule.ScheduleExpression, 'rate(1 hour)');
+  assert.equal(rule.Targets[0].Arn['Fn::GetAtt'][0], fnId);
+  assert.deepEqual(rule.Targets[0].RetryPolicy, { MaximumRetryAttempts: 0 });
+  const alarm = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties).find((a) => a.AlarmName === 'flagtrail-prod-LogWriterErrors');
+  assert.deepEqual([alarm.MetricName, alarm.Namespace, alarm.Dimensions[0].Value.Ref], ['Errors', 'AWS/Lambda', fnId]);
+  // Its role: its own, no managed policy; the grants by statement id (iam.test.ts evaluates them).
+  const roleId = p.Role['Fn::GetAtt'][0];
+  assert.ok(roleId.startsWith('LogWriterRole'));
+  assert.equal(R[roleId].Properties.ManagedPolicyArns, undefined, 'no AWS managed policy');
+  const policy = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('LogWriterRole'))![1];
+  const grants = Object.fromEntries(policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Allow').map((st: any) => [st.Sid, [st.Action].flat().sort()]));
+  assert.deepEqual(grants, {
+    WriteOwnLogs: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    ReadTheSeals: ['logs:FilterLogEvents'],
+    ReadAndWriteTheLog: ['s3:GetObject', 's3:PutObject'],
+    FindTheLog: ['s3:ListBucket'],
+    EncryptTheLog: ['kms:Decrypt', 'kms:GenerateDataKey'],
+    ReadTheCheckpointPublicKey: ['kms:GetPublicKey'],
+  });
+  // Sign: in the key policy, by name, Ed25519 over the raw text only; the account cannot sign.
+  const statements = [key.Properties.KeyPolicy.Statement].flat();
+  const signs = statements.filter((st: any) => [st.Action].flat().includes('kms:Sign'));
+  assert.deepEqual(signs.map((st: any) => [st.Sid, st.Principal.AWS['Fn::GetAtt'][0], st.Condition]), [
+    ['LogWriterSignsCheckpoints', roleId, { StringEquals: { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' } }],
+  ]);
+  const account = statements.find((st: any) => st.Sid === 'AccountAdministersTheKeyButCannotSign');
+  assert.ok(!account.Action.includes('kms:Sign') && !account.Action.includes('kms:CreateGrant') && account.Action.includes('kms:GetPublicKey'));
+  assert.equal(key.DeletionPolicy, 'RetainExceptOnCreate');
+  // The archive's bucket policy: Firehose and the writer add objects, the writer alone under log/.
+  const bucketPolicy = resources(t, 'AWS::S3::BucketPolicy').find(([, bp]) => bp.Properties.Bucket.Ref === archiveId)![1].Properties.PolicyDocument.Statement;
+  const only = bucketPolicy.find((st: any) => st.Sid === 'OnlyFirehoseWrites');
+  assert.deepEqual(only.Condition.ArnNotEquals['aws:PrincipalArn'].map((a: any) => a['Fn::GetAtt'][0].replace(/[0-9A-F]{8}$/, '')), ['ArchiveDeliveryRole', 'LogWriterRole']);
+  const log = bucketPolicy.find((st: any) => st.Sid === 'OnlyTheLogWriterWritesTheLog');
+  assert.equal(log.Effect, 'Deny');
+  assert.equal(log.Action, 's3:PutObject');
+  assert.deepEqual(log.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [archiveId, 'Arn'] }, '/log/*']] });
+  assert.deepEqual(log.Condition, { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [roleId, 'Arn'] } } });
+  const outputs = t.toJSON().Outputs;
+  assert.deepEqual(outputs.LogWriterFunctionName.Value, { Ref: fnId });
+  assert.deepEqual(outputs.CheckpointKeyArn.Value, { 'Fn::GetAtt': [keyId, 'Arn'] });
+  // Another stage's origin and names.
+  const dev = synth({ stage: 'dev' }).template;
+  dev.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'flagtrail-dev-log-writer', Environment: { Variables: Match.objectLike({ FLAGTRAIL_LOG_ORIGIN: 'flagtrail/dev/seals' }) } });
 });
 
 test('the state bucket: the trail key, no public access, TLS, 7 days of replaced states, no Object Lock, access-logged, watched', () => {
@@ -538,7 +611,8 @@ test('every log group of the stack is encrypted with the trail key, which lets C
   const trailKey = resources(t, 'AWS::KMS::Key').find(([id]) => id.startsWith('Key'))![0];
   const groups = resources(t, 'AWS::Logs::LogGroup');
   assert.deepEqual(groups.map(([, g]) => g.Properties.LogGroupName).sort(), [
-    '/aws/kinesisfirehose/flagtrail-prod-archive', '/aws/lambda/flagtrail-prod-audit', '/aws/lambda/flagtrail-prod-notify', '/aws/lambda/flagtrail-prod-reconcile', '/flagtrail/prod/audit',
+    '/aws/kinesisfirehose/flagtrail-prod-archive', '/aws/lambda/flagtrail-prod-audit', '/aws/lambda/flagtrail-prod-log-writer', '/aws/lambda/flagtrail-prod-notify', '/aws/lambda/flagtrail-prod-reconcile',
+    '/flagtrail/prod/audit',
   ]);
   for (const [id, g] of groups) assert.deepEqual(g.Properties.KmsKeyId, { 'Fn::GetAtt': [trailKey, 'Arn'] }, id);
   // The key policy's CloudWatch Logs statement: every group of the account and region, by the

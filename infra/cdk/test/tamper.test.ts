@@ -28,6 +28,11 @@ test('each watched call in every form its API accepts and CloudTrail records', (
   const audit = fns.filter((f: any) => JSON.stringify(f).includes('AuditFunction'));
   // name, name:qualifier, …:function:name (full or partial ARN), …:function:name:qualifier
   assert.deepEqual(audit.map((f: any) => (f.Ref ? 'name' : Object.keys(f)[0])), ['name', 'prefix', 'suffix', 'wildcard']);
+  // The transparency log's writer is watched like the trail's other functions (code, configuration, concurrency 0).
+  const writer = fns.filter((f: any) => JSON.stringify(f).includes('LogWriterFunction'));
+  assert.deepEqual(writer.map((f: any) => (f.Ref ? 'name' : Object.keys(f)[0])), ['name', 'prefix', 'suffix', 'wildcard']);
+  const keys = JSON.stringify(named(plain, 'TrailKeyChanged').EventPattern.detail.requestParameters.keyId);
+  assert.ok(keys.includes('{"Ref":"CheckpointKey') && keys.includes('{"Fn::GetAtt":["CheckpointKey'), 'the checkpoint key by ID and ARN');
   const mapping = named(plain, 'TrailMappingChanged').EventPattern.detail.responseElements.functionArn;
   assert.ok(mapping.some((f: any) => f.prefix), 'a qualified function ARN in the response');
 });
@@ -37,8 +42,8 @@ test('new watches: alarms rewritten, grants on the trail keys, the alarm topic s
   const alarms = Object.values<any>(plain.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
   assert.equal(named(plain, 'AlarmsRewritten').EventPattern.detail.requestParameters.alarmName.length, alarms.length);
   assert.deepEqual(named(plain, 'TrailKeyGranted').EventPattern.detail.eventName, ['CreateGrant', 'RetireGrant', 'RevokeGrant']);
-  assert.equal(named(plain, 'TrailKeyGranted').EventPattern.detail.requestParameters.keyId.length, 4, 'both keys by ID and ARN');
-  assert.equal(named(plain, 'TrailKeyGrantRetired').EventPattern.detail.resources.ARN.length, 2, 'RetireGrant by token names the key only in resources');
+  assert.equal(named(plain, 'TrailKeyGranted').EventPattern.detail.requestParameters.keyId.length, 6, 'the trail, seal and checkpoint keys by ID and ARN');
+  assert.equal(named(plain, 'TrailKeyGrantRetired').EventPattern.detail.resources.ARN.length, 3, 'RetireGrant by token names the key only in resources');
   assert.ok(named(plain, 'AlarmTopicChanged').EventPattern.detail.eventName.includes('Subscribe'));
   assert.deepEqual(named(plain, 'AlarmTopicUnsubscribed').EventPattern.detail.eventName, ['Unsubscribe', 'SetSubscriptionAttributes']);
   // The discarded-batches rule is watched like the tamper rules themselves.
