@@ -190,6 +190,7 @@ function rolesOf(t: any): Record<string, string> {
     Audit: roleOf(t, 'AuditFunction'),
     Notify: roleOf(t, 'NotifyFunction'),
     Reconcile: roleOf(t, 'ReconcileFunction'),
+    LogWriter: roleOf(t, 'LogWriterFunction'),
     ArchiveDelivery: roleNamed(t, 'ArchiveDeliveryRole'),
     Auditor: roleNamed(t, 'AuditorRole'),
   };
@@ -434,6 +435,8 @@ test('only the audit function signs seals (and reconcile, when it takes the base
     ['Audit', 'kms:ScheduleKeyDeletion', false],
     ['Audit', 'kms:PutKeyPolicy', false],
     ['Notify', 'kms:GetPublicKey', false],
+    ['LogWriter', 'kms:Sign', false], // checkpoints are signed with the checkpoint key, never the seal key
+    ['LogWriter', 'kms:GetPublicKey', false],
   ];
   const failures = matrix
     .filter(([who, action, want]) => keyAllows(t, 'SealKey', roles[who], action) !== want)
@@ -518,6 +521,176 @@ test('reconcile uses the trail key through S3 for its state bucket only', () => 
   assert.deepEqual(failures, []);
 });
 
+// ---- The transparency log (transparency-log.ts): its single writer signs checkpoints with a key
+// of its own and writes under log/ of the archive, nowhere else, and never deletes.
+
+/**
+ * Whether the bucket policy of the bucket whose logical id starts with `prefix` denies `principalArn`
+ * the request (over TLS). Its Deny statements' conditions: ArnNotEquals on aws:PrincipalArn (the
+ * writers it spares) and Bool aws:SecureTransport false (enforceSSL, never true over TLS); any other throws.
+ */
+function bucketDenies(t: any, prefix: string, principalArn: string, action: string, resource: string): boolean {
+  const [bucketId] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::S3::Bucket' && id.startsWith(prefix))!;
+  const [, policy] = Object.entries<any>(t.Resources).find(([, r]) => r.Type === 'AWS::S3::BucketPolicy' && r.Properties.Bucket.Ref === bucketId)!;
+  const norm = normalizer(t);
+  return [policy.Properties.PolicyDocument.Statement].flat().some((raw: any) => {
+    const st = norm(raw);
+    if (st.effect !== 'Deny' || !st.actions.some((a) => glob(a, action, true)) || !st.resources.some((r) => glob(r, resource))) return false;
+    return Object.entries(st.conditions ?? {}).every(([op, kv]) =>
+      Object.entries(kv).every(([k, v]) => {
+        if (op === 'ArnNotEquals' && k === 'aws:PrincipalArn') return ![v].flat().includes(principalArn);
+        if (op === 'Bool' && k === 'aws:SecureTransport') return String(v) === 'true';
+        throw new Error(`bucketDenies does not know the condition ${op} ${k}`);
+      }),
+    );
+  });
+}
+
+test('only the log writer signs checkpoints, with the checkpoint key only; auditors read its public half', () => {
+  const t = template();
+  const roles = rolesOf(t);
+  // [who, action, key (logical id prefix), allowed?]
+  const matrix: Array<[string, string, string, boolean]> = [
+    ['LogWriter', 'kms:Sign', 'CheckpointKey', true],
+    ['LogWriter', 'kms:GetPublicKey', 'CheckpointKey', true], // the runtime checks the key's spec
+    ['LogWriter', 'kms:ScheduleKeyDeletion', 'CheckpointKey', false],
+    ['LogWriter', 'kms:PutKeyPolicy', 'CheckpointKey', false],
+    ['LogWriter', 'kms:CreateGrant', 'CheckpointKey', false],
+    ['LogWriter', 'kms:DisableKey', 'CheckpointKey', false],
+    ['LogWriter', 'kms:Sign', 'SealKey', false],
+    ['LogWriter', 'kms:Encrypt', 'Key', false],
+    // The seal key's signers cannot sign checkpoints, nor anyone else of the stack.
+    ['Audit', 'kms:Sign', 'CheckpointKey', false],
+    ['Reconcile', 'kms:Sign', 'CheckpointKey', false], // the README deploy: reconcile holds Sign on the seal key
+    ['Notify', 'kms:Sign', 'CheckpointKey', false],
+    ['Auditor', 'kms:Sign', 'CheckpointKey', false],
+    ['ArchiveDelivery', 'kms:Sign', 'CheckpointKey', false],
+    ['Audit', 'kms:GetPublicKey', 'CheckpointKey', false],
+    ['Auditor', 'kms:GetPublicKey', 'CheckpointKey', true],
+    ['Auditor', 'kms:Verify', 'CheckpointKey', true],
+  ];
+  const failures = matrix
+    .filter(([who, action, key, want]) => keyAllows(t, key, roles[who], action) !== want)
+    .map(([who, action, key, want]) => `${who} ${action} on ${key}: should be ${want ? 'allowed' : 'denied'}`);
+  // Sign in the key policy: one statement, the writer's, Ed25519 over the raw text only.
+  const [, key] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.startsWith('CheckpointKey'))!;
+  const signs = [key.Properties.KeyPolicy.Statement].flat().filter((st: any) => [st.Action].flat().includes('kms:Sign'));
+  assert.deepEqual(signs.map((st: any) => [st.Principal.AWS['Fn::GetAtt'][0], st.Condition]), [
+    [roles.LogWriter, { StringEquals: { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' } }],
+  ]);
+  assert.deepEqual(failures, []);
+});
+
+test('the log writer reads the seals and writes under log/ of the archive only, and deletes nothing', () => {
+  const t = template();
+  const roles = rolesOf(t);
+  const audit = '/flagtrail/prod/audit';
+  const group = (g: string) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${g}`;
+  const stream = (g: string, st = 'x') => `${group(g)}:log-stream:${st}`;
+  const archive = bucketArn(t, 'ArchiveBucket');
+  const logged = (k: string) => `${archive}/log/${k}`;
+  const archived = `${archive}/audit/2026/11/30/10/flagtrail-prod-archive-1-2026-11-30-10-00-00-uuid`;
+  const state = `${bucketArn(t, 'ReconcileStateBucket')}/reconcile/state.jsonl.gz`;
+  const failed = `${bucketArn(t, 'FailureBucket')}/aws/lambda/uuid/shard/2026/11/24/x`;
+  // [who, action, resource, allowed by the role's own policies?]
+  const matrix: Array<[string, string, string, boolean]> = [
+    ['LogWriter', 'logs:FilterLogEvents', group(audit), true],
+    ['LogWriter', 'logs:FilterLogEvents', `${group(audit)}:*`, true],
+    ['LogWriter', 'logs:PutLogEvents', stream('/aws/lambda/flagtrail-prod-log-writer'), true],
+    ['LogWriter', 'logs:PutLogEvents', stream(audit, 'audit/2026/12/02'), false],
+    ['LogWriter', 'logs:CreateLogStream', stream(audit, 'forged'), false],
+    ['LogWriter', 'logs:DeleteLogStream', stream(audit), false],
+    ['LogWriter', 'logs:DeleteLogGroup', group(audit), false],
+    ['LogWriter', 'logs:PutRetentionPolicy', group(audit), false],
+    ['LogWriter', 'logs:FilterLogEvents', group('/aws/lambda/flagtrail-prod-audit'), false],
+    ['LogWriter', 's3:GetObject', logged('checkpoint'), true],
+    ['LogWriter', 's3:PutObject', logged('checkpoint'), true],
+    ['LogWriter', 's3:PutObject', logged('tile/0/x001/234'), true],
+    ['LogWriter', 's3:ListBucket', archive, true], // a missing object is 404, not 403
+    ['LogWriter', 's3:PutObject', archived, false],
+    ['LogWriter', 's3:GetObject', archived, false],
+    ['LogWriter', 's3:PutObject', `${archive}/errors/x`, false],
+    ['LogWriter', 's3:PutObject', `${archive}/logx/checkpoint`, false],
+    ['LogWriter', 's3:PutObject', `${archive}/checkpoint`, false],
+    ['LogWriter', 's3:PutObject', state, false],
+    ['LogWriter', 's3:GetObject', state, false],
+    ['LogWriter', 's3:PutObject', failed, false],
+    ['LogWriter', 's3:PutObject', `${bucketArn(t, 'AccessLogBucket')}/archive/x`, false],
+    ['LogWriter', 's3:PutObject', 'arn:aws:s3:::someone-elses-bucket/log/checkpoint', false],
+    ['LogWriter', 's3:ListBucket', bucketArn(t, 'ReconcileStateBucket'), false],
+    ['LogWriter', 'dynamodb:Scan', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/feature-flags-prod`, false],
+    ['LogWriter', 'sns:Publish', `arn:aws:sns:${REGION}:${ACCOUNT}:flagtrail-prod-alerts`, false],
+    ['LogWriter', 'firehose:PutRecordBatch', `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/flagtrail-prod-archive`, false],
+    // The other roles of the stack do not write the log (the auditor reads it, below).
+    ['Audit', 's3:PutObject', logged('checkpoint'), false],
+    ['Notify', 's3:PutObject', logged('checkpoint'), false],
+    ['Reconcile', 's3:PutObject', logged('checkpoint'), false],
+    ['Auditor', 's3:PutObject', logged('checkpoint'), false],
+    ['Auditor', 's3:GetObject', logged('checkpoint'), true],
+  ];
+  // Never a delete, a retention or legal-hold change, a governance bypass, a version listing or a
+  // bucket setting: anywhere in the archive, log/ included.
+  for (const action of ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectRetention', 's3:PutObjectLegalHold', 's3:BypassGovernanceRetention', 's3:GetObjectVersion', 's3:PutObjectAcl', 's3:PutObjectTagging']) {
+    for (const r of [logged('checkpoint'), archived]) matrix.push(['LogWriter', action, r, false]);
+  }
+  for (const action of ['s3:PutBucketPolicy', 's3:PutBucketVersioning', 's3:PutBucketObjectLockConfiguration', 's3:PutLifecycleConfiguration', 's3:DeleteBucket', 's3:ListBucketVersions']) matrix.push(['LogWriter', action, archive, false]);
+  const failures: string[] = [];
+  for (const [who, action, resource, want] of matrix) {
+    const p = policiesOf(t, roles[who]);
+    if (p.managed.length) failures.push(`${who}: managed policies ${p.managed.join(', ')}`);
+    const got = allowed(p, action, resource);
+    if (got !== want) failures.push(`${who} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
+  }
+  // The archive's bucket policy: the writer alone adds objects under log/, Firehose alone elsewhere;
+  // an administrator whose own policy allows s3:* is refused both.
+  const arn = (id: string) => resolver(t)({ 'Fn::GetAtt': [id, 'Arn'] });
+  const admin = `arn:aws:iam::${ACCOUNT}:role/Administrator`;
+  const puts: Array<[string, string, boolean]> = [
+    [arn(roles.LogWriter), logged('checkpoint'), false],
+    [arn(roles.LogWriter), logged('tile/entries/000'), false],
+    [arn(roles.LogWriter), archived, true],
+    [arn(roles.ArchiveDelivery), archived, false],
+    [arn(roles.ArchiveDelivery), `${archive}/errors/x`, false],
+    [arn(roles.ArchiveDelivery), logged('checkpoint'), true],
+    [arn(roles.Audit), logged('checkpoint'), true],
+    [arn(roles.Reconcile), archived, true],
+    [admin, logged('checkpoint'), true],
+    [admin, archived, true],
+  ];
+  for (const [who, resource, want] of puts) {
+    const got = bucketDenies(t, 'ArchiveBucket', who, 's3:PutObject', resource);
+    if (got !== want) failures.push(`bucket policy: ${who} s3:PutObject ${resource}: ${got ? 'denied' : 'not denied'}, should ${want ? '' : 'not '}be denied`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('the log writer uses the trail key through S3 for the archive only', () => {
+  const t = template();
+  const roles = rolesOf(t);
+  const p = policiesOf(t, roles.LogWriter);
+  const ids = keyIds(t);
+  const key = (id: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
+  const archive = bucketArn(t, 'ArchiveBucket');
+  const via = { 'kms:ViaService': `s3.${REGION}.amazonaws.com` };
+  const cases: Array<[string, string, Context, boolean]> = [
+    ['kms:GenerateDataKey', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': archive }, true], // with the Bucket Key: the bucket's ARN
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': archive }, true],
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': `${archive}/log/checkpoint` }, true], // without it: the object's
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': `${archive}/audit/2026/x` }, false],
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': bucketArn(t, 'ReconcileStateBucket') }, false],
+    ['kms:Decrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': `${bucketArn(t, 'FailureBucket')}/aws/lambda/x` }, false],
+    ['kms:Decrypt', ids.trail, { 'kms:EncryptionContext:aws:s3:arn': archive }, false],
+    ['kms:Encrypt', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': archive }, false],
+    ['kms:CreateGrant', ids.trail, { ...via, 'kms:EncryptionContext:aws:s3:arn': archive }, false],
+    ['kms:Decrypt', ids.seal, { ...via, 'kms:EncryptionContext:aws:s3:arn': archive }, false],
+  ];
+  const failures = cases
+    .filter(([action, id, context, want]) => allowed(p, action, key(id), context) !== want)
+    .map(([action, id, context, want]) => `LogWriter ${action} on ${id} ${JSON.stringify(context)}: should be ${want ? 'allowed' : 'denied'}`);
+  for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) assert.ok(keyAllows(t, 'Key', roles.LogWriter, action), action);
+  assert.deepEqual(failures, []);
+});
+
 test('the evaluator itself: deny wins, wildcards match, nothing is allowed by default', () => {
   const p = {
     statements: [
@@ -542,10 +715,10 @@ function auditorTemplate(externalAuditor: { accountId: string; externalId: strin
   return prodTemplate({ dataProtection: true, externalAuditor: externalAuditor ?? undefined }, 'IamAuditor');
 }
 
-/** The ids of the stack's KMS keys: the trail key and the seal key. */
-function keyIds(t: any): { trail: string; seal: string } {
+/** The ids of the stack's KMS keys: the trail key, the seal key and the checkpoint key. */
+function keyIds(t: any): { trail: string; seal: string; checkpoint: string } {
   const keys = Object.keys(t.Resources).filter((id) => t.Resources[id].Type === 'AWS::KMS::Key');
-  return { trail: keys.find((id) => id.startsWith('Key'))!, seal: keys.find((id) => id.startsWith('SealKey'))! };
+  return { trail: keys.find((id) => id.startsWith('Key'))!, seal: keys.find((id) => id.startsWith('SealKey'))!, checkpoint: keys.find((id) => id.startsWith('CheckpointKey'))! };
 }
 
 test('the auditor role can verify, report, reconcile and read the findings, and write nothing (external account configured)', () => {
@@ -581,6 +754,12 @@ test('the auditor role can verify, report, reconcile and read the findings, and 
     ['s3:ListBucket', archive, true],
     ['s3:GetObjectVersion', archived, true],
     ['s3:GetObject', archived, true],
+    // flagtrail verify --log-from s3://…/log/: the transparency log's objects (every version of the latest checkpoint)
+    ['s3:GetObject', `${archive}/log/checkpoint`, true],
+    ['s3:GetObjectVersion', `${archive}/log/checkpoint`, true],
+    ['s3:GetObject', `${archive}/log/tile/0/000`, true],
+    ['s3:PutObject', `${archive}/log/checkpoint`, false],
+    ['s3:DeleteObjectVersion', `${archive}/log/checkpoint`, false],
     ['kms:Decrypt', key(ids.trail), true], // through S3 only (kms:ViaService, checked below)
     // flagtrail reconcile: Scan of the flag table, and GetItem of suspects with --state (four attributes: below)
     ['dynamodb:Scan', flags, true],
@@ -670,9 +849,10 @@ test('the auditor role can verify, report, reconcile and read the findings, and 
     const got = keyId ? keyAllows(t, keyId === ids.trail ? 'Key' : 'SealKey', role, action) : allowed(p, action, resource);
     if (got !== want) failures.push(`Auditor ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
   }
-  // The seal key: the public half and Verify, never Sign (named in its key policy).
+  // The seal and checkpoint keys: the public half and Verify, never Sign (named in their key policies).
   for (const [action, want] of [['kms:GetPublicKey', true], ['kms:Verify', true], ['kms:DescribeKey', true], ['kms:Sign', false], ['kms:ScheduleKeyDeletion', false], ['kms:PutKeyPolicy', false]] as const) {
     if (keyAllows(t, 'SealKey', role, action) !== want) failures.push(`Auditor ${action} on the seal key: should be ${want ? 'allowed' : 'denied'}`);
+    if (keyAllows(t, 'CheckpointKey', role, action) !== want) failures.push(`Auditor ${action} on the checkpoint key: should be ${want ? 'allowed' : 'denied'}`);
   }
   assert.deepEqual(failures, []);
 });
@@ -692,11 +872,11 @@ test('every action the auditor role holds is a read; its one kms:Decrypt is the 
   assert.equal(decrypt.length, 1);
   assert.deepEqual([decrypt[0].Resource].flat(), [{ 'Fn::GetAtt': [keyIds(t).trail, 'Arn'] }]);
   assert.deepEqual(decrypt[0].Condition, { StringEquals: { 'kms:ViaService': `s3.${REGION}.amazonaws.com` } });
-  // Key policies: the role is named only on the seal key, for its public half and Verify.
+  // Key policies: the role is named only on the seal and checkpoint keys, for their public half and Verify.
   const named = Object.entries<any>(t.Resources)
     .filter(([, r]) => r.Type === 'AWS::KMS::Key')
     .flatMap(([id, r]) => [r.Properties.KeyPolicy.Statement].flat().filter((s: any) => JSON.stringify(s.Principal ?? {}).includes(role)).map((s: any) => [id, [s.Action].flat().sort()]));
-  assert.deepEqual(named, [[keyIds(t).seal, ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Verify']]]);
+  assert.deepEqual(named.sort(), [[keyIds(t).checkpoint, ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Verify']], [keyIds(t).seal, ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Verify']]].sort());
 });
 
 /** Whether the role's trust policy lets `account`'s principals assume it, presenting `externalId`. */
