@@ -152,6 +152,19 @@ pub async fn stack(sdk: &aws_config::SdkConfig) -> Stack {
     stack::create(sdk, &args).await.expect("local stack")
 }
 
+/// Everything the stack's stream holds, through the audit pipeline into its log group (like
+/// Lambda's mapping, until the stream has been idle twice).
+pub async fn audit_stream(sdk: &aws_config::SdkConfig, stack: &Stack) {
+    let audit = flagtrail_runtime::build::audit_pipeline(sdk, &flagtrail_runtime::AuditConfig::new(&stack.log_group));
+    let opts = flagtrail_devtools::mapping::MappingOptions {
+        stop_after_idle_polls: Some(2),
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+    flagtrail_devtools::mapping::drain(&streams, &stack.stream_arn, &[&audit], &opts).await.expect("the stream drains");
+}
+
 /// The notify pipeline on the local stack's topics, raising freshness marks in its marks table.
 pub fn notify_with_marks(
     sdk: &aws_config::SdkConfig,

@@ -197,14 +197,7 @@ async fn an_incremental_reconcile_reads_only_what_is_new() {
             .await
             .unwrap();
     }
-    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
-    let opts = MappingOptions {
-        stop_after_idle_polls: Some(2),
-        poll_interval: Duration::from_millis(50),
-        ..Default::default()
-    };
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
 
     let dir = std::env::temp_dir().join(format!("flagtrail-incremental-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -514,14 +507,7 @@ async fn a_delete_behind_the_trail_is_found_after_a_whole_cycle_of_slices() {
             .await
             .unwrap();
     }
-    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
-    let opts = MappingOptions {
-        stop_after_idle_polls: Some(2),
-        poll_interval: Duration::from_millis(50),
-        ..Default::default()
-    };
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
     let dir = std::env::temp_dir().join(format!("flagtrail-slices-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.jsonl.gz");

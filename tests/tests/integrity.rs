@@ -279,13 +279,6 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
     };
     let (log_key, witness_key, other_key) = (pem("log", 1), pem("witness", 2), pem("other", 3));
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let audit = audit_pipeline(&sdk, &AuditConfig::new(&stack.log_group));
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let opts = MappingOptions {
-        stop_after_idle_polls: Some(2),
-        poll_interval: Duration::from_millis(50),
-        ..Default::default()
-    };
     let write = |flag: &'static str, v: u32| {
         let ddb = ddb.clone();
         let table = stack.table.clone();
@@ -299,7 +292,7 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
         }
     };
     write("a", 1).await;
-    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
     let append = |key: &str| {
         flagtrail(
             &[
@@ -323,7 +316,7 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("size 1 → 1"), "nothing new: a checkpoint all the same: {out}");
     write("b", 1).await;
-    drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
     let (code, out) = append(&log_key);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("size 1 → 2"), "{out}");

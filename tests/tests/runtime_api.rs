@@ -394,14 +394,7 @@ async fn the_log_writer_bootstrap_appends_the_seals_and_signs_with_the_kms_key()
         let item = flagtrail_e2e::prod_flag(flag, 10, "alice", &format!("r-{flag}"), 1);
         ddb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
     }
-    let audit = flagtrail_runtime::build::audit_pipeline(&sdk, &flagtrail_runtime::AuditConfig::new(&stack.log_group));
-    let opts = flagtrail_devtools::mapping::MappingOptions {
-        stop_after_idle_polls: Some(2),
-        poll_interval: Duration::from_millis(50),
-        ..Default::default()
-    };
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    flagtrail_devtools::mapping::drain(&streams, &stack.stream_arn, &[&audit], &opts).await.unwrap();
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
     let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     let kms = flagtrail_e2e::kms::KmsEd25519::start(key.clone());
     let schedule = r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
