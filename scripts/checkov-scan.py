@@ -19,7 +19,9 @@ scripts = os.path.join(root, "scripts")
 
 STREAM_FUNCTIONS = ["AuditFunctionE377F5C8", "NotifyFunction0D8C391B"]
 RECONCILE = ["ReconcileFunction30829CB6"]
-FUNCTIONS = STREAM_FUNCTIONS + RECONCILE
+LOG_WRITER = ["LogWriterFunction4E46BDC4"]
+SCHEDULED = RECONCILE + LOG_WRITER
+FUNCTIONS = STREAM_FUNCTIONS + SCHEDULED
 
 # Accepted findings: (check id, logical IDs) → why. Logical IDs are the deployed ones (stack.test.ts
 # pins those of the stateful resources); the same ID in the prod and the demo template is one entry.
@@ -29,9 +31,11 @@ ACCEPTED = {
         "DLQ: a function's DLQ catches asynchronous invocations only; these are invoked synchronously by "
         "their DynamoDB stream mappings, whose on-failure destination is the failure bucket (a batch still "
         "failing after bisection and retries is saved there, and every saved batch pages: DiscardedBatches).",
-    ("CKV_AWS_116", tuple(RECONCILE)):
-        "DLQ: invoked by an hourly EventBridge schedule whose event is a tick carrying no data, so a DLQ "
-        "would keep nothing to replay; a failed run is redone by the next hour's and raises ReconcileErrors.",
+    ("CKV_AWS_116", tuple(SCHEDULED)):
+        "DLQ: reconcile and the transparency log's writer are invoked by hourly EventBridge schedules whose "
+        "event is a tick carrying no data, so a DLQ would keep nothing to replay; a failed run is redone by the "
+        "next hour's (the check from its kept state, the writer from the latest checkpoint) and raises "
+        "ReconcileErrors or LogWriterErrors.",
     ("CKV_AWS_117", tuple(FUNCTIONS)):
         "VPC: the functions reach no VPC resource, only AWS regional APIs (Lambda polls the stream for them; "
         "CloudWatch Logs, KMS, SNS, DynamoDB, S3, CloudWatch metrics); in a VPC they would need a NAT gateway or "
@@ -43,7 +47,7 @@ ACCEPTED = {
         "(PutFunctionConcurrency is a watched call of the tamper rules); throttling shows as IteratorAge.",
     ("CKV_AWS_173", tuple(FUNCTIONS)):
         "Environment encryption: the variables hold no secret (metrics namespace, environment names, table, "
-        "topic, log group and key names or ARNs, all in the template); Lambda encrypts them at rest with its "
+        "topic, log group, bucket and key names or ARNs, a prefix and the log's origin line, all in the template); Lambda encrypts them at rest with its "
         "AWS managed key. A customer-managed key would add a key that can stop the functions for nothing confidential.",
     # S3.
     ("CKV_AWS_18", ("AccessLogBucketDA470295",)):

@@ -641,14 +641,15 @@ test('the log writer reads the seals and writes under log/ of the archive only, 
     const got = allowed(p, action, resource);
     if (got !== want) failures.push(`${who} ${action} ${resource}: ${got ? 'allowed' : 'denied'}, should be ${want ? 'allowed' : 'denied'}`);
   }
-  // The archive's bucket policy: the writer alone adds objects under log/, Firehose alone elsewhere;
-  // an administrator whose own policy allows s3:* is refused both.
+  // The archive's bucket policy: the writer alone adds objects under log/, Firehose and the writer
+  // alone elsewhere (where the writer's own policy refuses it, above, as Firehose's refuses it all
+  // but audit/ and errors/); an administrator whose own policy allows s3:* is refused both.
   const arn = (id: string) => resolver(t)({ 'Fn::GetAtt': [id, 'Arn'] });
   const admin = `arn:aws:iam::${ACCOUNT}:role/Administrator`;
   const puts: Array<[string, string, boolean]> = [
     [arn(roles.LogWriter), logged('checkpoint'), false],
     [arn(roles.LogWriter), logged('tile/entries/000'), false],
-    [arn(roles.LogWriter), archived, true],
+    [arn(roles.LogWriter), archived, false], // its own policy: denied (matrix above)
     [arn(roles.ArchiveDelivery), archived, false],
     [arn(roles.ArchiveDelivery), `${archive}/errors/x`, false],
     [arn(roles.ArchiveDelivery), logged('checkpoint'), true],
