@@ -6,6 +6,7 @@
 //! - [`verify`]: which records are edited, missing, unsealed; which seals are altered, incomplete
 //!   or badly signed; and per-item version continuity;
 //! - [`keys`]: ECDSA P-256 public keys (a PEM file, or KMS `GetPublicKey`'s DER) checking seals;
+//! - [`tlog`], [`witness`]: the transparency log of seals and the C2SP tlog-witness protocol;
 //! - [`archive`]: the messages of an archive object as Firehose delivers CloudWatch Logs
 //!   subscription data.
 
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod seal;
 pub mod tlog;
 pub mod verify;
+pub mod witness;
 
 pub use archive::{archive_events, archive_messages, archive_records, ArchiveError, RecordTooLarge};
 pub use keys::{KeyError, SealKey, SealKeys};

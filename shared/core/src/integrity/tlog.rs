@@ -17,16 +17,18 @@ use std::collections::BTreeSet;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest, Sha256};
 use signed_note::{Note, Signature as NoteSignature, Signer as NoteSigner, Verifier as NoteVerifier};
-use tlog_tiles::{check_tree, prove_tree, stored_hashes, tree_hash, Checkpoint, Hash, HashReader, Tile};
+
+use super::witness::{check_add_checkpoint, cosignature_line, AddCheckpoint, WitnessError};
+use tlog_tiles::{prove_tree, stored_hashes, tree_hash, Checkpoint, Hash, HashReader, Tile};
 
 /// Tile height (C2SP tlog-tiles fixes 8: 256 hashes a tile).
 pub const TILE_HEIGHT: u8 = 8;
 /// The default origin line of the log's checkpoints.
 pub const DEFAULT_ORIGIN: &str = "flagtrail.local/audit-seals";
 /// Signed-note signature type of a plain Ed25519 note signature.
-const ALG_ED25519: u8 = 0x01;
+pub(crate) const ALG_ED25519: u8 = 0x01;
 /// Signed-note signature type of an Ed25519 cosignature/v1.
-const ALG_COSIGNATURE_V1: u8 = 0x04;
+pub(crate) const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 /// The leaf a seal becomes.
 pub fn seal_entry(seal_id: &str) -> Vec<u8> {
@@ -168,13 +170,13 @@ pub struct NoteKey {
 }
 
 /// The public half of a [`NoteKey`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct NoteVerifyingKey {
     name: String,
     key: VerifyingKey,
 }
 
-fn key_id(name: &str, alg: u8, key: &VerifyingKey) -> u32 {
+pub(crate) fn key_id(name: &str, alg: u8, key: &VerifyingKey) -> u32 {
     signed_note::key_id(name, &[&[alg], key.as_bytes().as_slice()].concat())
 }
 
@@ -206,6 +208,11 @@ impl NoteVerifyingKey {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The public key.
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
 }
 
 impl NoteSigner for NoteKey {
@@ -234,34 +241,17 @@ impl NoteVerifier for NoteVerifyingKey {
 }
 
 /// The message a cosignature/v1 signs: `cosignature/v1`, `time <t>`, then the checkpoint body.
-fn cosigned_message(time: u64, body: &[u8]) -> Vec<u8> {
+pub(crate) fn cosigned_message(time: u64, body: &[u8]) -> Vec<u8> {
     [format!("cosignature/v1\ntime {time}\n").as_bytes(), body].concat()
 }
 
-/// A witness: cosigns a checkpoint only if it is consistent with the last one it cosigned.
+/// A witness whose key is in memory (the local contract's `--witness-key`): cosigns a checkpoint
+/// only if it passes the C2SP tlog-witness checks ([`check_add_checkpoint`]) against the last one
+/// it cosigned.
 pub struct Witness {
     key: NoteKey,
     /// Size and root of the last checkpoint it cosigned (its state, kept by the caller).
     pub last: Option<(u64, Hash)>,
-}
-
-/// Why a witness refused to cosign.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WitnessRefusal {
-    /// The checkpoint is not signed by the log key the witness knows.
-    #[error("the checkpoint is not signed by the log")]
-    NotSignedByLog,
-    /// Smaller than the last cosigned checkpoint: a rollback.
-    #[error("size {size} is behind the last cosigned size {last}")]
-    Rollback {
-        /// The offered size.
-        size: u64,
-        /// The last cosigned size.
-        last: u64,
-    },
-    /// The proof does not show the new tree extends the last one: a fork.
-    #[error("not consistent with the last cosigned checkpoint: {0}")]
-    Inconsistent(String),
 }
 
 impl Witness {
@@ -271,50 +261,32 @@ impl Witness {
         Witness { key: NoteKey::new(name, key), last }
     }
 
+    /// Its public key, as verifiers trust it.
+    pub fn public(&self) -> WitnessKey {
+        WitnessKey(self.key.verifying())
+    }
+
     /// Checks `note` (a checkpoint signed by `log`) against the last cosigned checkpoint with the
-    /// consistency `proof`, and returns the note with its cosignature for `time` (seconds).
+    /// consistency `proof` from it, and returns the note with its cosignature for `time` (seconds).
     pub fn cosign(
         &mut self,
         note: &[u8],
         log: &NoteVerifyingKey,
         proof: &[Hash],
         time: u64,
-    ) -> Result<Vec<u8>, WitnessRefusal> {
-        let mut parsed = Note::from_bytes(note).map_err(|_| WitnessRefusal::NotSignedByLog)?;
-        let list = signed_note::VerifierList::new(vec![Box::new(log.clone())]);
-        parsed.verify(&list).map_err(|_| WitnessRefusal::NotSignedByLog)?;
-        let checkpoint = Checkpoint::from_bytes(parsed.text()).map_err(|_| WitnessRefusal::NotSignedByLog)?;
-        if let Some((last_size, last_root)) = self.last {
-            if checkpoint.size() < last_size {
-                return Err(WitnessRefusal::Rollback { size: checkpoint.size(), last: last_size });
-            }
-            if last_size > 0 {
-                check_tree(&proof.to_vec(), checkpoint.size(), *checkpoint.hash(), last_size, last_root)
-                    .map_err(|e| WitnessRefusal::Inconsistent(e.to_string()))?;
-            }
-        }
-        let signer = Cosigner { key: &self.key, time };
-        parsed.add_sigs(&[&signer]).map_err(|e| WitnessRefusal::Inconsistent(e.to_string()))?;
-        self.last = Some((checkpoint.size(), *checkpoint.hash()));
-        Ok(parsed.to_bytes())
+    ) -> Result<Vec<u8>, WitnessError> {
+        let old = self.last.map_or(0, |(size, _)| size);
+        let request = AddCheckpoint { old, proof: proof.to_vec(), checkpoint: note.to_vec() };
+        let checked = check_add_checkpoint(&request, std::slice::from_ref(log), self.last)?;
+        let line = self.cosignature_line(&checked.text, time);
+        self.last = Some((checked.size, checked.root));
+        Ok([note, line.as_bytes()].concat())
     }
-}
 
-struct Cosigner<'a> {
-    key: &'a NoteKey,
-    time: u64,
-}
-
-impl NoteSigner for Cosigner<'_> {
-    fn name(&self) -> &str {
-        &self.key.name
-    }
-    fn key_id(&self) -> u32 {
-        key_id(&self.key.name, ALG_COSIGNATURE_V1, &self.key.key.verifying_key())
-    }
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, ed25519_dalek::SignatureError> {
-        let sig = self.key.key.sign(&cosigned_message(self.time, msg));
-        Ok([self.time.to_be_bytes().as_slice(), sig.to_bytes().as_slice()].concat())
+    /// Its cosignature line on a checkpoint `text` at `time`.
+    pub fn cosignature_line(&self, text: &[u8], time: u64) -> String {
+        let signature = self.key.key.sign(&cosigned_message(time, text)).to_bytes();
+        cosignature_line(&self.key.name, &self.key.key.verifying_key(), time, &signature)
     }
 }
 
@@ -781,15 +753,16 @@ mod tests {
         let mut w = Witness::new(key(7), Some((4, log.root_at(4).unwrap())));
         let mut shorter = MerkleLog::from_entries(log.entries()[..3].to_vec()).unwrap();
         let note = signed_checkpoint(DEFAULT_ORIGIN, &shorter, &log_key).unwrap();
-        assert_eq!(w.cosign(&note, &log_key.verifying(), &[], 1), Err(WitnessRefusal::Rollback { size: 3, last: 4 }));
+        // Behind the last cosigned size: the old size (4) is above the checkpoint's (3), a 400.
+        assert!(matches!(w.cosign(&note, &log_key.verifying(), &[], 1), Err(WitnessError::BadRequest(_))));
         for i in 0..3 {
             shorter.append(seal_entry(&format!("fork {i}"))).unwrap();
         }
         let note = signed_checkpoint(DEFAULT_ORIGIN, &shorter, &log_key).unwrap();
         let proof = shorter.consistency(4).unwrap();
-        assert!(matches!(w.cosign(&note, &log_key.verifying(), &proof, 1), Err(WitnessRefusal::Inconsistent(_))));
+        assert!(matches!(w.cosign(&note, &log_key.verifying(), &proof, 1), Err(WitnessError::Inconsistent(_))));
         let forged = signed_checkpoint(DEFAULT_ORIGIN, &shorter, &NoteKey::new(DEFAULT_ORIGIN, key(2))).unwrap();
-        assert_eq!(w.cosign(&forged, &log_key.verifying(), &proof, 1), Err(WitnessRefusal::NotSignedByLog));
+        assert_eq!(w.cosign(&forged, &log_key.verifying(), &proof, 1), Err(WitnessError::NotSignedByLog));
     }
 
     #[test]
