@@ -28,6 +28,16 @@ function flag(k: string): boolean | undefined {
 }
 const num = (k: string) => (ctx(k) === undefined ? undefined : Number(ctx(k)));
 
+/** The log's witnesses (`-c witnesses="URL VKEY,…" [-c witnessFunctionArns=ARN,…]`); none without the context. */
+function witnesses() {
+  const arns = list('witnessFunctionArns');
+  if (!ctx('witnesses')) {
+    if (arns?.length) throw new Error('-c witnessFunctionArns needs -c witnesses="URL VKEY,…" (docs/integrity.md)');
+    return undefined;
+  }
+  return { witnesses: ctx('witnesses')!, functionArns: arns };
+}
+
 new FlagtrailStack(app, `Flagtrail-${stage}`, {
   stage,
   tableName: ctx('tableName') ?? `feature-flags-${stage}`,
@@ -52,6 +62,8 @@ new FlagtrailStack(app, `Flagtrail-${stage}`, {
   baselineOnFirstRun: flag('baselineOnFirstRun'),
   reconcileScanSegments: num('reconcileScanSegments'),
   reconcileReadUnitsPerSecond: num('reconcileReadUnitsPerSecond'),
+  // The transparency log's witnesses (docs/integrity.md, "A witness in the auditors' account").
+  witnesses: witnesses(),
   slack: ctx('slackWorkspaceId') && ctx('slackChannelId') ? { workspaceId: ctx('slackWorkspaceId')!, channelId: ctx('slackChannelId')! } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

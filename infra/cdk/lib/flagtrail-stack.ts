@@ -22,7 +22,7 @@ import { FreshnessMarks } from './marks';
 import { Notifications } from './notifications';
 import { Reconcile } from './reconcile';
 import { TamperRules } from './tamper-rules';
-import { TransparencyLog } from './transparency-log';
+import { TransparencyLog, Witnesses } from './transparency-log';
 
 export { SLACK_READ_ACTIONS } from './notifications';
 
@@ -69,6 +69,8 @@ export interface FlagtrailProps extends StackProps {
   readonly reconcileScanSegments?: number;
   /** Read capacity units per second the completeness check may consume (default 50; 0: unlimited). */
   readonly reconcileReadUnitsPerSecond?: number;
+  /** The transparency log's witnesses (docs/integrity.md, "A witness in the auditors' account"); none by default. */
+  readonly witnesses?: Witnesses;
 }
 
 /** One stage of the pipeline. */
@@ -129,7 +131,7 @@ export class FlagtrailStack extends Stack {
       sources: { 'archive/': archive.bucket, 'failure/': failures.bucket, 'state/': reconcile.state.bucket },
     });
     // The transparency log of the seals, under log/ of the archive: its single writer, hourly.
-    const tlog = (this.transparencyLog = new TransparencyLog(this, 'TransparencyLog', { stage, arch, assetDir: props.assetDir, trail, archive, key: keys.key }));
+    const tlog = (this.transparencyLog = new TransparencyLog(this, 'TransparencyLog', { stage, arch, assetDir: props.assetDir, trail, archive, key: keys.key, witnesses: props.witnesses }));
     auditors.readArchive(archive.bucket, keys.key);
     auditors.verifyCheckpoints(tlog);
     auditors.readTrail(trail);
@@ -167,6 +169,8 @@ export class FlagtrailStack extends Stack {
       SealKeyArn: keys.sealKey.keyArn,
       LogWriterFunctionName: tlog.fn.functionName,
       CheckpointKeyArn: tlog.checkpointKey.keyArn,
+      // What a witness's stack admits to its Function URL (-c logWriterRoleArn).
+      LogWriterRoleArn: tlog.role.roleArn,
       AuditorRoleArn: auditors.role.roleArn,
       MarksTableName: marks.table.tableName,
       EvaluatorReadPolicyArn: notifications.evaluatorReadPolicy.managedPolicyArn,

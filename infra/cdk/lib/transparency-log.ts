@@ -2,7 +2,9 @@
 // its single writer, the `log-writer` function, runs one round an hour — reads the seals in the
 // audit group, appends the new ones under `log/` of the write-once archive (tiles, entry bundles,
 // archived checkpoints created If-None-Match; the latest checkpoint replaced If-Match its ETag),
-// and signs the checkpoint with a key of its own, which nobody else can sign with.
+// and signs the checkpoint with a key of its own, which nobody else can sign with. With witnesses
+// (`-c witnesses`), it has each cosign the checkpoint over C2SP tlog-witness; a witness in the
+// auditors' account (witness.ts) is called through its Function URL with the writer's role.
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,6 +19,7 @@ import type { Archive } from './archive';
 import type { AuditTrail } from './audit-trail';
 import { accountKeyPolicy, SEAL_KEY_ACCOUNT_ACTIONS } from './keys';
 import { acknowledge } from './nag';
+import { parseVkey, VKEY_TYPES } from './signed-note';
 import { FUNCTION_MEMORY_MB } from './stream-consumer';
 
 /** Where the log lives in the archive (the runtime's default `FLAGTRAIL_LOG_PREFIX`). */
@@ -24,6 +27,64 @@ export const LOG_PREFIX = 'log/';
 
 /** The one algorithm and message type checkpoints are signed with (Ed25519 over the checkpoint text). */
 export const CHECKPOINT_SIGNING = { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' };
+
+/**
+ * What calling a Function URL with IAM auth takes, on both sides when the caller is in another
+ * account: "Starting in October 2025, new function URLs will require both lambda:InvokeFunctionUrl
+ * and lambda:InvokeFunction permissions", in the caller's identity-based policy and in the
+ * function's resource-based policy (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html,
+ * "Using the AWS_IAM auth type"). Each held to the URL: InvokeFunctionUrl while the URL's AuthType
+ * is AWS_IAM, InvokeFunction only through a function URL (not the Invoke API).
+ */
+export const FUNCTION_URL_INVOKE = {
+  url: { action: 'lambda:InvokeFunctionUrl', condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } } },
+  invoke: { action: 'lambda:InvokeFunction', condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } } },
+} as const;
+
+/** A Lambda Function URL's host: the writer signs its requests (SigV4, service lambda) for these. */
+const FUNCTION_URL_HOST = /^[a-z0-9]+\.lambda-url\.[a-z0-9-]+\.on\.aws$/;
+/** A whole, unqualified function ARN: the witness's (no wildcard, no version or alias). */
+const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$/;
+
+/** The log's witnesses, as the writer gets them (`FLAGTRAIL_WITNESSES`) and may call them. */
+export interface Witnesses {
+  /** `URL VKEY` per witness, comma-separated: its submission prefix and its vkey (cosignature/v1). */
+  readonly witnesses: string;
+  /** The witnesses behind Function URLs with IAM auth (in the auditors' accounts): their functions' ARNs. */
+  readonly functionArns?: string[];
+}
+
+/**
+ * Checks `-c witnesses` and `-c witnessFunctionArns` together: every entry a `https://` URL and a
+ * witness vkey, no witness twice; function ARNs whole and unqualified, given when (and only when)
+ * a witness is behind a Function URL, whose requests need the writer's IAM permission.
+ */
+export function checkWitnesses(w: Witnesses): void {
+  const entries = w.witnesses.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) throw new Error('-c witnesses: no witness (give "URL VKEY,…")');
+  const urls = entries.map((entry) => {
+    const [url, vkey, ...rest] = entry.split(/\s+/);
+    if (!vkey || rest.length) throw new Error(`-c witnesses: ${JSON.stringify(entry)} is not "URL VKEY"`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new Error(`-c witnesses: ${JSON.stringify(url)} is not a URL`);
+    }
+    if (parsed.protocol !== 'https:' || parsed.search || parsed.hash) throw new Error(`-c witnesses: ${JSON.stringify(url)}: an https:// submission prefix, without query or fragment`);
+    parseVkey(vkey, VKEY_TYPES.witness, '-c witnesses');
+    return parsed;
+  });
+  const names = entries.map((e) => e.split(/\s+/)[1].split('+')[0]);
+  if (new Set(names).size !== names.length) throw new Error(`-c witnesses: a witness named twice (${names.join(', ')})`);
+  const behindFunctionUrls = urls.filter((u) => FUNCTION_URL_HOST.test(u.hostname)).length;
+  const arns = w.functionArns ?? [];
+  for (const arn of arns) {
+    if (!FUNCTION_ARN.test(arn)) throw new Error(`-c witnessFunctionArns: ${JSON.stringify(arn)} is not a whole, unqualified Lambda function ARN`);
+  }
+  if (behindFunctionUrls > 0 && arns.length === 0) throw new Error('-c witnesses names a Function URL (*.lambda-url.REGION.on.aws): give its function\'s ARN in -c witnessFunctionArns (the WitnessFunctionArn output of the witness stack)');
+  if (arns.length > 0 && behindFunctionUrls === 0) throw new Error('-c witnessFunctionArns without a Function URL in -c witnesses: the writer would hold a permission it never uses');
+}
 
 /** Settings of the transparency log's writer. */
 export interface TransparencyLogProps {
@@ -37,6 +98,8 @@ export interface TransparencyLogProps {
   readonly archive: Archive;
   /** The trail key: encrypts the archive (used through S3) and the function's log group. */
   readonly key: kms.IKey;
+  /** The witnesses that cosign each checkpoint (docs/integrity.md); none: checkpoints signed by the log key only. */
+  readonly witnesses?: Witnesses;
 }
 
 /** The checkpoint key, the log-writer function and its hourly schedule. */
@@ -51,6 +114,7 @@ export class TransparencyLog extends Construct {
   constructor(scope: Construct, id: string, props: TransparencyLogProps) {
     super(scope, id);
     const { stage, trail, archive, key } = props;
+    if (props.witnesses) checkWitnesses(props.witnesses);
     const bucket = archive.bucket;
     // In the stack's scope, as its other stateful resources (flagtrail-stack.ts).
     const stack = Stack.of(this);
@@ -149,6 +213,7 @@ export class TransparencyLog extends Construct {
         FLAGTRAIL_LOG_PREFIX: LOG_PREFIX,
         FLAGTRAIL_CHECKPOINT_KEY_ID: this.checkpointKey.keyArn,
         FLAGTRAIL_LOG_ORIGIN: `flagtrail/${stage}/seals`,
+        ...(props.witnesses ? { FLAGTRAIL_WITNESSES: props.witnesses.witnesses.split(',').map((e) => e.trim().split(/\s+/).join(' ')).filter(Boolean).join(',') } : {}),
       },
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
@@ -161,6 +226,15 @@ export class TransparencyLog extends Construct {
       targets: [new targets.LambdaFunction(this.fn, { retryAttempts: 0 })],
     });
     acknowledge(this.fn, 'AwsSolutions-L1', 'provided.al2023 is the current OS-only runtime for Rust bootstraps.');
+
+    // The witnesses behind Function URLs with IAM auth, in the auditors' accounts: the identity half
+    // of what such a call takes (FUNCTION_URL_INVOKE; the witness stack's function policy names
+    // this role for the other half), on those functions alone. Nothing without the context.
+    const arns = props.witnesses?.functionArns ?? [];
+    if (arns.length) {
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'SubmitCheckpointsToWitnesses', actions: [FUNCTION_URL_INVOKE.url.action], resources: arns, conditions: FUNCTION_URL_INVOKE.url.condition }));
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'InvokeWitnessesThroughTheirUrls', actions: [FUNCTION_URL_INVOKE.invoke.action], resources: arns, conditions: FUNCTION_URL_INVOKE.invoke.condition }));
+    }
   }
 
   /** Lets `role` (the auditors') read the checkpoint key's public half and verify, named in the key policy. */
