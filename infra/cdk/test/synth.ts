@@ -14,7 +14,7 @@ export const REGION = 'eu-west-1';
 /** Placeholder bootstrap zips in a new temp dir: synthesis hashes the assets, it never runs them. */
 export function placeholderAssets(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flagtrail-assets-'));
-  for (const fn of ['audit', 'notify', 'reconcile', 'log-writer']) {
+  for (const fn of ['audit', 'notify', 'reconcile', 'log-writer', 'witness']) {
     fs.mkdirSync(path.join(dir, fn));
     // An empty zip archive (end-of-central-directory record only).
     fs.writeFileSync(path.join(dir, fn, 'bootstrap.zip'), Buffer.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]));
