@@ -7,8 +7,9 @@
 // are known; any other throws.
 import { ACCOUNT, REGION } from './synth';
 
-/** Resolves CloudFormation intrinsics to the concrete strings AWS would see. */
-export function resolver(t: any): (v: any) => any {
+/** Resolves CloudFormation intrinsics to the concrete strings AWS would see (the stack in `account`). */
+export function resolver(t: any, account = ACCOUNT): (v: any) => any {
+  const ACCOUNT = account;
   const res = t.Resources;
   const ref = (id: string): string => {
     const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com' };
@@ -32,6 +33,7 @@ export function resolver(t: any): (v: any) => any {
       case 'AWS::SNS::Topic': return ref(id);
       case 'AWS::KinesisFirehose::DeliveryStream': return `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${r.Properties.DeliveryStreamName}`;
       case 'AWS::DynamoDB::Table': return `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${r.Properties.TableName}`;
+      case 'AWS::Lambda::Function': return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${r.Properties.FunctionName}`;
       default: return `arn:aws:unknown:${REGION}:${ACCOUNT}:${id}`;
     }
   };
@@ -55,8 +57,8 @@ export interface Statement { effect: string; actions: string[]; notActions: stri
 export type Context = Record<string, string | string[]>;
 
 /** A policy statement of the template with its ARNs resolved. */
-export function normalizer(t: any): (s: any) => Statement {
-  const resolve = resolver(t);
+export function normalizer(t: any, account = ACCOUNT): (s: any) => Statement {
+  const resolve = resolver(t, account);
   const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
   return (s: any): Statement => ({
     effect: s.Effect,
@@ -69,10 +71,10 @@ export function normalizer(t: any): (s: any) => Statement {
 }
 
 /** Every statement attached to a role, and its managed policy ARNs. */
-export function policiesOf(t: any, roleId: string): { statements: Statement[]; managed: string[] } {
-  const resolve = resolver(t);
+export function policiesOf(t: any, roleId: string, account = ACCOUNT): { statements: Statement[]; managed: string[] } {
+  const resolve = resolver(t, account);
   const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-  const norm = normalizer(t);
+  const norm = normalizer(t, account);
   const statements: Statement[] = [];
   for (const r of Object.values<any>(t.Resources)) {
     if (r.Type === 'AWS::IAM::Policy' && arr(r.Properties.Roles).some((x: any) => x.Ref === roleId)) {
@@ -107,7 +109,7 @@ export const glob = (pattern: string, value: string, ci = false) =>
  * Whether a statement's conditions hold for a request (IAM's "Condition operators"): a single-valued
  * StringEquals or StringLike needs the key (StringLike matches `*` and `?`); …IfExists holds without
  * it; ForAllValues holds when every value of the key is listed (also for an absent key, IAM's
- * documented pitfall). Other operators throw.
+ * documented pitfall); Bool needs the key, `true` or `false` (case-insensitive). Other operators throw.
  */
 export function conditionsHold(conditions: Statement['conditions'], context: Context): boolean {
   return Object.entries(conditions ?? {}).every(([op, kv]) =>
@@ -119,6 +121,7 @@ export function conditionsHold(conditions: Statement['conditions'], context: Con
         case 'StringLike': return values !== undefined && values.length === 1 && listed.some((l) => glob(l, values[0]));
         case 'StringEqualsIfExists': return values === undefined || (values.length === 1 && listed.includes(values[0]));
         case 'ForAllValues:StringEquals': return (values ?? []).every((v) => listed.includes(v));
+        case 'Bool': return values !== undefined && values.length === 1 && listed.map((l) => l.toLowerCase()).includes(values[0].toLowerCase());
         default: throw new Error(`the evaluator does not know the condition operator ${op} (${key})`);
       }
     }),
@@ -136,12 +139,12 @@ export function allowed(p: { statements: Statement[] }, action: string, resource
 
 /** Whether a role may use a KMS key as KMS decides: a key policy statement naming the role allows it
  * directly; one naming the account root delegates to IAM, so the role's own policies must allow it too. */
-export function keyAllows(t: any, keyPrefix: string, roleId: string, action: string): boolean {
-  const resolve = resolver(t);
+export function keyAllows(t: any, keyPrefix: string, roleId: string, action: string, account = ACCOUNT): boolean {
+  const resolve = resolver(t, account);
   const arr = (v: any) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
   const [keyId, key] = Object.entries<any>(t.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.startsWith(keyPrefix))!;
   const roleArn = resolve({ 'Fn::GetAtt': [roleId, 'Arn'] });
-  const root = `arn:aws:iam::${ACCOUNT}:root`;
+  const root = `arn:aws:iam::${account}:root`;
   const statements = arr(key.Properties.KeyPolicy.Statement).map((s: any) => ({
     effect: s.Effect,
     actions: arr(s.Action),
@@ -151,7 +154,7 @@ export function keyAllows(t: any, keyPrefix: string, roleId: string, action: str
   if (statements.some((s: any) => s.effect === 'Deny' && matches(s) && (s.principals.includes(roleArn) || s.principals.includes('*')))) return false;
   if (statements.some((s: any) => s.effect === 'Allow' && matches(s) && s.principals.includes(roleArn))) return true;
   const delegated = statements.some((s: any) => s.effect === 'Allow' && matches(s) && s.principals.includes(root));
-  return delegated && allowed(policiesOf(t, roleId), action, `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`);
+  return delegated && allowed(policiesOf(t, roleId, account), action, `arn:aws:kms:${REGION}:${account}:key/${keyId}`);
 }
 
 /** A role by its construct id (logical id prefix). */
