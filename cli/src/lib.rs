@@ -10,3 +10,4 @@ pub mod report;
 pub mod tail;
 pub mod transparency;
 pub mod verify;
+pub mod witness;

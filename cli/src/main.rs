@@ -1,6 +1,6 @@
 //! `flagtrail`: run the pipeline locally (replay files, tail a stream, demo) and generate events.
 
-use flagtrail_cli::{completeness, demo, gen, redrive, replay, report, tail, transparency, verify};
+use flagtrail_cli::{completeness, demo, gen, redrive, replay, report, tail, transparency, verify, witness};
 use flagtrail_devtools::stack;
 
 use std::path::PathBuf;
@@ -87,6 +87,11 @@ enum Command {
     /// Append the trail's new seals to the transparency log (S3 prefix or folder), sign a checkpoint
     /// and have the witnesses cosign it: one round of the log's single writer.
     LogAppend(transparency::AppendArgs),
+    /// Serve a C2SP tlog-witness over HTTP: cosigns a log's checkpoints that are consistent with
+    /// the last one it cosigned (its state in a file).
+    Witness(witness::WitnessArgs),
+    /// Print the verifier key (`name+keyid+base64`) of a log's or a witness's public key.
+    Vkey(witness::VkeyArgs),
     /// Create the local stack's resources (table with stream, log group, topics, queues).
     LocalStack(stack::StackArgs),
     /// The end-to-end demo against the local stand-in: real changes, pipeline, what each user sees.
@@ -138,6 +143,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Baseline(args) => completeness::run_baseline(args).await?,
         Command::LogAppend(args) => transparency::run_append(args).await?,
+        Command::Witness(args) => witness::run_witness(args).await?,
+        Command::Vkey(args) => witness::run_vkey(args).await?,
         Command::Redrive(args) => {
             if !redrive::run(args).await? {
                 std::process::exit(1);

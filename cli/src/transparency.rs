@@ -21,9 +21,13 @@ pub struct LogArgs {
     /// The log's checkpoint public key (Ed25519, PEM): checks the folder's `log/` against the trail.
     #[arg(long)]
     pub log_public_key: Option<PathBuf>,
-    /// A trusted witness public key (Ed25519, PEM); repeatable.
+    /// A trusted witness public key (Ed25519, PEM; its name derived from the key); repeatable.
     #[arg(long = "witness-public-key", requires = "log_public_key")]
     pub witness_public_keys: Vec<PathBuf>,
+    /// A trusted witness by its verifier key (`name+keyid+base64`, what `flagtrail vkey --witness`
+    /// prints and C2SP witnesses publish); repeatable.
+    #[arg(long = "witness-vkey", requires = "log_public_key")]
+    pub witness_vkeys: Vec<String>,
     /// Trusted witnesses that must cosign each checkpoint (default: all given).
     #[arg(long, requires = "log_public_key")]
     pub witness_quorum: Option<usize>,
@@ -170,8 +174,11 @@ pub fn check_log(
 ) -> anyhow::Result<Vec<LogFinding>> {
     let Some(log_key) = &args.log_public_key else { return Ok(Vec::new()) };
     let log = NoteVerifyingKey::new(args.log_origin.clone(), verifying_key(log_key)?);
-    let witnesses: Vec<WitnessKey> =
+    let mut witnesses: Vec<WitnessKey> =
         args.witness_public_keys.iter().map(|p| verifying_key(p).map(WitnessKey::new)).collect::<Result<_, _>>()?;
+    for v in &args.witness_vkeys {
+        witnesses.push(WitnessKey::from_vkey(v).map_err(|e| anyhow::anyhow!("--witness-vkey: {e}"))?);
+    }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let trust = LogTrust {
         log: &log,
@@ -205,9 +212,17 @@ pub struct AppendArgs {
     /// The checkpoint key in KMS (spec ECC_NIST_EDWARDS25519): key id, ARN or alias.
     #[arg(long, group = "checkpoint_key")]
     pub log_kms_key: Option<String>,
-    /// A witness key (Ed25519 PEM) that cosigns each checkpoint; repeatable.
+    /// A witness in this process, by its key (Ed25519 PEM); repeatable. It keeps its latest
+    /// cosigned checkpoint in `--witness-state`, or only for this round without it.
     #[arg(long = "witness-key")]
     pub witness_keys: Vec<PathBuf>,
+    /// The state file of the `--witness-key` witnesses (as `flagtrail witness --state` keeps it).
+    #[arg(long, requires = "witness_keys")]
+    pub witness_state: Option<PathBuf>,
+    /// A C2SP tlog-witness to ask: `URL VKEY` (its submission prefix and verifier key); repeatable.
+    /// Requests to a Lambda Function URL are signed with SigV4.
+    #[arg(long = "witness")]
+    pub witnesses: Vec<String>,
     /// The log's origin (its checkpoints' first line, and the log key's name).
     #[arg(long, default_value = DEFAULT_ORIGIN)]
     pub log_origin: String,
@@ -215,8 +230,12 @@ pub struct AppendArgs {
 
 /// `flagtrail log-append`: one round of the log writer (what the scheduled writer runs).
 pub async fn run_append(args: AppendArgs) -> anyhow::Result<()> {
-    use flagtrail_runtime::sink::{CheckpointSigner, KmsCheckpointSigner, LocalCheckpointSigner};
+    use flagtrail_runtime::sink::{
+        CheckpointSigner, CheckpointWitness, HttpWitness, InProcessWitness, KmsCheckpointSigner, LocalCheckpointSigner,
+    };
     use flagtrail_runtime::tlog_writer::{seals_in_order, DirLogStore, LogStore, LogWriter, S3LogStore};
+    use flagtrail_runtime::witness::{FileWitnessState, MemoryWitnessState, WitnessService, WitnessState};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let sdk = flagtrail_runtime::SdkSettings::default().load().await;
     let signer: Box<dyn CheckpointSigner> = match (&args.log_key, &args.log_kms_key) {
         (Some(pem), _) => Box::new(LocalCheckpointSigner(signing_key(pem)?)),
@@ -231,21 +250,42 @@ pub async fn run_append(args: AppendArgs) -> anyhow::Result<()> {
         }
         None => Box::new(DirLogStore(PathBuf::from(&args.to).join("log"))),
     };
-    let witnesses = args.witness_keys.iter().map(|p| signing_key(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut witnesses: Vec<Box<dyn CheckpointWitness>> = Vec::new();
+    let log_public = NoteVerifyingKey::new(args.log_origin.clone(), signer.verifying_key());
+    for path in &args.witness_keys {
+        let state: Box<dyn WitnessState> = match &args.witness_state {
+            Some(file) => Box::new(FileWitnessState::new(file)),
+            None => Box::<MemoryWitnessState>::default(),
+        };
+        let signer = Box::new(LocalCheckpointSigner(signing_key(path)?));
+        let service = WitnessService::new(signer, None, vec![log_public.clone()], state);
+        witnesses.push(Box::new(InProcessWitness::new(service, now)));
+    }
+    for entry in &args.witnesses {
+        let (url, vkey) = entry
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| anyhow::anyhow!("--witness {entry:?}: expected `URL VKEY`"))?;
+        let key = WitnessKey::from_vkey(vkey.trim()).map_err(|e| anyhow::anyhow!("--witness: {e}"))?;
+        witnesses.push(Box::new(HttpWitness::new(url, key, sdk.credentials_provider())?));
+    }
     let trail = crate::completeness::trail_source(&args.trail, &sdk, false).await?;
     let seals = seals_in_order(trail.as_ref(), None).await?;
     let writer = LogWriter { store, signer, witnesses, origin: args.log_origin.clone() };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let r = writer.append(&seals, now).await?;
     println!(
-        "log {}: size {} → {} ({} seal(s) in {}); {} object(s) created; checkpoint cosigned by {} witness(es)",
+        "log {}: size {} → {} ({} seal(s) in {}); {} object(s) created; checkpoint cosigned by {} of {} witness(es)",
         args.to,
         r.from,
         r.to,
         seals.len(),
         trail.name(),
         r.created,
+        r.cosigned,
         writer.witnesses.len()
     );
+    for why in &r.unwitnessed {
+        eprintln!("not cosigned: {why}");
+    }
+    anyhow::ensure!(r.unwitnessed.is_empty(), "{} witness(es) did not cosign the checkpoint", r.unwitnessed.len());
     Ok(())
 }

@@ -399,3 +399,170 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `flagtrail witness` child process: its URL and vkey, from the line it prints once it listens.
+struct WitnessProcess {
+    child: std::process::Child,
+    url: String,
+    vkey: String,
+}
+
+impl WitnessProcess {
+    fn start(args: &[&str]) -> WitnessProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(flagtrail_e2e::root().join("target/debug/flagtrail"))
+            .arg("witness")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("target/debug/flagtrail runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        // `witness <vkey> listening on http://<addr>`
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((words.first(), words.get(2)), (Some(&"witness"), Some(&"listening")), "{line}");
+        let w = WitnessProcess { child, vkey: words[1].to_owned(), url: words[4].to_owned() };
+        // Ready when it answers as a witness: a malformed add-checkpoint is a 400 naming the fault.
+        let (status, body) = w.post("garbage");
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("no empty line before the checkpoint"), "{body}");
+        w
+    }
+
+    /// One HTTP/1.1 POST to `/add-checkpoint`: (status, body).
+    fn post(&self, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "POST /add-checkpoint HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The writer asks a C2SP tlog-witness over HTTP (`flagtrail witness`, its state in a file): each
+/// round proves consistency from the last cosigned size, a round with nothing new is cosigned
+/// again, and the auditor trusts the witness by its vkey. A log rewritten with the log key into
+/// another prefix starts from size 0; the witness's 409 names the size it cosigned, and the rewrite
+/// is refused whether shorter (the writer sees it is behind) or longer with other seals (the proof
+/// from that size fails: 422), also after the witness restarts from its state; it stays unwitnessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_over_http_cosigns_the_log_and_refuses_a_rewritten_one() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = stack(&sdk).await;
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket().bucket("tlog").send().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("flagtrail-witness-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    for (name, seed) in [("log", 1u8), ("witness", 2), ("stranger", 3)] {
+        let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        std::fs::write(dir.join(format!("{name}.pem")), k.to_pkcs8_pem(Default::default()).unwrap().as_bytes())
+            .unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.pub.pem")),
+            k.verifying_key().to_public_key_pem(Default::default()).unwrap(),
+        )
+        .unwrap();
+    }
+    let (witness_pem, log_pub, state) = (path("witness.pem"), path("log.pub.pem"), path("witness.json"));
+    let witness_args = ["--key", &witness_pem, "--log-public-key", &log_pub, "--state", &state];
+    let witness = WitnessProcess::start(&witness_args);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let write = |flag: &'static str| {
+        let (ddb, table) = (ddb.clone(), stack.table.clone());
+        async move {
+            let item = prod_flag(flag, 10, "alice", &format!("r-{flag}"), 1);
+            ddb.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
+        }
+    };
+    let append = |trail: &[&str], to: &str, url: &str, vkey: &str| {
+        let witness = format!("{url} {vkey}");
+        let log_pem = path("log.pem");
+        let args = [&["log-append"][..], trail, &["--to", to, "--log-key", &log_pem, "--witness", &witness]].concat();
+        flagtrail(&args, &moto.endpoint)
+    };
+    let group = ["--log-group", stack.log_group.as_str()];
+    write("a").await;
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
+    let (code, out) = append(&group, "s3://tlog/log/", &witness.url, &witness.vkey);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("size 0 → 1") && out.contains("cosigned by 1 of 1"), "{out}");
+    let (code, out) = append(&group, "s3://tlog/log/", &witness.url, &witness.vkey);
+    assert!(code == 0 && out.contains("size 1 → 1") && out.contains("cosigned by 1 of 1"), "{out}");
+    write("b").await;
+    write("c").await;
+    flagtrail_e2e::audit_stream(&sdk, &stack).await;
+    let (code, out) = append(&group, "s3://tlog/log/", &witness.url, &witness.vkey);
+    assert!(code == 0 && out.contains("size 1 → ") && out.contains("cosigned by 1 of 1"), "{out}");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("witness.json")).unwrap()).unwrap();
+    let size = state["flagtrail.local/audit-seals"]["size"].as_u64().unwrap();
+    assert!(size >= 2, "{state}");
+
+    let verify = |vkey: &str| {
+        flagtrail(
+            &[
+                "verify",
+                "--log-group",
+                &stack.log_group,
+                "--log-from",
+                "s3://tlog/log/",
+                "--log-public-key",
+                &path("log.pub.pem"),
+                "--witness-vkey",
+                vkey,
+            ],
+            &moto.endpoint,
+        )
+    };
+    let (code, out) = verify(&witness.vkey);
+    assert_eq!(code, 0, "{out}");
+    let (_, stranger) = flagtrail(&["vkey", "--public-key", &path("stranger.pub.pem"), "--witness"], &moto.endpoint);
+    let (code, out) = verify(stranger.trim());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unwitnessed checkpoint"), "{out}");
+
+    // Whoever holds the log key rewrites history elsewhere: shorter, then as long with other seals.
+    let forged = |n: usize| {
+        let lines: Vec<String> = (0..n)
+            .map(|i| serde_json::json!({"recordType": "seal", "sealId": format!("{:064x}", 0xf0 + i)}).to_string())
+            .collect();
+        std::fs::write(dir.join("forged.jsonl"), lines.join("\n") + "\n").unwrap();
+    };
+    let forged_trail = ["--dir", &path("forged.jsonl")].map(str::to_owned);
+    let forged_trail: Vec<&str> = forged_trail.iter().map(String::as_str).collect();
+    forged(1);
+    let (code, out) = append(&forged_trail, &path("shorter"), &witness.url, &witness.vkey);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(&format!("it cosigned size {size}, beyond this log's 1")), "{out}");
+    drop(witness);
+    let witness = WitnessProcess::start(&witness_args);
+    forged(size as usize + 1);
+    let (code, out) = append(&forged_trail, &path("longer"), &witness.url, &witness.vkey);
+    assert_ne!(code, 0, "{out}");
+    std::fs::copy(dir.join("forged.jsonl"), dir.join("longer/audit.jsonl")).unwrap();
+    assert!(out.contains("refused with 422"), "a fork of the same length and more: {out}");
+    let (code, out) = flagtrail(
+        &["verify", &path("longer"), "--log-public-key", &path("log.pub.pem"), "--witness-vkey", &witness.vkey],
+        &moto.endpoint,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unwitnessed checkpoint"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

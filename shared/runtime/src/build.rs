@@ -108,6 +108,16 @@ pub fn baseline_writer(sdk: &SdkConfig, log_group: &str, seal_key_id: Option<&st
     }
 }
 
+/// A C2SP tlog-witness cosigning with its KMS key (read once: GetPublicKey), its state in DynamoDB.
+pub async fn witness(
+    sdk: &SdkConfig,
+    config: &crate::config::WitnessConfig,
+) -> Result<crate::witness::WitnessService, crate::sink::SinkError> {
+    let signer = crate::sink::KmsCheckpointSigner::new(aws_sdk_kms::Client::new(sdk), &config.key_id).await?;
+    let state = crate::witness::DynamoWitnessState::new(aws_sdk_dynamodb::Client::new(sdk), &config.table);
+    Ok(crate::witness::WitnessService::new(Box::new(signer), config.name.clone(), config.logs.clone(), Box::new(state)))
+}
+
 /// The transparency log's writer over the archive's prefix, signing with the KMS checkpoint key
 /// (read once: GetPublicKey), and the audit group it takes seals from.
 pub async fn log_writer(
@@ -123,8 +133,18 @@ pub async fn log_writer(
     let writer = crate::tlog_writer::LogWriter {
         store: Box::new(store),
         signer: Box::new(signer),
-        // Witnesses cosign over tlog-witness, not built yet (docs/integrity.md).
-        witnesses: Vec::new(),
+        witnesses: config
+            .witnesses
+            .iter()
+            .map(|w| {
+                crate::sink::HttpWitness::new(&w.url, w.key(), sdk.credentials_provider())
+                    .map(|h| Box::new(h) as Box<dyn crate::sink::CheckpointWitness>)
+                    .map_err(|e| crate::sink::SinkError::Permanent {
+                        sink: "witness",
+                        message: format!("{}: {e}", w.url),
+                    })
+            })
+            .collect::<Result<_, _>>()?,
         origin: config.origin.clone(),
     };
     Ok((writer, trail))

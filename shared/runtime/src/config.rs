@@ -226,6 +226,91 @@ pub struct LogWriterConfig {
     pub lookback_seconds: u64,
     /// `FLAGTRAIL_LOGS_REQUESTS_PER_SECOND` (default 2): FilterLogEvents requests per second.
     pub filter_requests_per_second: u64,
+    /// `FLAGTRAIL_WITNESSES` (default none): comma-separated `URL VKEY` entries, each a C2SP
+    /// tlog-witness submission prefix and the witness's verifier key.
+    pub witnesses: Vec<WitnessEndpoint>,
+}
+
+/// A witness the log writer asks: its submission prefix and verifier key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessEndpoint {
+    /// The submission prefix (`…/add-checkpoint` is appended).
+    pub url: String,
+    /// The witness's verifier key (`name+keyid+base64`, cosignature/v1).
+    pub vkey: String,
+}
+
+impl WitnessEndpoint {
+    /// The witness's key.
+    pub fn key(&self) -> flagtrail_core::integrity::tlog::WitnessKey {
+        flagtrail_core::integrity::tlog::WitnessKey::from_vkey(&self.vkey).expect("checked when the config was read")
+    }
+}
+
+/// Reads `URL VKEY` entries, checking each vkey.
+fn witness_endpoints(vars: &Vars, name: &str) -> Result<Vec<WitnessEndpoint>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, entry) in vars.list(name).unwrap_or_default().iter().enumerate() {
+        let Some((url, vkey)) = entry.split_once(char::is_whitespace) else {
+            return Err(ConfigError::new(name, format!("entry {}: {entry:?} is not `URL VKEY`", i + 1)));
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError::new(name, format!("entry {}: {url:?} is not an http(s) URL", i + 1)));
+        }
+        flagtrail_core::integrity::tlog::WitnessKey::from_vkey(vkey.trim())
+            .map_err(|e| ConfigError::new(name, format!("entry {}: {e}", i + 1)))?;
+        out.push(WitnessEndpoint { url: url.to_owned(), vkey: vkey.trim().to_owned() });
+    }
+    Ok(out)
+}
+
+/// Configuration of a C2SP tlog-witness (`witness` function).
+#[derive(Debug, Clone)]
+pub struct WitnessConfig {
+    /// `FLAGTRAIL_WITNESS_KEY_ID` (required): the KMS key (`ECC_NIST_EDWARDS25519`) that cosigns.
+    pub key_id: String,
+    /// `FLAGTRAIL_WITNESS_NAME` (default `witness-` and 16 hex digits of the key's SHA-256): the
+    /// name on its cosignature lines.
+    pub name: Option<String>,
+    /// `FLAGTRAIL_WITNESS_LOG_KEYS` (required): comma-separated vkeys of the logs it witnesses.
+    pub logs: Vec<flagtrail_core::integrity::tlog::NoteVerifyingKey>,
+    /// `FLAGTRAIL_WITNESS_TABLE` (required): its state, a DynamoDB table keyed by `origin`.
+    pub table: String,
+}
+
+impl WitnessConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&env_vars())
+    }
+
+    /// Reads and validates the variables; the error names the first bad one.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        const LOGS: &str = "FLAGTRAIL_WITNESS_LOG_KEYS";
+        let logs = vars
+            .list(LOGS)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                flagtrail_core::integrity::tlog::NoteVerifyingKey::from_vkey(v).map_err(|e| ConfigError::new(LOGS, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if logs.is_empty() {
+            return Err(ConfigError::new(LOGS, "is required: the vkey of at least one log"));
+        }
+        let name = vars.optional("FLAGTRAIL_WITNESS_NAME");
+        if let Some(n) = &name {
+            if n.is_empty() || n.contains(char::is_whitespace) || n.contains('+') {
+                return Err(ConfigError::new("FLAGTRAIL_WITNESS_NAME", "a key name has no spaces and no '+'"));
+            }
+        }
+        Ok(WitnessConfig {
+            key_id: vars.required("FLAGTRAIL_WITNESS_KEY_ID")?,
+            name,
+            logs,
+            table: vars.required("FLAGTRAIL_WITNESS_TABLE")?,
+        })
+    }
 }
 
 impl LogWriterConfig {
@@ -247,6 +332,7 @@ impl LogWriterConfig {
                 .unwrap_or_else(|| flagtrail_core::integrity::tlog::DEFAULT_ORIGIN.into()),
             lookback_seconds: vars.number("FLAGTRAIL_LOG_LOOKBACK_SECONDS")?.unwrap_or(max_age + 3600),
             filter_requests_per_second: vars.number("FLAGTRAIL_LOGS_REQUESTS_PER_SECOND")?.unwrap_or(2),
+            witnesses: witness_endpoints(vars, "FLAGTRAIL_WITNESSES")?,
         })
     }
 

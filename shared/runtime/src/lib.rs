@@ -12,9 +12,10 @@ pub mod serve;
 pub mod sink;
 pub mod tlog_writer;
 pub mod trail;
+pub mod witness;
 
-pub use config::{AuditConfig, LogWriterConfig, NotifyConfig, ReconcileConfig};
+pub use config::{AuditConfig, LogWriterConfig, NotifyConfig, ReconcileConfig, WitnessConfig};
 pub use pipeline::{AuditPipeline, Invocation, NotifyPipeline, Outcome, Pipeline};
 pub use sdk::{CredentialSource, SdkSettings};
-pub use serve::{init_tracing, serve, serve_check, serve_log_writer};
+pub use serve::{init_tracing, serve, serve_check, serve_log_writer, serve_witness};
 pub use sink::SinkError;

@@ -70,12 +70,65 @@ pub async fn serve_log_writer(
         let now = now_ms();
         let seals = crate::tlog_writer::seals_in_order(trail, Some(now.saturating_sub(lookback_ms))).await?;
         let r = writer.append(&seals, u64::try_from(now / 1000).unwrap_or(0)).await?;
-        tracing::info!(from = r.from, to = r.to, created = r.created, "checkpoint written");
-        Ok::<serde_json::Value, Error>(
-            serde_json::json!({"from": r.from, "to": r.to, "created": r.created, "seals": seals.len()}),
-        )
+        tracing::info!(from = r.from, to = r.to, created = r.created, cosigned = r.cosigned, "checkpoint written");
+        // The checkpoint is written either way; a witness that did not cosign fails the round so
+        // that LogWriterErrors pages (an unwitnessed checkpoint is a verify finding).
+        if !r.unwitnessed.is_empty() {
+            return Err(format!(
+                "checkpoint of size {} written without cosignatures of: {}",
+                r.to,
+                r.unwitnessed.join("; ")
+            )
+            .into());
+        }
+        Ok::<serde_json::Value, Error>(serde_json::json!({
+            "from": r.from, "to": r.to, "created": r.created, "seals": seals.len(), "cosigned": r.cosigned,
+        }))
     }))
     .await
+}
+
+/// Serves a C2SP tlog-witness behind a Lambda Function URL (payload format 2.0): the method, the
+/// raw path and the body (base64 when `isBase64Encoded`) in, a status, content type and text body out.
+pub async fn serve_witness(service: crate::witness::WitnessService) -> Result<(), Error> {
+    let service = &service;
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let a = witness_answer(service, &event.payload, u64::try_from(now_ms() / 1000).unwrap_or(0)).await;
+        Ok::<serde_json::Value, Error>(serde_json::json!({
+            "statusCode": a.status,
+            "headers": {"content-type": a.content_type},
+            "body": String::from_utf8_lossy(&a.body),
+            "isBase64Encoded": false,
+        }))
+    }))
+    .await
+}
+
+/// The witness's answer to one Function URL event.
+pub async fn witness_answer(
+    service: &crate::witness::WitnessService,
+    event: &serde_json::Value,
+    now: u64,
+) -> crate::witness::Answer {
+    use base64::Engine;
+    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or("");
+    let path = event["rawPath"].as_str().unwrap_or("/");
+    let body = event["body"].as_str().unwrap_or("");
+    let body = if event["isBase64Encoded"].as_bool().unwrap_or(false) {
+        match base64::engine::general_purpose::STANDARD.decode(body) {
+            Ok(b) => b,
+            Err(_) => {
+                return crate::witness::Answer {
+                    status: 400,
+                    content_type: "text/plain; charset=utf-8",
+                    body: b"the body is marked base64 and is not\n".to_vec(),
+                }
+            }
+        }
+    } else {
+        body.as_bytes().to_vec()
+    };
+    service.respond(method, path, &body, now).await
 }
 
 /// The same response as `aws_lambda_events`' type (built through serde: it is non-exhaustive).

@@ -15,11 +15,12 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use flagtrail_core::integrity::tlog::{
-    bundle_entries, bundle_paths, entry_seal, read_checkpoint, seal_entry, MerkleLog, NoteVerifyingKey, Witness,
+    bundle_entries, bundle_paths, entry_seal, read_checkpoint, seal_entry, MerkleLog, NoteVerifyingKey,
 };
+use flagtrail_core::integrity::witness::{add_cosignatures, AddCheckpoint};
 use sha2::Digest;
 
-use crate::sink::{sign_checkpoint, CheckpointSigner, SinkError};
+use crate::sink::{sign_checkpoint, CheckpointSigner, CheckpointWitness, SinkError, WitnessCallError};
 use crate::trail::{TrailError, TrailSource};
 
 /// Why a round failed.
@@ -38,9 +39,6 @@ pub enum LogWriteError {
     /// The trail could not be read.
     #[error(transparent)]
     Trail(#[from] TrailError),
-    /// A witness refused to cosign.
-    #[error("witness refused: {0}")]
-    Witness(String),
 }
 
 /// What creating an object did.
@@ -207,15 +205,15 @@ pub async fn seals_in_order(trail: &dyn TrailSource, since_ms: Option<i64>) -> R
     Ok(out)
 }
 
-/// The log writer: its store, checkpoint key, the witnesses it asks (local keys standing in for
-/// tlog-witness endpoints), and the log's origin.
+/// The log writer: its store, checkpoint key, the witnesses it asks (C2SP tlog-witness), and the
+/// log's origin.
 pub struct LogWriter {
     /// Where the log lives.
     pub store: Box<dyn LogStore>,
     /// The checkpoint key.
     pub signer: Box<dyn CheckpointSigner>,
-    /// Witness keys; each cosigns after checking consistency with the previous checkpoint.
-    pub witnesses: Vec<ed25519_dalek::SigningKey>,
+    /// The witnesses; each cosigns after checking consistency with the last checkpoint it cosigned.
+    pub witnesses: Vec<Box<dyn CheckpointWitness>>,
     /// The checkpoints' origin line (the log key's name).
     pub origin: String,
 }
@@ -229,6 +227,11 @@ pub struct AppendReport {
     pub to: u64,
     /// Objects created (tiles, bundles, the archived checkpoint).
     pub created: usize,
+    /// Witnesses that cosigned the checkpoint.
+    pub cosigned: usize,
+    /// Witnesses that did not, and why: the checkpoint is still written (the log must not stall on
+    /// a witness), and the caller reports these as a failed round.
+    pub unwitnessed: Vec<String>,
 }
 
 impl LogWriter {
@@ -261,20 +264,57 @@ impl LogWriter {
         for (path, bytes) in log.tiles(size).map_err(|e| LogWriteError::Corrupt(e.0))? {
             created += usize::from(self.store.create(&path, &bytes).await? == Created::New);
         }
-        let mut note = sign_checkpoint(&self.origin, &log, self.signer.as_ref()).await?;
-        let proof = if size > 0 && log.size() > size {
-            log.consistency(size).map_err(|e| LogWriteError::Corrupt(e.0))?
-        } else {
-            Vec::new()
-        };
-        for w in &self.witnesses {
-            let mut witness = Witness::new(w.clone(), (size > 0).then_some((size, root)));
-            note = witness.cosign(&note, &key, &proof, now).map_err(|e| LogWriteError::Witness(e.to_string()))?;
-        }
+        let note = sign_checkpoint(&self.origin, &log, self.signer.as_ref()).await?;
+        let (note, cosigned, unwitnessed) = self.cosign(note, &log, size).await;
         created += usize::from(
             self.store.create(&format!("checkpoints/{:020}.{now:020}", log.size()), &note).await? == Created::New,
         );
         self.store.replace("checkpoint", &note, latest.as_ref().and_then(|(_, t)| t.as_deref())).await?;
-        Ok(AppendReport { from: size, to: log.size(), created })
+        Ok(AppendReport { from: size, to: log.size(), created, cosigned, unwitnessed })
+    }
+
+    /// Asks each witness to cosign `note` (the checkpoint of `log`), telling it the log was at
+    /// `old` before. A witness at another size answers 409 with its size; the request is made again
+    /// once from that size, if it is within this log. Returns the note with the cosignatures, their
+    /// count, and the witnesses that gave none, with why.
+    async fn cosign(&self, mut note: Vec<u8>, log: &MerkleLog, old: u64) -> (Vec<u8>, usize, Vec<String>) {
+        let (mut cosigned, mut unwitnessed) = (0, Vec::new());
+        for witness in &self.witnesses {
+            let name = witness.key().0.name().to_owned();
+            let mut from = old;
+            let outcome = loop {
+                let proof = match from {
+                    0 => Ok(Vec::new()),
+                    f if f == log.size() => Ok(Vec::new()),
+                    f => log.consistency(f).map_err(|e| e.0),
+                };
+                let request = match proof {
+                    Ok(proof) => AddCheckpoint { old: from, proof, checkpoint: note.clone() },
+                    Err(e) => break Err(e),
+                };
+                match witness.add_checkpoint(&request).await {
+                    Ok(answer) => break add_cosignatures(&note, &answer, witness.key()),
+                    Err(WitnessCallError::AtSize(at)) if at != from && at <= log.size() => from = at,
+                    Err(WitnessCallError::AtSize(at)) if at > log.size() => {
+                        break Err(format!(
+                            "it cosigned size {at}, beyond this log's {}: the log lost leaves it had shown",
+                            log.size()
+                        ))
+                    }
+                    Err(e) => break Err(e.to_string()),
+                }
+            };
+            match outcome {
+                Ok(with) => {
+                    note = with;
+                    cosigned += 1;
+                }
+                Err(why) => {
+                    tracing::warn!(witness = %name, %why, "checkpoint not cosigned");
+                    unwitnessed.push(format!("{name}: {why}"));
+                }
+            }
+        }
+        (note, cosigned, unwitnessed)
     }
 }

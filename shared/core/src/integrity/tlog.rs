@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 use signed_note::{Note, Signature as NoteSignature, Signer as NoteSigner, Verifier as NoteVerifier};
 
 use super::witness::{check_add_checkpoint, cosignature_line, AddCheckpoint, WitnessError};
-use tlog_tiles::{prove_tree, stored_hashes, tree_hash, Checkpoint, Hash, HashReader, Tile};
+/// A tree hash (SHA-256, RFC 6962).
+pub use tlog_tiles::Hash;
+use tlog_tiles::{prove_tree, stored_hashes, tree_hash, Checkpoint, HashReader, Tile};
 
 /// Tile height (C2SP tlog-tiles fixes 8: 256 hashes a tile).
 pub const TILE_HEIGHT: u8 = 8;

@@ -14,6 +14,7 @@ mod local;
 mod marks;
 mod seal;
 mod sns;
+mod witness;
 
 pub use archive::{ArchiveSink, FirehoseArchive};
 pub use checkpoint::{sign_checkpoint, CheckpointSigner, KmsCheckpointSigner, LocalCheckpointSigner};
@@ -23,6 +24,7 @@ pub use local::{LocalLog, LocalTopic};
 pub use marks::{DynamoDbMarks, LocalMarks, MarkSink, Raised, ITEM_TOO_LARGE};
 pub use seal::{KmsSigner, LocalSigner, SealSigner};
 pub use sns::SnsTopic;
+pub use witness::{answer, function_url_region, CheckpointWitness, HttpWitness, InProcessWitness, WitnessCallError};
 
 /// Where audit records go (CloudWatch Logs in Lambda, a file locally).
 #[async_trait]
