@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A second, independent scanner: checkov (PyPI, pinned in requirements-checkov.txt, its own venv
-.venv/checkov) over the synthesized templates: the README's prod command (synthesized by cdk.sh) and
-the demo's (`-c createDemoTable=true`, with the GitHub deploy role stack), synthesized here.
+.venv/checkov) over the synthesized templates: the README's prod command (synthesized by cdk.sh),
+the demo's (`-c createDemoTable=true`, with the GitHub deploy role stack), synthesized here, and
+the auditors' witness stack (`-c witness=true`, synthesized by cdk.sh) when its directory is given.
 Offline: no policy download, no platform mappings.
 
 Fails on any failed check that is not accepted below, on a parse error, and on a template checkov
@@ -10,7 +11,8 @@ cdk-nag acknowledgements do (checkov's inline `checkov:skip=ID:reason` needs com
 template, which a synthesized JSON cannot carry). An acceptance nothing triggers any more is
 reported, to be removed.
 
-    scripts/checkov-scan.py TEMPLATE_DIR ASSET_DIR     (cdk.sh's synth output and its Lambda assets)
+    scripts/checkov-scan.py TEMPLATE_DIR ASSET_DIR [WITNESS_DIR]
+        (cdk.sh's synth output, its Lambda assets, and its synth output of the witness stack)
 """
 import json, os, subprocess, sys, tempfile, time
 
@@ -22,6 +24,8 @@ RECONCILE = ["ReconcileFunction30829CB6"]
 LOG_WRITER = ["LogWriterFunction4E46BDC4"]
 SCHEDULED = RECONCILE + LOG_WRITER
 FUNCTIONS = STREAM_FUNCTIONS + SCHEDULED
+# The witness stack (lib/witness.ts), in the auditors' account.
+WITNESS = ["WitnessFunction8E205B86"]
 
 # Accepted findings: (check id, logical IDs) → why. Logical IDs are the deployed ones (stack.test.ts
 # pins those of the stateful resources); the same ID in the prod and the demo template is one entry.
@@ -49,6 +53,29 @@ ACCEPTED = {
         "Environment encryption: the variables hold no secret (metrics namespace, environment names, table, "
         "topic, log group, bucket and key names or ARNs, a prefix and the log's origin line, all in the template); Lambda encrypts them at rest with its "
         "AWS managed key. A customer-managed key would add a key that can stop the functions for nothing confidential.",
+    # The witness stack (lib/witness.ts).
+    ("CKV_AWS_116", tuple(WITNESS)):
+        "DLQ: the witness is invoked synchronously, through its Function URL, by the log writer, which gets the "
+        "answer (a cosignature, or the C2SP status of a refusal) or the error; a DLQ catches asynchronous "
+        "invocations only, and the next hour's round submits a new checkpoint.",
+    ("CKV_AWS_117", tuple(WITNESS)):
+        "VPC: the witness reaches no VPC resource, only KMS and DynamoDB's regional APIs, and is reached through "
+        "its Function URL with IAM auth (a VPC does not change who may call it: its function policy names the log "
+        "writer's role alone, witness.test.ts). In a VPC it would need interface endpoints for nothing gained.",
+    ("CKV_AWS_173", tuple(WITNESS)):
+        "Environment encryption: the variables hold no secret (the witness key's ARN, its name, the logs' public "
+        "verifier keys, the table's name, all in the template); Lambda encrypts them at rest with its AWS managed key.",
+    ("CKV_AWS_158", ("WitnessFunctionLogs30515239",)):
+        "The witness's function log holds the checkpoints it was shown (which the log publishes) and its answers, "
+        "nothing secret; CloudWatch Logs encrypts it at rest. A customer-managed key here would be one more key "
+        "that, disabled, silences the witness's log, for nothing confidential.",
+    ("CKV_AWS_119", ("WitnessTableCB634BC9",)):
+        "AWS managed key on purpose (witness.ts): the items are the size and root of the last checkpoint cosigned per "
+        "log, which the log publishes; a customer-managed key would add a key whose disabling stops the witness. "
+        "Point-in-time recovery and deletion protection keep the state, which is what matters.",
+    ("CKV_AWS_26", ("WitnessAlarmTopic689FF4C4",)):
+        "Deliberately unencrypted, as the main stack's alarm topic: the witness's alarm must not depend on a KMS key "
+        "that can be disabled; it carries alarm states, not secrets, and refuses non-TLS publishing.",
     # S3.
     ("CKV_AWS_18", ("AccessLogBucketDA470295",)):
         "The access-log bucket itself (access-logs.ts), which holds the archive's and the failure bucket's "
@@ -89,15 +116,16 @@ def synth_demo(assets, out):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
-    prod_dir, assets = sys.argv[1:]
+    prod_dir, assets = sys.argv[1:3]
+    witness = [os.path.join(sys.argv[3], "FlagtrailWitness-prod.template.json")] if len(sys.argv) == 4 else []
     subprocess.run([os.path.join(scripts, "setup-python.sh"), "--checkov"], check=True)
     checkov = os.path.join(root, ".venv", "checkov", "bin", "checkov")
     pin = next(l.split("==")[1].strip() for l in open(os.path.join(scripts, "requirements-checkov.txt")) if l.startswith("checkov=="))
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as demo_dir:
-        templates = [os.path.join(prod_dir, "Flagtrail-prod.template.json")] + synth_demo(assets, demo_dir)
+        templates = [os.path.join(prod_dir, "Flagtrail-prod.template.json")] + synth_demo(assets, demo_dir) + witness
         for t in templates:
             if not os.path.getsize(t):
                 sys.exit(f"checkov: {t} is empty")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Lambdas with `cargo lambda build --release` (zig cross-linking, from PyPI, pinned),
 # zips them as bootstrap archives, and checks each needs GLIBC <= 2.34 (provided.al2023).
-# Output: target/lambda/{audit,notify,reconcile,log-writer}/bootstrap.zip
+# Output: target/lambda/{audit,notify,reconcile,log-writer,witness}/bootstrap.zip (witness: the auditors' stack)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,12 +9,12 @@ scripts/setup-python.sh --lambda
 export PATH="$root/.venv/bin:$PATH"
 arch="${FLAGTRAIL_LAMBDA_ARCH:-x86_64}"   # or arm64 (then --arm64)
 flag=""; [ "$arch" = "arm64" ] && flag="--arm64"
-cargo lambda build --release $flag --output-format zip -p flagtrail-audit -p flagtrail-notify -p flagtrail-reconcile -p flagtrail-log-writer
+cargo lambda build --release $flag --output-format zip -p flagtrail-audit -p flagtrail-notify -p flagtrail-reconcile -p flagtrail-log-writer -p flagtrail-witness
 python3 - "$root/target/lambda" <<'PY'
 import re, subprocess, sys, zipfile, io, os, tempfile
 root = sys.argv[1]
 worst = (0, 0)
-for fn in ("audit", "notify", "reconcile", "log-writer"):
+for fn in ("audit", "notify", "reconcile", "log-writer", "witness"):
     z = os.path.join(root, fn, "bootstrap.zip")
     with zipfile.ZipFile(z) as zf:
         data = zf.read("bootstrap")
