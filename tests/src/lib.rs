@@ -253,6 +253,7 @@ pub mod fault;
 pub mod invoke;
 pub mod kms;
 pub mod strict;
+pub mod witness;
 
 /// Writes a realistic sequence of `rounds` × 4 changes (flag create/update, override, kill switch
 /// flip) spread over a few flags, through the DynamoDB API.

@@ -400,60 +400,6 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A `flagtrail witness` child process: its URL and vkey, from the line it prints once it listens.
-struct WitnessProcess {
-    child: std::process::Child,
-    url: String,
-    vkey: String,
-}
-
-impl WitnessProcess {
-    fn start(args: &[&str]) -> WitnessProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(flagtrail_e2e::root().join("target/debug/flagtrail"))
-            .arg("witness")
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("target/debug/flagtrail runs");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        // `witness <vkey> listening on http://<addr>`
-        let words: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!((words.first(), words.get(2)), (Some(&"witness"), Some(&"listening")), "{line}");
-        let w = WitnessProcess { child, vkey: words[1].to_owned(), url: words[4].to_owned() };
-        // Ready when it answers as a witness: a malformed add-checkpoint is a 400 naming the fault.
-        let (status, body) = w.post("garbage");
-        assert_eq!(status, 400, "{body}");
-        assert!(body.contains("no empty line before the checkpoint"), "{body}");
-        w
-    }
-
-    /// One HTTP/1.1 POST to `/add-checkpoint`: (status, body).
-    fn post(&self, body: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "POST /add-checkpoint HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
-    }
-}
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The writer asks a C2SP tlog-witness over HTTP (`flagtrail witness`, its state in a file): each
 /// round proves consistency from the last cosigned size, a round with nothing new is cosigned
 /// again, and the auditor trusts the witness by its vkey. A log rewritten with the log key into
@@ -483,7 +429,7 @@ async fn a_witness_over_http_cosigns_the_log_and_refuses_a_rewritten_one() {
     }
     let (witness_pem, log_pub, state) = (path("witness.pem"), path("log.pub.pem"), path("witness.json"));
     let witness_args = ["--key", &witness_pem, "--log-public-key", &log_pub, "--state", &state];
-    let witness = WitnessProcess::start(&witness_args);
+    let witness = flagtrail_e2e::witness::WitnessProcess::start(&witness_args);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let write = |flag: &'static str| {
         let (ddb, table) = (ddb.clone(), stack.table.clone());
@@ -552,7 +498,7 @@ async fn a_witness_over_http_cosigns_the_log_and_refuses_a_rewritten_one() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains(&format!("it cosigned size {size}, beyond this log's 1")), "{out}");
     drop(witness);
-    let witness = WitnessProcess::start(&witness_args);
+    let witness = flagtrail_e2e::witness::WitnessProcess::start(&witness_args);
     forged(size as usize + 1);
     let (code, out) = append(&forged_trail, &path("longer"), &witness.url, &witness.vkey);
     assert_ne!(code, 0, "{out}");

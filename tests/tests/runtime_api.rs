@@ -381,10 +381,12 @@ async fn the_reconcile_bootstrap_baselines_then_reports_writes_behind_the_trail(
 /// The `log-writer` bootstrap on its schedule: the first run appends the trail's seals to the log
 /// under the archive's `log/` prefix (moto's S3) with a checkpoint signed by the KMS checkpoint key
 /// (the Ed25519 stand-in: moto refuses that key spec); the second, with nothing new, signs a
-/// checkpoint all the same. The log verifies with the key's public half.
+/// checkpoint all the same. Each checkpoint is cosigned by the witness of `FLAGTRAIL_WITNESSES`
+/// (a `flagtrail witness` over HTTP). The log verifies with the key's public half and the witness's
+/// vkey.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_writer_bootstrap_appends_the_seals_and_signs_with_the_kms_key() {
-    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let stack = stack(&sdk).await;
@@ -397,8 +399,26 @@ async fn the_log_writer_bootstrap_appends_the_seals_and_signs_with_the_kms_key()
     flagtrail_e2e::audit_stream(&sdk, &stack).await;
     let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     let kms = flagtrail_e2e::kms::KmsEd25519::start(key.clone());
+    let dir = std::env::temp_dir().join(format!("flagtrail-log-writer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (public, witness_pem) = (dir.join("checkpoint.pub.pem"), dir.join("witness.pem"));
+    std::fs::write(&public, key.verifying_key().to_public_key_pem(Default::default()).unwrap()).unwrap();
+    let witness_key = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+    std::fs::write(&witness_pem, witness_key.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+    let witness = flagtrail_e2e::witness::WitnessProcess::start(&[
+        "--key",
+        witness_pem.to_str().unwrap(),
+        "--log-public-key",
+        public.to_str().unwrap(),
+        "--log-origin",
+        "flagtrail/prod/seals",
+        "--state",
+        dir.join("witness.json").to_str().unwrap(),
+    ]);
     let schedule = r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
     let vars = [
+        ("FLAGTRAIL_LOG_ORIGIN", "flagtrail/prod/seals".to_owned()),
+        ("FLAGTRAIL_WITNESSES", format!("{} {}", witness.url, witness.vkey)),
         ("FLAGTRAIL_AUDIT_LOG_GROUP", stack.log_group.clone()),
         ("FLAGTRAIL_LOG_BUCKET", "archive".into()),
         ("FLAGTRAIL_CHECKPOINT_KEY_ID", "alias/flagtrail-checkpoints".into()),
@@ -419,14 +439,12 @@ async fn the_log_writer_bootstrap_appends_the_seals_and_signs_with_the_kms_key()
     let seals = first["seals"].as_u64().unwrap();
     assert!(seals >= 1, "{first}");
     assert_eq!((first["from"].as_u64(), first["to"].as_u64()), (Some(0), Some(seals)), "{first}");
+    assert_eq!(first["cosigned"], 1, "{first}");
     let second = run();
     assert_eq!((second["from"].as_u64(), second["to"].as_u64()), (Some(seals), Some(seals)), "{second}");
+    assert_eq!(second["cosigned"], 1, "{second}");
     assert!(kms.requests().iter().any(|(t, r)| t == "TrentService.Sign" && r["SigningAlgorithm"] == "ED25519_SHA_512"));
 
-    let dir = std::env::temp_dir().join(format!("flagtrail-log-writer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let public = dir.join("checkpoint.pub.pem");
-    std::fs::write(&public, key.verifying_key().to_public_key_pem(Default::default()).unwrap()).unwrap();
     let (code, out) = flagtrail_e2e::flagtrail(
         &[
             "verify",
@@ -436,9 +454,117 @@ async fn the_log_writer_bootstrap_appends_the_seals_and_signs_with_the_kms_key()
             "s3://archive/log/",
             "--log-public-key",
             public.to_str().unwrap(),
+            "--log-origin",
+            "flagtrail/prod/seals",
+            "--witness-vkey",
+            &witness.vkey,
         ],
         &moto.endpoint,
     );
     assert_eq!(code, 0, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One Lambda Function URL event (payload format 2.0) carrying `body`.
+fn url_event(method: &str, path: &str, body: &str, base64: bool) -> String {
+    use base64::Engine;
+    let body = if base64 { base64::engine::general_purpose::STANDARD.encode(body) } else { body.to_owned() };
+    serde_json::json!({
+        "version": "2.0", "rawPath": path, "rawQueryString": "", "headers": {"content-type": "text/plain"},
+        "requestContext": {"accountId": "123456789012", "requestId": "r", "timeEpoch": 0,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
+        "body": body, "isBase64Encoded": base64,
+    })
+    .to_string()
+}
+
+/// The `witness` bootstrap behind a Function URL: the first add-checkpoint (old 0) is cosigned
+/// with the KMS witness key (the Ed25519 stand-in) and stored in the DynamoDB state (moto); the
+/// same request again is a 409 naming the stored size as `text/x.tlog.size`; a consistent larger
+/// checkpoint sent base64-encoded is cosigned; a checkpoint of another key is a 403, a GET a 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_witness_bootstrap_cosigns_consistent_checkpoints_and_keeps_its_state_in_dynamodb() {
+    use flagtrail_core::integrity::tlog::{seal_entry, signed_checkpoint, MerkleLog, NoteKey, WitnessKey};
+    use flagtrail_core::integrity::witness::{add_cosignatures, AddCheckpoint};
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    ddb.create_table()
+        .table_name("witness")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("origin")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("origin").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let witness_key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+    let kms = flagtrail_e2e::kms::KmsEd25519::start(witness_key.clone());
+    let origin = "flagtrail/prod/seals";
+    let log_key = NoteKey::new(origin, ed25519_dalek::SigningKey::from_bytes(&[12; 32]));
+    let log = |n: usize| MerkleLog::from_entries((0..n).map(|i| seal_entry(&format!("s{i}")))).unwrap();
+    let request = |n: usize, old: u64, key: &NoteKey| {
+        let l = log(n);
+        let proof = if old > 0 { l.consistency(old).unwrap() } else { vec![] };
+        AddCheckpoint { old, proof, checkpoint: signed_checkpoint(origin, &l, key).unwrap() }
+    };
+    let body = |r: &AddCheckpoint| String::from_utf8(r.body()).unwrap();
+    let forger = NoteKey::new(origin, ed25519_dalek::SigningKey::from_bytes(&[13; 32]));
+    let events = vec![
+        url_event("POST", "/add-checkpoint", &body(&request(3, 0, &log_key)), false),
+        url_event("POST", "/add-checkpoint", &body(&request(3, 0, &log_key)), false),
+        url_event("POST", "/add-checkpoint", &body(&request(7, 3, &log_key)), true),
+        url_event("POST", "/add-checkpoint", &body(&request(8, 7, &forger)), false),
+        url_event("GET", "/add-checkpoint", "", false),
+    ];
+    let api = RuntimeApi::start(events);
+    let vars = [
+        ("FLAGTRAIL_WITNESS_KEY_ID", "alias/flagtrail-witness".to_owned()),
+        ("FLAGTRAIL_WITNESS_NAME", "witness.auditors.example/flagtrail".to_owned()),
+        ("FLAGTRAIL_WITNESS_LOG_KEYS", log_key.verifying().vkey()),
+        ("FLAGTRAIL_WITNESS_TABLE", "witness".to_owned()),
+        ("AWS_ENDPOINT_URL_KMS", kms.endpoint.clone()),
+    ];
+    let (process, _, errors) = launch("witness", &api, &moto, &vars);
+    wait_for(&api, 5);
+    drop(process);
+    let posted = api.posted.lock().unwrap();
+    assert!(posted.errors.is_empty(), "{:?} {}", posted.errors, errors.lock().unwrap());
+    let answers: Vec<(u64, String, String)> = posted
+        .responses
+        .iter()
+        .map(|(_, r)| {
+            (
+                r["statusCode"].as_u64().unwrap(),
+                r["headers"]["content-type"].as_str().unwrap().to_owned(),
+                r["body"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let statuses: Vec<u64> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 409, 200, 403, 405], "{answers:?}");
+    assert_eq!((answers[1].1.as_str(), answers[1].2.as_str()), ("text/x.tlog.size", "3\n"));
+    let trusted = WitnessKey::named("witness.auditors.example/flagtrail", witness_key.verifying_key());
+    for (i, n) in [(0, 3), (2, 7)] {
+        let note = signed_checkpoint(origin, &log(n), &log_key).unwrap();
+        add_cosignatures(&note, answers[i].2.as_bytes(), &trusted).unwrap();
+    }
+    let item = ddb
+        .get_item()
+        .table_name("witness")
+        .key("origin", aws_sdk_dynamodb::types::AttributeValue::S(origin.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["size"].as_n().unwrap(), "7");
+    assert!(item["checkpoint"].as_s().unwrap().contains("\u{2014} witness.auditors.example/flagtrail "), "{item:?}");
+    assert!(kms.requests().iter().all(|(t, r)| t != "TrentService.Sign" || r["MessageType"] == "RAW"));
 }

@@ -341,3 +341,59 @@ impl LogWriterConfig {
         i64::try_from(self.lookback_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 }
+
+#[cfg(test)]
+mod witness_tests {
+    use super::*;
+
+    const VKEY: &str = "witness.example/w1+5e0ea0f8+BH9pUf1nyUhp2ttRLiR8WXfOeqKZD5c8oM1r7eI3nfrI";
+
+    fn writer(witnesses: &str) -> Result<LogWriterConfig, ConfigError> {
+        LogWriterConfig::from_vars(&Vars::from_iter([
+            ("FLAGTRAIL_AUDIT_LOG_GROUP", "g"),
+            ("FLAGTRAIL_LOG_BUCKET", "b"),
+            ("FLAGTRAIL_CHECKPOINT_KEY_ID", "k"),
+            ("FLAGTRAIL_WITNESSES", witnesses),
+        ]))
+    }
+
+    #[test]
+    fn witnesses_are_url_and_vkey_pairs_and_a_bad_entry_is_named() {
+        let key = flagtrail_core::integrity::tlog::WitnessKey::named(
+            "witness.example/w1",
+            ed25519_dalek::SigningKey::from_bytes(&[5; 32]).verifying_key(),
+        );
+        let vkey = key.vkey();
+        let c = writer(&format!("https://a.example/w {vkey}, http://127.0.0.1:9/ {vkey}")).unwrap();
+        assert_eq!(c.witnesses.len(), 2);
+        assert_eq!(c.witnesses[0].url, "https://a.example/w");
+        assert_eq!(c.witnesses[1].key().vkey(), vkey);
+        let e = writer(&format!("https://a.example/w {vkey},https://b.example/w")).unwrap_err();
+        assert_eq!(e.name, "FLAGTRAIL_WITNESSES");
+        assert!(e.message.contains("entry 2"), "{e}");
+        let e = writer(&format!("ftp://a.example {vkey}")).unwrap_err();
+        assert!(e.message.contains("not an http(s) URL"), "{e}");
+        let e = writer(&format!("https://a.example/w {}", &VKEY[..VKEY.len() - 4])).unwrap_err();
+        assert!(e.message.contains("verifier key"), "{e}");
+        assert!(writer("").unwrap().witnesses.is_empty());
+    }
+
+    #[test]
+    fn a_witness_needs_the_logs_it_witnesses() {
+        let base = [("FLAGTRAIL_WITNESS_KEY_ID", "k"), ("FLAGTRAIL_WITNESS_TABLE", "t")];
+        let e = WitnessConfig::from_vars(&Vars::from_iter(base)).unwrap_err();
+        assert_eq!(e.name, "FLAGTRAIL_WITNESS_LOG_KEYS");
+        let log = flagtrail_core::integrity::tlog::NoteVerifyingKey::new(
+            "flagtrail/prod/seals",
+            ed25519_dalek::SigningKey::from_bytes(&[6; 32]).verifying_key(),
+        )
+        .vkey();
+        let vars = Vars::from_iter(base.into_iter().chain([("FLAGTRAIL_WITNESS_LOG_KEYS", log.as_str())]));
+        assert_eq!(WitnessConfig::from_vars(&vars).unwrap().logs[0].name(), "flagtrail/prod/seals");
+        let vars = Vars::from_iter(base.into_iter().chain([("FLAGTRAIL_WITNESS_LOG_KEYS", VKEY)]));
+        assert!(
+            WitnessConfig::from_vars(&vars).unwrap_err().message.contains("key type"),
+            "a witness vkey is not a log key"
+        );
+    }
+}

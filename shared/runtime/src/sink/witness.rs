@@ -209,6 +209,33 @@ mod tests {
         assert_eq!(function_url_region("http://127.0.0.1:8080"), None);
     }
 
+    /// The request to an IAM-auth Function URL carries a SigV4 signature for the service `lambda`
+    /// in the URL's region (moto serves no Function URLs: the request's shape is what is checked);
+    /// any other witness gets it unsigned.
+    #[tokio::test]
+    async fn requests_to_a_function_url_are_signed_for_lambda() {
+        let key = WitnessKey::new(ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key());
+        let creds = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ));
+        let url =
+            HttpWitness::new("https://abc123.lambda-url.eu-west-1.on.aws/", key.clone(), Some(creds.clone())).unwrap();
+        let req = url.request(b"old 0\n\nx".to_vec()).await.unwrap();
+        assert_eq!(req.uri().to_string(), "https://abc123.lambda-url.eu-west-1.on.aws/add-checkpoint");
+        let auth = req.headers()["authorization"].to_str().unwrap();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+        assert!(auth.contains("/eu-west-1/lambda/aws4_request"), "{auth}");
+        assert!(auth.contains("SignedHeaders=") && req.headers().contains_key("x-amz-date"), "{auth}");
+        let other = HttpWitness::new("https://witness.example.org/w1", key, Some(creds)).unwrap();
+        let req = other.request(b"old 0\n\nx".to_vec()).await.unwrap();
+        assert!(!req.headers().contains_key("authorization"));
+        assert_eq!(req.uri().to_string(), "https://witness.example.org/w1/add-checkpoint");
+    }
+
     #[test]
     fn answers_map_to_what_the_writer_does_next() {
         assert_eq!(answer(200, "text/plain", b"x".to_vec()), Ok(b"x".to_vec()));
