@@ -13,7 +13,7 @@ use flagtrail_e2e::{audit_records, drain_queue, root, stack, Moto};
 use serde_json::Value;
 
 /// What the runtime posted back.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Posted {
     responses: Vec<(String, Value)>,
     errors: Vec<(String, String)>,
@@ -534,7 +534,7 @@ async fn the_witness_bootstrap_cosigns_consistent_checkpoints_and_keeps_its_stat
     let (process, _, errors) = launch("witness", &api, &moto, &vars);
     wait_for(&api, 5);
     drop(process);
-    let posted = api.posted.lock().unwrap();
+    let posted = api.posted.lock().unwrap().clone();
     assert!(posted.errors.is_empty(), "{:?} {}", posted.errors, errors.lock().unwrap());
     let answers: Vec<(u64, String, String)> = posted
         .responses
