@@ -164,12 +164,25 @@ export class Witness extends Construct {
     this.alarmTopic = new sns.Topic(stack, 'WitnessAlarmTopic', { topicName: `flagtrail-${stage}-witness-alarms`, enforceSSL: true });
     acknowledge(this.alarmTopic, 'AwsSolutions-SNS2', 'As the main stack\'s alarm topic: an alarm must not depend on a KMS key that can be disabled; the topic carries alarm states, nothing secret; TLS-only.');
     if (props.alertEmail) this.alarmTopic.addSubscription(new subs.EmailSubscription(props.alertEmail));
-    // A request that failed inside the function (KMS, DynamoDB, a crash): the log's checkpoint of
-    // this hour goes uncosigned by this witness. A refusal (404, 403, 409, 422) is an answer, not an error.
+    // A request that failed: the log's checkpoint of this hour goes uncosigned by this witness (and
+    // the writer's round fails). The function answers its own failures (KMS, DynamoDB) with a 500 or
+    // 503, which Lambda counts as Url5xxCount, not Errors; a crash or a timeout is both ("5XX series
+    // codes indicate server-side errors, such as function errors and timeouts":
+    // https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html). A refusal (403, 404, 409,
+    // 422) is an answer, not an error.
+    const period = Duration.minutes(5);
     const alarm = new cloudwatch.Alarm(stack, 'WitnessErrors', {
       alarmName: `flagtrail-${stage}-WitnessErrors`,
-      alarmDescription: 'The witness failed a request (see its function log): the log\'s checkpoint was not cosigned.',
-      metric: this.fn.metricErrors({ period: Duration.minutes(5) }),
+      alarmDescription: 'The witness failed a request (a 5xx answer or a function error; see its function log): the log\'s checkpoint was not cosigned.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(errors, 0) + FILL(url5xx, 0)',
+        usingMetrics: {
+          errors: this.fn.metricErrors({ period }),
+          url5xx: this.fn.metric('Url5xxCount', { statistic: 'Sum', period }),
+        },
+        period,
+        label: 'failed requests',
+      }),
       threshold: 0,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

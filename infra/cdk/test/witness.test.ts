@@ -223,9 +223,18 @@ test('the state table: origin key, on demand, point-in-time recovery, deletion p
   assert.equal(armFn.Properties.Environment.Variables.FLAGTRAIL_WITNESS_NAME, 'flagtrail-witness/prod');
   // Its errors page the auditors' topic (TLS only), which the given address receives.
   const [, alarm] = entries(t, 'AWS::CloudWatch::Alarm').find(([, r]) => r.Properties.AlarmName === 'flagtrail-prod-WitnessErrors')!;
-  assert.equal(alarm.Properties.MetricName, 'Errors');
-  assert.deepEqual(alarm.Properties.Dimensions, [{ Name: 'FunctionName', Value: { Ref: fnId } }]);
+  // Function errors and the 5xx answers the function gives its own failures (Url5xxCount), summed.
+  const metrics = alarm.Properties.Metrics;
+  assert.equal(metrics.find((m: any) => m.ReturnData !== false).Expression, 'FILL(errors, 0) + FILL(url5xx, 0)');
+  const byId = Object.fromEntries(metrics.filter((m: any) => m.MetricStat).map((m: any) => [m.Id, m.MetricStat]));
+  for (const [id, name] of [['errors', 'Errors'], ['url5xx', 'Url5xxCount']]) {
+    assert.equal(byId[id].Metric.Namespace, 'AWS/Lambda');
+    assert.equal(byId[id].Metric.MetricName, name);
+    assert.deepEqual(byId[id].Metric.Dimensions, [{ Name: 'FunctionName', Value: { Ref: fnId } }]);
+    assert.equal(byId[id].Stat, 'Sum');
+  }
   assert.equal(alarm.Properties.Threshold, 0);
+  assert.equal(alarm.Properties.ComparisonOperator, 'GreaterThanThreshold');
   const [topicId] = entries(t, 'AWS::SNS::Topic').find(([, r]) => r.Properties.TopicName === 'flagtrail-prod-witness-alarms')!;
   assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }]);
   assert.deepEqual(entries(t, 'AWS::SNS::Subscription').map(([, r]) => [r.Properties.Protocol, r.Properties.Endpoint, r.Properties.TopicArn]), [['email', 'audit@example.com', { Ref: topicId }]]);
