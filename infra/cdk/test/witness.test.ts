@@ -341,6 +341,9 @@ test('the log writer gets the witnesses, and the right to call their Function UR
 });
 
 test('vkeys, role and function ARNs are checked at synth time, the way the runtime checks them', () => {
+  // A vkey published by someone else: Go's checksum database (golang.org/x/mod/sumdb/note), whose
+  // key id and base64 (with '+' in it) the parser must read as C2SP signed-note defines them.
+  assert.deepEqual(parseVkey('sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', VKEY_TYPES.log, 'x'), { name: 'sum.golang.org', keyId: '033de0ae' });
   // The format the runtime writes (shared/core/src/integrity/witness.rs): name, key id, type and key.
   assert.deepEqual(parseVkey(LOG_VKEY, VKEY_TYPES.log, 'x'), { name: 'flagtrail/prod/seals', keyId: LOG_VKEY.split('+')[1] });
   assert.equal(parseVkey(WITNESS_VKEY, VKEY_TYPES.witness, 'x').name, WITNESS_NAME);
