@@ -266,9 +266,12 @@ impl LogWriter {
         }
         let note = sign_checkpoint(&self.origin, &log, self.signer.as_ref()).await?;
         let (note, cosigned, unwitnessed) = self.cosign(note, &log, size).await;
-        created += usize::from(
-            self.store.create(&format!("checkpoints/{:020}.{now:020}", log.size()), &note).await? == Created::New,
-        );
+        // Named by size, time and the note's own digest: two rounds in the same second (a retried
+        // round, whose witnesses date their cosignatures by their own clocks) archive both notes
+        // instead of colliding; a second writer is still stopped by `checkpoint`'s If-Match.
+        let digest = hex::encode(&sha2::Sha256::digest(&note)[..8]);
+        let archived = format!("checkpoints/{:020}.{now:020}.{digest}", log.size());
+        created += usize::from(self.store.create(&archived, &note).await? == Created::New);
         self.store.replace("checkpoint", &note, latest.as_ref().and_then(|(_, t)| t.as_deref())).await?;
         Ok(AppendReport { from: size, to: log.size(), created, cosigned, unwitnessed })
     }
