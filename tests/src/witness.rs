@@ -56,3 +56,18 @@ impl Drop for WitnessProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Writes the Ed25519 key of `seed` as `DIR/NAME.pem` (PKCS#8) and `DIR/NAME.pub.pem`, as
+/// `openssl genpkey -algorithm ed25519` and `openssl pkey -pubout` would; returns the private path.
+pub fn write_ed25519_key(dir: &std::path::Path, name: &str, seed: u8) -> String {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    let private = dir.join(format!("{name}.pem"));
+    std::fs::write(&private, k.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.pub.pem")),
+        k.verifying_key().to_public_key_pem(Default::default()).unwrap(),
+    )
+    .unwrap();
+    private.to_str().unwrap().to_owned()
+}

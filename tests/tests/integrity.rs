@@ -257,7 +257,6 @@ async fn checkpoints_are_signed_by_a_kms_ed25519_key() {
 /// and an object of the log is never overwritten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
-    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
     use flagtrail_runtime::tlog_writer::{LogStore, LogWriteError, S3LogStore};
     let moto = Moto::start();
     let sdk = moto.sdk().await;
@@ -266,17 +265,7 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
     s3.create_bucket().bucket("tlog").send().await.unwrap();
     let dir = std::env::temp_dir().join(format!("flagtrail-tlog-s3-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("log")).unwrap();
-    let pem = |name: &str, seed: u8| {
-        let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
-        let private = dir.join(format!("{name}.pem"));
-        std::fs::write(&private, k.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
-        std::fs::write(
-            dir.join(format!("{name}.pub.pem")),
-            k.verifying_key().to_public_key_pem(Default::default()).unwrap(),
-        )
-        .unwrap();
-        private.to_str().unwrap().to_owned()
-    };
+    let pem = |name: &str, seed: u8| flagtrail_e2e::witness::write_ed25519_key(&dir, name, seed);
     let (log_key, witness_key, other_key) = (pem("log", 1), pem("witness", 2), pem("other", 3));
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let write = |flag: &'static str, v: u32| {
@@ -408,7 +397,6 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
 /// from that size fails: 422), also after the witness restarts from its state; it stays unwitnessed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_witness_over_http_cosigns_the_log_and_refuses_a_rewritten_one() {
-    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let stack = stack(&sdk).await;
@@ -418,14 +406,7 @@ async fn a_witness_over_http_cosigns_the_log_and_refuses_a_rewritten_one() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     for (name, seed) in [("log", 1u8), ("witness", 2), ("stranger", 3)] {
-        let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
-        std::fs::write(dir.join(format!("{name}.pem")), k.to_pkcs8_pem(Default::default()).unwrap().as_bytes())
-            .unwrap();
-        std::fs::write(
-            dir.join(format!("{name}.pub.pem")),
-            k.verifying_key().to_public_key_pem(Default::default()).unwrap(),
-        )
-        .unwrap();
+        flagtrail_e2e::witness::write_ed25519_key(&dir, name, seed);
     }
     let (witness_pem, log_pub, state) = (path("witness.pem"), path("log.pub.pem"), path("witness.json"));
     let witness_args = ["--key", &witness_pem, "--log-public-key", &log_pub, "--state", &state];

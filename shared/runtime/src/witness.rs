@@ -27,6 +27,17 @@ pub struct Latest {
     pub root: Hash,
 }
 
+impl Latest {
+    /// The latest as stored (a size and a hex root); an error naming the origin if either is bad.
+    fn stored(origin: &str, size: Option<u64>, root: Option<&str>) -> Result<Latest, SinkError> {
+        let root = root.and_then(|h| hex::decode(h).ok()).and_then(|r| <[u8; 32]>::try_from(r).ok());
+        match (size, root) {
+            (Some(size), Some(root)) => Ok(Latest { size, root: Hash(root) }),
+            _ => Err(bad_state(origin, "the stored state has no valid size and root")),
+        }
+    }
+}
+
 /// Where a witness keeps its latest cosigned checkpoint per origin.
 #[async_trait]
 pub trait WitnessState: Send + Sync {
@@ -74,11 +85,7 @@ impl WitnessState for DynamoWitnessState {
             .map_err(|e| classify("witness state", &e))?;
         let Some(item) = out.item else { return Ok(None) };
         let size = item.get("size").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-        let root = item.get("root").and_then(|v| v.as_s().ok()).and_then(|h| hex::decode(h).ok());
-        match (size, root.and_then(|r| <[u8; 32]>::try_from(r).ok())) {
-            (Some(size), Some(root)) => Ok(Some(Latest { size, root: Hash(root) })),
-            _ => Err(bad_state(origin, "the item has no valid size and root")),
-        }
+        Latest::stored(origin, size, item.get("root").and_then(|v| v.as_s().ok()).map(String::as_str)).map(Some)
     }
 
     async fn advance(
@@ -140,11 +147,7 @@ impl FileWitnessState {
 
     fn latest_in(map: &BTreeMap<String, serde_json::Value>, origin: &str) -> Result<Option<Latest>, SinkError> {
         let Some(v) = map.get(origin) else { return Ok(None) };
-        let root = v["root"].as_str().and_then(|h| hex::decode(h).ok()).and_then(|r| <[u8; 32]>::try_from(r).ok());
-        match (v["size"].as_u64(), root) {
-            (Some(size), Some(root)) => Ok(Some(Latest { size, root: Hash(root) })),
-            _ => Err(bad_state(origin, "no valid size and root")),
-        }
+        Latest::stored(origin, v["size"].as_u64(), v["root"].as_str()).map(Some)
     }
 }
 
