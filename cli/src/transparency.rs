@@ -192,7 +192,14 @@ pub fn check_log(
     // Archived checkpoints in path order: by size, then time.
     let archived: Vec<Vec<u8>> =
         objects.iter().filter(|(k, _)| k.starts_with("checkpoints/")).map(|(_, v)| v.clone()).collect();
-    let held = args.witness_checkpoint.as_deref().map(read).transpose()?;
+    // A note ends with exactly one newline; a copy may carry more (`aws … --output text` adds one).
+    let held = args.witness_checkpoint.as_deref().map(read).transpose()?.map(|mut note| {
+        while note.ends_with(b"\n") {
+            note.pop();
+        }
+        note.push(b'\n');
+        note
+    });
     let tiles = |path: &str| objects.get(path).cloned();
     Ok(verify_log(checkpoint, &archived, held.as_deref(), &tiles, trail_seals, &trust))
 }

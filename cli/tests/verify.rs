@@ -292,6 +292,12 @@ fn the_transparency_log_names_a_cut_tail_another_history_a_foreign_witness_and_a
     let (code, out) = older.verify(&[Path::new("--witness-checkpoint"), &held]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("log behind a checkpoint the auditor holds: it has 2 leaves, the held checkpoint 3"), "{out}");
+    // The held note as `aws dynamodb get-item … --output text` prints it, one newline more: the same.
+    let copied = older.dir.join("held.note");
+    std::fs::write(&copied, [std::fs::read(&held).unwrap(), b"\n".to_vec()].concat()).unwrap();
+    let (code, out) = older.verify(&[Path::new("--witness-checkpoint"), &copied]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("log behind a checkpoint the auditor holds"), "{out}");
     // The same older folder without the held checkpoint verifies: only the auditor's copy tells.
     assert_eq!(older.verify(&[]).0, Some(0));
 }
