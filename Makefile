@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers. Everything installs what it needs itself.
-.PHONY: demo test package bench fuzz propagation report-bench tlog-costs reconcile-bench
+.PHONY: demo test package bench fuzz propagation report-bench tlog-costs reconcile-bench tlog-writer-bench
 
 demo:        ## the pipeline end to end on local defaults (moto), no AWS account
 	scripts/demo.sh
@@ -18,6 +18,9 @@ tlog-costs:  ## transparency log at 1 M seals: proof sizes, writes and signature
 
 report-bench: ## flagtrail report and verify over 1 M generated changes: wall time, peak RSS
 	scripts/report-bench.sh
+
+tlog-writer-bench: ## the transparency log's writer at 1 M seals with a witness: wall time, peak RSS, objects per round
+	scripts/tlog-writer-bench.sh
 
 reconcile-bench: ## the completeness check at 1 M items and a year of trail, FilterLogEvents quota enforced: wall time, peak RSS, requests
 	scripts/reconcile-bench.sh
