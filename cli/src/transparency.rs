@@ -204,6 +204,21 @@ pub fn check_log(
     Ok(verify_log(checkpoint, &archived, held.as_deref(), &tiles, trail_seals, &trust))
 }
 
+/// An Ed25519 signer (a log's checkpoint key, or a witness's key): a PEM file, or a KMS key of spec
+/// `ECC_NIST_EDWARDS25519`; `None` when neither is given.
+pub async fn ed25519_signer(
+    pem: Option<&Path>,
+    kms_key: Option<&str>,
+    sdk: &aws_config::SdkConfig,
+) -> anyhow::Result<Option<Box<dyn flagtrail_runtime::sink::CheckpointSigner>>> {
+    use flagtrail_runtime::sink::{KmsCheckpointSigner, LocalCheckpointSigner};
+    Ok(match (pem, kms_key) {
+        (Some(pem), _) => Some(Box::new(LocalCheckpointSigner(signing_key(pem)?))),
+        (None, Some(key)) => Some(Box::new(KmsCheckpointSigner::new(aws_sdk_kms::Client::new(sdk), key).await?)),
+        (None, None) => None,
+    })
+}
+
 /// Options of `flagtrail log-append`.
 #[derive(clap::Args, Debug)]
 pub struct AppendArgs {
@@ -237,18 +252,14 @@ pub struct AppendArgs {
 
 /// `flagtrail log-append`: one round of the log writer (what the scheduled writer runs).
 pub async fn run_append(args: AppendArgs) -> anyhow::Result<()> {
-    use flagtrail_runtime::sink::{
-        CheckpointSigner, CheckpointWitness, HttpWitness, InProcessWitness, KmsCheckpointSigner, LocalCheckpointSigner,
-    };
+    use flagtrail_runtime::sink::{CheckpointWitness, HttpWitness, InProcessWitness, LocalCheckpointSigner};
     use flagtrail_runtime::tlog_writer::{seals_in_order, DirLogStore, LogStore, LogWriter, S3LogStore};
     use flagtrail_runtime::witness::{FileWitnessState, MemoryWitnessState, WitnessService, WitnessState};
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let sdk = flagtrail_runtime::SdkSettings::default().load().await;
-    let signer: Box<dyn CheckpointSigner> = match (&args.log_key, &args.log_kms_key) {
-        (Some(pem), _) => Box::new(LocalCheckpointSigner(signing_key(pem)?)),
-        (None, Some(key)) => Box::new(KmsCheckpointSigner::new(aws_sdk_kms::Client::new(&sdk), key).await?),
-        (None, None) => anyhow::bail!("give --log-key or --log-kms-key"),
-    };
+    let signer = ed25519_signer(args.log_key.as_deref(), args.log_kms_key.as_deref(), &sdk)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("give --log-key or --log-kms-key"))?;
     let store: Box<dyn LogStore> = match args.to.strip_prefix("s3://") {
         Some(rest) => {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use flagtrail_core::integrity::tlog::{NoteVerifyingKey, WitnessKey, DEFAULT_ORIGIN};
-use flagtrail_runtime::sink::{CheckpointSigner, KmsCheckpointSigner, LocalCheckpointSigner};
+use flagtrail_runtime::sink::{CheckpointSigner, KmsCheckpointSigner};
 use flagtrail_runtime::witness::{FileWitnessState, WitnessService};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
-use crate::transparency::{signing_key, verifying_key};
+use crate::transparency::{ed25519_signer, verifying_key};
 
 /// Options of `flagtrail witness`.
 #[derive(clap::Args, Debug)]
@@ -46,11 +46,9 @@ pub struct WitnessArgs {
 /// `flagtrail witness`: serves until killed; prints `listening on http://ADDR` once it accepts.
 pub async fn run_witness(args: WitnessArgs) -> anyhow::Result<()> {
     let sdk = flagtrail_runtime::SdkSettings::default().load().await;
-    let signer: Box<dyn CheckpointSigner> = match (&args.key, &args.kms_key) {
-        (Some(pem), _) => Box::new(LocalCheckpointSigner(signing_key(pem)?)),
-        (None, Some(key)) => Box::new(KmsCheckpointSigner::new(aws_sdk_kms::Client::new(&sdk), key).await?),
-        (None, None) => anyhow::bail!("give --key or --kms-key"),
-    };
+    let signer = ed25519_signer(args.key.as_deref(), args.kms_key.as_deref(), &sdk)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("give --key or --kms-key"))?;
     let mut logs = Vec::new();
     for v in &args.log_vkeys {
         logs.push(NoteVerifyingKey::from_vkey(v).map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?);
