@@ -20,7 +20,9 @@ echo "== layering (pure core: no tokio/aws-sdk/hyper; no devtools in the Lambdas
 scripts/check-layers.sh
 
 echo "== build the Lambda binaries (the Runtime API tests drive them)"
-cargo build --workspace --bins --locked
+# --tests: one feature resolution (dev-dependencies included) for the bins and the tests, so the
+# dependency graph is compiled once, not twice.
+cargo build --workspace --bins --tests --locked
 
 echo "== cargo deny (licenses, sources, bans)"
 command -v cargo-deny >/dev/null || cargo install cargo-deny --version 0.20.2 --locked --quiet

@@ -105,7 +105,7 @@ fn redriven(report: &[flagtrail_cli::redrive::Redriven]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_records_discarded_after_retries_are_redriven_into_the_trail() {
-    let env = env().await;
+    let env = self::env().await;
     let (logs, ids) = env.discard_audit_batches(3).await;
     let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
     let dry = redrive(&env.store, &audit, None, true).await.unwrap();
@@ -133,7 +133,7 @@ async fn audit_records_discarded_after_retries_are_redriven_into_the_trail() {
 /// fails (unknown function, function error) marks nothing done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redriven_through_the_deployed_function_the_records_are_signed_by_its_key() {
-    let env = env().await;
+    let env = self::env().await;
     let (logs, ids) = env.discard_audit_batches(2).await;
     logs.create_log_group().log_group_name(&env.stack.log_group).send().await.unwrap();
 
@@ -204,7 +204,7 @@ async fn redriven_through_the_deployed_function_the_records_are_signed_by_its_ke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_and_invalidations_discarded_after_retries_are_redriven() {
-    let env = env().await;
+    let env = self::env().await;
     write_changes(&env.sdk, &env.stack.table, 2).await;
     let sns = aws_sdk_sns::Client::new(&env.sdk);
     sns.delete_topic().topic_arn(&env.stack.alert_topic_arn).send().await.unwrap();
@@ -261,7 +261,7 @@ impl Pipeline for TimesOutOn<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stand_in_bisects_on_function_errors_filters_keys_and_discards_old_records() {
-    let env = env().await;
+    let env = self::env().await;
     write_changes(&env.sdk, &env.stack.table, 2).await;
     let ddb = aws_sdk_dynamodb::Client::new(&env.sdk);
     let other = [("PK", s("SESSION#abc")), ("SK", s("x"))].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -341,7 +341,7 @@ impl Pipeline for CrashesOnce<'_> {
 async fn when_lambda_gives_up_nothing_is_lost_after_redrive() {
     println!("| scenario | records | discarded | redriven | lost | duplicates |\n|---|---|---|---|---|---|");
     // Retries exhausted: the log group is gone for longer than the retries.
-    let env = crate::env().await;
+    let env = self::env().await;
     write_changes(&env.sdk, &env.stack.table, 3).await;
     let ids = env.stream_ids().await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
@@ -353,7 +353,7 @@ async fn when_lambda_gives_up_nothing_is_lost_after_redrive() {
     row("retries exhausted (log group deleted)", ids.len(), stats.discarded["audit"], n, &trail(&env).await, &ids);
 
     // Record age exceeded: the mapping fell behind further than MaximumRecordAgeInSeconds.
-    let env = crate::env().await;
+    let env = self::env().await;
     write_changes(&env.sdk, &env.stack.table, 3).await;
     let ids = env.stream_ids().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -363,7 +363,7 @@ async fn when_lambda_gives_up_nothing_is_lost_after_redrive() {
     row("record age exceeded", ids.len(), stats.discarded["audit"], n, &trail(&env).await, &ids);
 
     // Invocation timeout: one record makes every invocation holding it time out.
-    let env = crate::env().await;
+    let env = self::env().await;
     write_changes(&env.sdk, &env.stack.table, 3).await;
     let ids = env.stream_ids().await;
     let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));
@@ -381,7 +381,7 @@ async fn when_lambda_gives_up_nothing_is_lost_after_redrive() {
     );
 
     // Function crash mid-batch: half the batch written, then the function dies.
-    let env = crate::env().await;
+    let env = self::env().await;
     write_changes(&env.sdk, &env.stack.table, 3).await;
     let ids = env.stream_ids().await;
     let audit = audit_pipeline(&env.sdk, &AuditConfig::new(&env.stack.log_group));

@@ -3,7 +3,7 @@
 //! counted as written; no sink call outlives the invocation; a failed group holds back its later
 //! messages.
 
-mod support;
+use crate::support;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! that names exactly the lowest record whose outputs are not all durable, whichever call fails and
 //! whatever order calls complete in.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! The events/ corpus through both pipelines: golden outputs (reviewed by hand), the schema, and
 //! each derivation rule of the brief asserted on its own.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{assert_valid, corpus, run, run_with};

@@ -1,7 +1,7 @@
 //! Partial-batch bookkeeping: which sequence number a failing sink makes the pipeline report, that
 //! everything before it is durable, and that a redelivery from there completes the trail.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -1,7 +1,7 @@
 //! Hostile and odd input: each case ends in a clear outcome (an audit record, a split record, or a
 //! quarantine record), never a panic, and never blocks the shard (no batchItemFailures).
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 

@@ -1,6 +1,6 @@
 //! Property tests of the core: diffs, exact numbers, sets, and no panic on any image or record.
 
-mod support;
+use crate::support;
 
 use flagtrail_core::audit::{diff_items, AuditRecord};
 use flagtrail_core::event::{decode_entry, Entry};
@@ -226,7 +226,7 @@ proptest! {
 
     /// The fuzz target (cargo fuzz needs a nightly toolchain, which this machine cannot fetch): real
     /// records, structurally mutated, through decoding and every derivation. Run it longer with
-    /// `PROPTEST_CASES=200000 cargo test --release -p flagtrail-core --test properties mutated`.
+    /// `PROPTEST_CASES=200000 cargo test --release -p flagtrail-runtime --test runtime properties::mutated`.
     #[test]
     fn mutated_corpus_records_never_panic_and_always_yield_a_valid_record(
         pick in any::<usize>(),

@@ -1,6 +1,6 @@
 //! Nothing secret reaches the function's own (tracing) logs, whatever the input.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
