@@ -289,7 +289,7 @@ pub async fn run_append(args: AppendArgs) -> anyhow::Result<()> {
     let trail = crate::completeness::trail_source(&args.trail, &sdk, false).await?;
     let seals = seals_in_order(trail.as_ref(), None).await?;
     let writer = LogWriter { store, signer, witnesses, origin: args.log_origin.clone() };
-    let r = writer.append(&seals, now).await?;
+    let r = writer.append(&seals, None, now).await?;
     println!(
         "log {}: size {} → {} ({} seal(s) in {}); {} object(s) created; checkpoint cosigned by {} of {} witness(es)",
         args.to,

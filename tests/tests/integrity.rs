@@ -380,6 +380,13 @@ async fn the_log_writer_appends_the_trails_seals_to_s3_once() {
     let store = S3LogStore::new(s3.clone(), "tlog", "log/");
     let first = keys.iter().find(|k| k.starts_with("log/checkpoints/")).unwrap().trim_start_matches("log/").to_owned();
     let (bytes, tag) = store.get(&first).await.unwrap().unwrap();
+    // What a round lists to find its window's first bundle: the archived checkpoints' own names.
+    let mut listed = store.list("checkpoints/").await.unwrap();
+    listed.sort();
+    let mut expected: Vec<String> =
+        keys.iter().filter_map(|k| k.strip_prefix("log/checkpoints/")).map(str::to_owned).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
     assert!(store.create(&first, &bytes).await.is_ok());
     assert!(matches!(store.create(&first, b"forged").await, Err(LogWriteError::Conflict(_))));
     assert!(

@@ -155,10 +155,11 @@ export class TransparencyLog extends Construct {
     const bucketId = stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
     const objects = bucket.arnForObjects(`${LOG_PREFIX}*`);
     role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadAndWriteTheLog', actions: ['s3:GetObject', 's3:PutObject'], resources: [objects] }));
-    // ListBucket only so that S3 answers a missing object (the first round's checkpoint, a tile not
-    // yet made) with 404 NoSuchKey, not 403 (tlog_writer.rs). Not held to `s3:prefix`: the runtime
-    // never lists, and the 404 check is S3's own on GetObject, whose request carries no prefix to
-    // match: under such a condition the missing object would be 403 and the first round would fail.
+    // ListBucket: the round lists `log/checkpoints/` (the archived checkpoints' sizes and times) to
+    // know from which bundle the trail's window can hold logged seals, and S3 answers a missing
+    // object (the first round's checkpoint) with 404 NoSuchKey, not 403, only to a role that may
+    // list (tlog_writer.rs). Not held to `s3:prefix`: the 404 check is S3's own on GetObject, whose
+    // request carries no prefix to match, so under such a condition the first round would fail.
     // It lists key names of the archive (delivery times), which the auditors list too; no contents.
     role.addToPolicy(new iam.PolicyStatement({ sid: 'FindTheLog', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
     // The archive's encryption: the trail key through S3, for this bucket only (its encryption

@@ -69,7 +69,8 @@ pub async fn serve_log_writer(
     run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         let now = now_ms();
         let seals = crate::tlog_writer::seals_in_order(trail, Some(now.saturating_sub(lookback_ms))).await?;
-        let r = writer.append(&seals, u64::try_from(now / 1000).unwrap_or(0)).await?;
+        let since = u64::try_from(now.saturating_sub(lookback_ms) / 1000).unwrap_or(0);
+        let r = writer.append(&seals, Some(since), u64::try_from(now / 1000).unwrap_or(0)).await?;
         tracing::info!(from = r.from, to = r.to, created = r.created, cosigned = r.cosigned, "checkpoint written");
         // The checkpoint is written either way; a witness that did not cosign fails the round so
         // that LogWriterErrors pages (an unwitnessed checkpoint is a verify finding).

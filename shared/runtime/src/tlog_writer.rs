@@ -12,10 +12,13 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use flagtrail_core::integrity::tlog::{
-    bundle_entries, bundle_paths, entry_seal, read_checkpoint, seal_entry, MerkleLog, NoteVerifyingKey,
+    bundle_entries, bundle_paths, entry_seal, read_checkpoint, seal_entry, LogError, MerkleLog, NoteVerifyingKey,
+    TILE_HEIGHT,
 };
 use flagtrail_core::integrity::witness::{add_cosignatures, AddCheckpoint};
 use sha2::Digest;
@@ -59,6 +62,8 @@ pub trait LogStore: Send + Sync {
     async fn create(&self, path: &str, bytes: &[u8]) -> Result<Created, LogWriteError>;
     /// Replaces the object if it is still at `tag` (`None`: if it still does not exist).
     async fn replace(&self, path: &str, bytes: &[u8], tag: Option<&str>) -> Result<(), LogWriteError>;
+    /// The names of the objects directly under `dir` (e.g. `checkpoints/`), without `dir`.
+    async fn list(&self, dir: &str) -> Result<Vec<String>, SinkError>;
 }
 
 /// A prefix of an S3 bucket (the archive).
@@ -137,6 +142,18 @@ impl LogStore for S3LogStore {
             Err(e) => Err(s3_error(e).into()),
         }
     }
+
+    async fn list(&self, dir: &str) -> Result<Vec<String>, SinkError> {
+        let prefix = self.key(dir);
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).delimiter("/").into_paginator().send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_error)?;
+            names.extend(page.contents().iter().filter_map(|o| o.key()?.strip_prefix(&prefix).map(str::to_owned)));
+        }
+        Ok(names)
+    }
 }
 
 /// A folder (`DIR/log/`, the local contract's layout).
@@ -186,6 +203,54 @@ impl LogStore for DirLogStore {
             .map_err(|e| SinkError::Permanent { sink: "log folder", message: format!("{path}: {e}") })?;
         Ok(())
     }
+
+    async fn list(&self, dir: &str) -> Result<Vec<String>, SinkError> {
+        let io = |e: std::io::Error| SinkError::Permanent { sink: "log folder", message: format!("{dir}: {e}") };
+        let entries = match std::fs::read_dir(self.0.join(dir)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// A store that counts the objects read through it (what a round costs in GETs: the benchmark's
+/// and the tests' measure).
+pub struct CountedStore<S> {
+    inner: S,
+    reads: Arc<AtomicUsize>,
+}
+
+impl<S> CountedStore<S> {
+    /// `inner`, adding each object read to `reads`.
+    pub fn new(inner: S, reads: Arc<AtomicUsize>) -> Self {
+        CountedStore { inner, reads }
+    }
+}
+
+#[async_trait]
+impl<S: LogStore> LogStore for CountedStore<S> {
+    async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Option<String>)>, SinkError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(path).await
+    }
+    async fn create(&self, path: &str, bytes: &[u8]) -> Result<Created, LogWriteError> {
+        self.inner.create(path, bytes).await
+    }
+    async fn replace(&self, path: &str, bytes: &[u8], tag: Option<&str>) -> Result<(), LogWriteError> {
+        self.inner.replace(path, bytes, tag).await
+    }
+    async fn list(&self, dir: &str) -> Result<Vec<String>, SinkError> {
+        self.inner.list(dir).await
+    }
 }
 
 /// The seal ids of a trail (events at or after `since_ms`, if given) in the order it first shows
@@ -234,38 +299,55 @@ pub struct AppendReport {
     pub unwitnessed: Vec<String>,
 }
 
+/// Leaves in a full entry bundle (C2SP tlog-tiles).
+const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
+
+/// How far ahead of the round that logged it a seal's timestamp can be: CloudWatch Logs accepts
+/// events up to 2 hours in the future (PutLogEvents), and an hour more is kept for clock skew.
+const SEAL_TIME_AHEAD_SECONDS: u64 = 3 * 3600;
+
+fn corrupt(e: LogError) -> LogWriteError {
+    LogWriteError::Corrupt(e.0)
+}
+
+/// (size, time) of an archived checkpoint's name, `<size>.<time>.<digest>`.
+fn archived_at(name: &str) -> Option<(u64, u64)> {
+    let mut parts = name.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 impl LogWriter {
-    /// One round over `seals` (the trail's seal ids in order) at `now` (seconds).
-    pub async fn append(&self, seals: &[String], now: u64) -> Result<AppendReport, LogWriteError> {
+    /// One round over `seals` (the trail's seal ids in order, read from `since`, in seconds, or
+    /// from its start when `None`) at `now` (seconds).
+    ///
+    /// The round holds the log's right edge, not the log: it resumes from the latest checkpoint
+    /// with the partial entry bundle and the O(log n) tiles its operations ask for, each
+    /// authenticated against the checkpoint's root, and it reads back only the bundles appended
+    /// since `since` to know which of `seals` are leaves already (see [`LogWriter::logged_seals`]).
+    pub async fn append(&self, seals: &[String], since: Option<u64>, now: u64) -> Result<AppendReport, LogWriteError> {
         let key = NoteVerifyingKey::new(self.origin.clone(), self.signer.verifying_key());
         let latest = self.store.get("checkpoint").await?;
         let (size, root) = match &latest {
-            Some((note, _)) => read_checkpoint(note, &key).map_err(|e| LogWriteError::Corrupt(e.0))?,
+            Some((note, _)) => read_checkpoint(note, &key).map_err(corrupt)?,
             None => (0, Default::default()),
         };
-        let mut entries = Vec::with_capacity(size as usize);
-        for path in bundle_paths(size) {
-            let (bundle, _) =
-                self.store.get(&path).await?.ok_or_else(|| LogWriteError::Corrupt(format!("{path} is missing")))?;
-            entries.extend(bundle_entries(&bundle).map_err(|e| LogWriteError::Corrupt(format!("{path}: {}", e.0)))?);
-        }
-        entries.truncate(size as usize);
-        let mut log = MerkleLog::from_entries(entries).map_err(|e| LogWriteError::Corrupt(e.0))?;
-        if size > 0 && log.root_at(size).map_err(|e| LogWriteError::Corrupt(e.0))? != root {
-            return Err(LogWriteError::Corrupt(format!(
-                "the entry bundles do not hash to the checkpoint's root at size {size}"
-            )));
-        }
-        let logged: HashSet<String> = log.entries().iter().filter_map(|e| entry_seal(e).map(str::to_owned)).collect();
-        for seal in seals.iter().filter(|s| !logged.contains(*s)) {
-            log.append(seal_entry(seal)).map_err(|e| LogWriteError::Corrupt(e.0))?;
+        let partial = match bundle_paths(size).pop() {
+            Some(path) if size % TILE_WIDTH != 0 => self.bundle(&path).await?,
+            _ => Vec::new(),
+        };
+        let mut log = MerkleLog::resume(size, root, partial).map_err(corrupt)?;
+        self.with_tiles(&mut log, |l| l.check_edge()).await?;
+        let logged = self.logged_seals(&log, since).await?;
+        for seal in seals.iter().filter(|s| !logged.contains(s.as_str())) {
+            self.with_tiles(&mut log, |l| l.append(seal_entry(seal))).await?;
         }
         let mut created = 0;
-        for (path, bytes) in log.tiles(size).map_err(|e| LogWriteError::Corrupt(e.0))? {
+        for (path, bytes) in self.with_tiles(&mut log, |l| l.tiles(size)).await? {
             created += usize::from(self.store.create(&path, &bytes).await? == Created::New);
         }
+        self.with_tiles(&mut log, |l| l.root_at(l.size())).await?;
         let note = sign_checkpoint(&self.origin, &log, self.signer.as_ref()).await?;
-        let (note, cosigned, unwitnessed) = self.cosign(note, &log, size).await;
+        let (note, cosigned, unwitnessed) = self.cosign(note, &mut log, size).await;
         // Named by size, time and the note's own digest: two rounds in the same second (a retried
         // round, whose witnesses date their cosignatures by their own clocks) archive both notes
         // instead of colliding; a second writer is still stopped by `checkpoint`'s If-Match.
@@ -276,11 +358,70 @@ impl LogWriter {
         Ok(AppendReport { from: size, to: log.size(), created, cosigned, unwitnessed })
     }
 
+    /// Runs `op` on `log`, giving it the stored tiles it asks for until it needs none.
+    async fn with_tiles<T>(
+        &self,
+        log: &mut MerkleLog,
+        mut op: impl FnMut(&mut MerkleLog) -> Result<T, LogError>,
+    ) -> Result<T, LogWriteError> {
+        loop {
+            let failed = match op(log) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let wanted = log.wanted_tiles();
+            if wanted.is_empty() {
+                return Err(corrupt(failed));
+            }
+            for path in wanted {
+                let (bytes, _) =
+                    self.store.get(&path).await?.ok_or_else(|| LogWriteError::Corrupt(format!("{path} is missing")))?;
+                log.add_tile(&path, bytes).map_err(corrupt)?;
+            }
+        }
+    }
+
+    async fn bundle(&self, path: &str) -> Result<Vec<Vec<u8>>, LogWriteError> {
+        let (bytes, _) =
+            self.store.get(path).await?.ok_or_else(|| LogWriteError::Corrupt(format!("{path} is missing")))?;
+        bundle_entries(&bytes).map_err(|e| LogWriteError::Corrupt(format!("{path}: {}", e.0)))
+    }
+
+    /// The seals among the leaves that can hold a seal of the trail read from `since`: those
+    /// appended after the newest archived checkpoint made before `since` (less the time a seal can
+    /// be ahead of a round), or all of them when `since` is `None` or no checkpoint is that old.
+    /// With the trail read over 14 days, that is about 14 days of seals, whatever the log's size.
+    async fn logged_seals(&self, log: &MerkleLog, since: Option<u64>) -> Result<HashSet<String>, LogWriteError> {
+        let from = match since {
+            None => 0,
+            Some(since) => {
+                let before = since.saturating_sub(SEAL_TIME_AHEAD_SECONDS);
+                let archived = self.store.list("checkpoints/").await?;
+                archived.iter().filter_map(|n| archived_at(n)).filter(|&(_, t)| t <= before).map(|(s, _)| s).max()
+            }
+            .unwrap_or(0),
+        };
+        let size = log.size();
+        let mut logged = HashSet::new();
+        let mut note = |entry: &[u8]| {
+            if let Some(seal) = entry_seal(entry) {
+                logged.insert(seal.to_owned());
+            }
+        };
+        for path in
+            bundle_paths(size).iter().take((size / TILE_WIDTH) as usize).skip((from.min(size) / TILE_WIDTH) as usize)
+        {
+            self.bundle(path).await?.iter().for_each(|e| note(e));
+        }
+        log.entries().iter().for_each(|e| note(e));
+        Ok(logged)
+    }
+
     /// Asks each witness to cosign `note` (the checkpoint of `log`), telling it the log was at
     /// `old` before. A witness at another size answers 409 with its size; the request is made again
     /// once from that size, if it is within this log. Returns the note with the cosignatures, their
     /// count, and the witnesses that gave none, with why.
-    async fn cosign(&self, mut note: Vec<u8>, log: &MerkleLog, old: u64) -> (Vec<u8>, usize, Vec<String>) {
+    async fn cosign(&self, mut note: Vec<u8>, log: &mut MerkleLog, old: u64) -> (Vec<u8>, usize, Vec<String>) {
         let (mut cosigned, mut unwitnessed) = (0, Vec::new());
         for witness in &self.witnesses {
             let name = witness.key().0.name().to_owned();
@@ -289,7 +430,7 @@ impl LogWriter {
                 let proof = match from {
                     0 => Ok(Vec::new()),
                     f if f == log.size() => Ok(Vec::new()),
-                    f => log.consistency(f).map_err(|e| e.0),
+                    f => self.with_tiles(log, |l| l.consistency(f)).await.map_err(|e| e.to_string()),
                 };
                 let request = match proof {
                     Ok(proof) => AddCheckpoint { old: from, proof, checkpoint: note.clone() },
@@ -319,5 +460,64 @@ impl LogWriter {
             }
         }
         (note, cosigned, unwitnessed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use flagtrail_core::integrity::tlog::{read_checkpoint, seal_entry, MerkleLog, NoteVerifyingKey};
+
+    use super::*;
+    use crate::sink::LocalCheckpointSigner;
+
+    fn seals(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("seal-{i}")).collect()
+    }
+
+    const DAY: u64 = 86_400;
+
+    /// A later round reads the right edge and the bundles of the lookback, not the log; it still
+    /// skips the seals of the window that are leaves already and grows the same tree.
+    #[tokio::test]
+    async fn a_round_reads_the_right_edge_and_the_lookback_not_the_whole_log() {
+        let dir = std::env::temp_dir().join(format!("flagtrail-writer-edge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let counted = || reads.swap(0, Ordering::SeqCst);
+        let writer = LogWriter {
+            store: Box::new(CountedStore::new(DirLogStore(dir.clone()), reads.clone())),
+            signer: Box::new(LocalCheckpointSigner(key.clone())),
+            witnesses: Vec::new(),
+            origin: "example.test/log".into(),
+        };
+        let t0 = 1_700_000_000;
+        let first = writer.append(&seals(0..5000), None, t0).await.unwrap();
+        assert_eq!((first.from, first.to), (0, 5000));
+
+        // 20 days on, the trail's 14-day window: the last 100 seals already logged, 250 new.
+        counted();
+        let since = t0 + 6 * DAY;
+        let second = writer.append(&seals(4900..5250), Some(since), t0 + 20 * DAY).await.unwrap();
+        assert_eq!((second.from, second.to), (5000, 5250), "the 100 logged seals are not appended again");
+        let read = counted();
+        // The checkpoint, the partial bundle and a tile per level: not the 20 bundles of the log.
+        assert!(read <= 6, "{read} objects read");
+
+        let whole = MerkleLog::from_entries(seals(0..5250).iter().map(|s| seal_entry(s))).unwrap();
+        let note = std::fs::read(dir.join("checkpoint")).unwrap();
+        let (size, root) =
+            read_checkpoint(&note, &NoteVerifyingKey::new("example.test/log", key.verifying_key())).unwrap();
+        assert_eq!((size, root), (5250, whole.root_at(5250).unwrap()));
+        for (path, bytes) in whole.tiles(0).unwrap() {
+            assert_eq!(std::fs::read(dir.join(&path)).unwrap(), bytes, "{path}");
+        }
+
+        // Without a window (the whole trail), every bundle is read and nothing is appended twice.
+        let third = writer.append(&seals(0..5250), None, t0 + 20 * DAY + 1).await.unwrap();
+        assert_eq!((third.from, third.to), (5250, 5250));
+        assert!(counted() > 20, "the whole trail: every bundle read");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

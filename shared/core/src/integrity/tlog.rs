@@ -12,7 +12,8 @@
 //! rebuilt by whoever holds the seal and log keys lacks the trusted witnesses' cosignatures; and a
 //! folder older than the checkpoint an auditor holds is behind it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -21,7 +22,10 @@ use signed_note::{Note, Signature as NoteSignature, Signer as NoteSigner, Verifi
 use super::witness::{check_add_checkpoint, cosignature_line, AddCheckpoint, WitnessError};
 /// A tree hash (SHA-256, RFC 6962).
 pub use tlog_tiles::Hash;
-use tlog_tiles::{prove_tree, stored_hashes, tree_hash, Checkpoint, HashReader, Tile};
+use tlog_tiles::{
+    prove_tree, record_hash, stored_hash_count, stored_hash_index, stored_hashes, tree_hash, Checkpoint, HashReader,
+    Tile, TileHashReader, TileReader,
+};
 
 /// Tile height (C2SP tlog-tiles fixes 8: 256 hashes a tile).
 pub const TILE_HEIGHT: u8 = 8;
@@ -51,18 +55,95 @@ fn err(e: impl std::fmt::Display) -> LogError {
     LogError(e.to_string())
 }
 
-/// The Merkle tree of the log in memory: its entries and RFC 6962 stored hashes.
+/// The Merkle tree of the log: a whole log built from its entries, or a stored log resumed at its
+/// right edge ([`MerkleLog::resume`]), which holds only the leaves it appends, the partial entry
+/// bundle before them and the stored tiles it was given. A resumed log reads a stored hash from
+/// those tiles, authenticated against the checkpoint's root (`tlog_tiles::TileHashReader`); a
+/// tile it needs and was not given fails the operation and is named by [`MerkleLog::wanted_tiles`],
+/// so that a writer fetches O(log n) tiles a round instead of the whole log.
 #[derive(Default, Clone)]
 pub struct MerkleLog {
+    stored: Option<StoredTree>,
+    /// Leaf index of `entries[0]`.
+    first_entry: u64,
     entries: Vec<Vec<u8>>,
+    /// Stored hashes from index `stored_hash_count(stored size)` on.
     hashes: Vec<Hash>,
+}
+
+/// The tree a resumed log grows from: its size and root (from the signed checkpoint), the tiles
+/// read so far, the hashes already authenticated, and the tiles an operation wanted.
+#[derive(Default)]
+struct StoredTree {
+    size: u64,
+    root: Hash,
+    tiles: HashMap<Tile, Vec<u8>>,
+    verified: Mutex<HashMap<u64, Hash>>,
+    wanted: Mutex<BTreeMap<String, Tile>>,
+}
+
+impl Clone for StoredTree {
+    fn clone(&self) -> Self {
+        StoredTree {
+            size: self.size,
+            root: self.root,
+            tiles: self.tiles.clone(),
+            verified: Mutex::new(self.verified.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+            wanted: Mutex::new(self.wanted.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        }
+    }
+}
+
+impl TileReader for StoredTree {
+    fn height(&self) -> u8 {
+        TILE_HEIGHT
+    }
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(tiles.len());
+        for t in tiles {
+            match self.tiles.get(t) {
+                Some(data) => out.push(data.clone()),
+                None => {
+                    wanted.insert(c2sp_path(t, false), *t);
+                }
+            }
+        }
+        if out.len() < tiles.len() {
+            return Err(tlog_tiles::Error::InvalidInput("stored tiles not read yet".into()));
+        }
+        Ok(out)
+    }
+    fn save_tiles(&self, _: &[Tile], _: &[Vec<u8>]) {}
+}
+
+impl StoredTree {
+    fn read(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let unknown: Vec<u64> = indexes.iter().copied().filter(|i| !verified.contains_key(i)).collect();
+        if !unknown.is_empty() {
+            let read = TileHashReader::new(self.size, self.root, self).read_hashes(&unknown)?;
+            verified.extend(unknown.into_iter().zip(read));
+        }
+        Ok(indexes.iter().map(|i| verified[i]).collect())
+    }
 }
 
 impl HashReader for MerkleLog {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let offset = self.hash_offset();
+        let old: Vec<u64> = indexes.iter().copied().filter(|&i| i < offset).collect();
+        let mut old = match (&self.stored, old.is_empty()) {
+            (_, true) => Vec::new().into_iter(),
+            (Some(stored), false) => stored.read(&old)?.into_iter(),
+            (None, false) => return Err(tlog_tiles::Error::IndexesNotInTree),
+        };
         indexes
             .iter()
-            .map(|&i| self.hashes.get(i as usize).copied().ok_or(tlog_tiles::Error::IndexesNotInTree))
+            .map(|&i| match i.checked_sub(offset) {
+                None => old.next().ok_or(tlog_tiles::Error::IndexesNotInTree),
+                Some(j) => self.hashes.get(j as usize).copied().ok_or(tlog_tiles::Error::IndexesNotInTree),
+            })
             .collect()
     }
 }
@@ -77,6 +158,69 @@ impl MerkleLog {
         Ok(log)
     }
 
+    /// The stored log of a checkpoint (`size`, `root`) resumed at its right edge: `bundle` is the
+    /// entries of its partial entry bundle (empty when `size` is a multiple of 256). Call
+    /// [`MerkleLog::check_edge`] before trusting those entries.
+    pub fn resume(size: u64, root: Hash, bundle: Vec<Vec<u8>>) -> Result<Self, LogError> {
+        if bundle.len() as u64 != size % (1 << TILE_HEIGHT) {
+            return Err(LogError(format!(
+                "the partial entry bundle of a log of {size} holds {} entries, not {}",
+                bundle.len(),
+                size % (1 << TILE_HEIGHT)
+            )));
+        }
+        Ok(MerkleLog {
+            stored: Some(StoredTree { size, root, ..StoredTree::default() }),
+            first_entry: size - bundle.len() as u64,
+            entries: bundle,
+            hashes: Vec::new(),
+        })
+    }
+
+    /// The stored tiles (C2SP paths) the last failed operation needed and this log was not given;
+    /// empty when it failed for another reason.
+    pub fn wanted_tiles(&self) -> Vec<String> {
+        match &self.stored {
+            Some(s) => s.wanted.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Gives a resumed log one of its [`MerkleLog::wanted_tiles`], as read from the store; its
+    /// hashes are authenticated when an operation reads them.
+    pub fn add_tile(&mut self, path: &str, data: Vec<u8>) -> Result<(), LogError> {
+        let stored = self.stored.as_mut().ok_or_else(|| LogError("a whole log reads no tiles".into()))?;
+        let tile = stored.wanted.get_mut().unwrap_or_else(|p| p.into_inner()).remove(path);
+        let tile = tile.ok_or_else(|| LogError(format!("{path} was not wanted")))?;
+        stored.tiles.insert(tile, data);
+        Ok(())
+    }
+
+    /// Checks that the held entries of a resumed log's partial bundle are the leaves its tiles and
+    /// checkpoint root say.
+    pub fn check_edge(&self) -> Result<(), LogError> {
+        let indexes: Vec<u64> =
+            (0..self.held_before_growth()).map(|i| stored_hash_index(0, self.first_entry + i)).collect();
+        let leaves = self.read_hashes(&indexes).map_err(err)?;
+        for (i, (entry, leaf)) in self.entries.iter().zip(leaves).enumerate() {
+            if record_hash(entry) != leaf {
+                return Err(LogError(format!(
+                    "entry {} of the partial bundle is not the leaf the tiles hold",
+                    self.first_entry + i as u64
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn held_before_growth(&self) -> u64 {
+        self.stored.as_ref().map_or(0, |s| s.size - self.first_entry)
+    }
+
+    fn hash_offset(&self) -> u64 {
+        self.stored.as_ref().map_or(0, |s| stored_hash_count(s.size))
+    }
+
     /// Appends one entry.
     pub fn append(&mut self, entry: Vec<u8>) -> Result<(), LogError> {
         let new = stored_hashes(self.size(), &entry, self).map_err(err)?;
@@ -87,10 +231,10 @@ impl MerkleLog {
 
     /// Number of leaves.
     pub fn size(&self) -> u64 {
-        self.entries.len() as u64
+        self.first_entry + self.entries.len() as u64
     }
 
-    /// The entries, in order.
+    /// The entries held, in order: all of a whole log's; a resumed log's from its partial bundle on.
     pub fn entries(&self) -> &[Vec<u8>] {
         &self.entries
     }
@@ -114,7 +258,10 @@ impl MerkleLog {
             let data = tile.read_data(self).map_err(err)?;
             out.push((c2sp_path(&tile, false), data));
             if tile.level() == 0 {
-                let start = (tile.level_index() << TILE_HEIGHT) as usize;
+                let start = (tile.level_index() << TILE_HEIGHT)
+                    .checked_sub(self.first_entry)
+                    .ok_or_else(|| LogError(format!("entries before {} are not held", self.first_entry)))?
+                    as usize;
                 let mut bundle = Vec::new();
                 for e in &self.entries[start..start + tile.width() as usize] {
                     let len = u16::try_from(e.len()).map_err(|_| LogError("an entry over 65,535 bytes".into()))?;
@@ -673,6 +820,83 @@ mod tests {
 
     fn files(log: &MerkleLog) -> std::collections::BTreeMap<String, Vec<u8>> {
         log.tiles(0).unwrap().into_iter().collect()
+    }
+
+    fn leaves(range: std::ops::Range<usize>) -> Vec<Vec<u8>> {
+        range.map(|i| seal_entry(&format!("seal {i}"))).collect()
+    }
+
+    /// Runs `op`, handing the log the tiles it asks for from `stored`; returns the result and
+    /// how many tiles it read.
+    fn fed<T>(
+        log: &mut MerkleLog,
+        stored: &BTreeMap<String, Vec<u8>>,
+        reads: &mut usize,
+        mut op: impl FnMut(&mut MerkleLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        loop {
+            match op(log) {
+                Ok(v) => return Ok(v),
+                Err(e) if log.wanted_tiles().is_empty() => return Err(e),
+                Err(_) => {
+                    for path in log.wanted_tiles() {
+                        let data = stored.get(&path).unwrap_or_else(|| panic!("{path} is not stored")).clone();
+                        log.add_tile(&path, data).unwrap();
+                        *reads += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stored log of `n` leaves resumed at its right edge.
+    fn resumed(n: usize) -> (MerkleLog, BTreeMap<String, Vec<u8>>) {
+        let whole = MerkleLog::from_entries(leaves(0..n)).unwrap();
+        let stored = files(&whole);
+        let bundle = leaves(n - n % 256..n);
+        (MerkleLog::resume(n as u64, whole.root_at(n as u64).unwrap(), bundle).unwrap(), stored)
+    }
+
+    #[test]
+    fn a_resumed_log_grows_into_the_same_tree_from_a_few_tiles() {
+        for (n, grow) in [(0, 3), (1, 1), (255, 1), (256, 0), (256, 300), (257, 255), (1000, 70), (66_000, 600)] {
+            let (mut log, stored) = resumed(n);
+            let mut reads = 0;
+            fed(&mut log, &stored, &mut reads, |l| l.check_edge()).unwrap();
+            for e in leaves(n..n + grow) {
+                fed(&mut log, &stored, &mut reads, |l| l.append(e.clone())).unwrap();
+            }
+            let whole = MerkleLog::from_entries(leaves(0..n + grow)).unwrap();
+            let size = (n + grow) as u64;
+            assert_eq!(fed(&mut log, &stored, &mut reads, |l| l.root_at(size)).unwrap(), whole.root_at(size).unwrap());
+            let tiles = fed(&mut log, &stored, &mut reads, |l| l.tiles(n as u64)).unwrap();
+            assert_eq!(tiles, whole.tiles(n as u64).unwrap(), "tiles from {n} to {size}");
+            for old in [1, n as u64 / 2, n as u64].into_iter().filter(|&o| o > 0 && o < size) {
+                let proof = fed(&mut log, &stored, &mut reads, |l| l.consistency(old)).unwrap();
+                assert_eq!(proof, whole.consistency(old).unwrap(), "proof {old} -> {size}");
+            }
+            // The right edge and what the proofs reach, not the log: a tile per level and a few more.
+            assert!(reads <= 12, "{reads} tiles read resuming {n}");
+        }
+    }
+
+    #[test]
+    fn a_resumed_log_refuses_tiles_or_a_bundle_that_are_not_its_checkpoint() {
+        let (mut log, mut stored) = resumed(1000);
+        assert!(log.root_at(1000).is_err(), "a resumed log has no hashes before it reads tiles");
+        let first = log.wanted_tiles()[0].clone();
+        stored.get_mut(&first).unwrap()[0] ^= 1;
+        let err = fed(&mut log, &stored, &mut 0, |l| l.root_at(1000)).unwrap_err();
+        assert!(err.0.contains("inconsistent"), "{err}");
+
+        let (_, stored) = resumed(1000);
+        let whole = MerkleLog::from_entries(leaves(0..1000)).unwrap();
+        let mut bundle = leaves(768..1000);
+        bundle[5] = seal_entry("another seal");
+        let mut log = MerkleLog::resume(1000, whole.root_at(1000).unwrap(), bundle).unwrap();
+        let err = fed(&mut log, &stored, &mut 0, |l| l.check_edge()).unwrap_err();
+        assert!(err.0.contains("entry 773"), "{err}");
+        assert!(MerkleLog::resume(1000, whole.root_at(1000).unwrap(), leaves(768..999)).is_err());
     }
 
     fn check(
