@@ -71,3 +71,17 @@ pub fn write_ed25519_key(dir: &std::path::Path, name: &str, seed: u8) -> String 
     .unwrap();
     private.to_str().unwrap().to_owned()
 }
+
+/// Creates the witness's state table as the witness stack does (partition key `origin`, on demand).
+pub async fn create_state_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let origin = AttributeDefinition::builder().attribute_name("origin").attribute_type(ScalarAttributeType::S);
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(origin.build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("origin").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+}

@@ -500,3 +500,88 @@ async fn a_witness_over_http_cosigns_the_log_and_refuses_a_rewritten_one() {
     assert!(out.contains("unwitnessed checkpoint"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The witness's rollback race, on its DynamoDB state (moto enforces the condition): two instances
+/// of the witness (two concurrent Lambda invocations) both read size 5, then one is asked to
+/// cosign a checkpoint at 8 and the other a fork of it at 8. Both requests are consistent with
+/// what each read; the conditional PutItem lets exactly one advance, the other is a 409 naming
+/// the size now stored, and the stored state is the one that was cosigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_witness_instances_never_both_cosign_a_fork() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use flagtrail_core::integrity::tlog::{seal_entry, signed_checkpoint, MerkleLog, NoteKey};
+    use flagtrail_core::integrity::witness::{AddCheckpoint, WitnessError};
+    use flagtrail_runtime::sink::{LocalCheckpointSigner, SinkError};
+    use flagtrail_runtime::witness::{DynamoWitnessState, Latest, Refusal, WitnessService, WitnessState};
+
+    /// The state, with the first read of each instance held until both have read.
+    struct Lockstep {
+        inner: DynamoWitnessState,
+        both_read: Arc<tokio::sync::Barrier>,
+        first: AtomicBool,
+    }
+    #[async_trait]
+    impl WitnessState for Lockstep {
+        async fn latest(&self, origin: &str) -> Result<Option<Latest>, SinkError> {
+            let latest = self.inner.latest(origin).await;
+            if self.first.swap(false, Ordering::SeqCst) {
+                self.both_read.wait().await;
+            }
+            latest
+        }
+        async fn advance(
+            &self,
+            origin: &str,
+            expected: Option<&Latest>,
+            new: &Latest,
+            note: &[u8],
+        ) -> Result<bool, SinkError> {
+            self.inner.advance(origin, expected, new, note).await
+        }
+    }
+
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    flagtrail_e2e::witness::create_state_table(&ddb, "witness").await;
+    let origin = "flagtrail/prod/seals";
+    let log_key = NoteKey::new(origin, ed25519_dalek::SigningKey::from_bytes(&[21; 32]));
+    let witness_key = ed25519_dalek::SigningKey::from_bytes(&[22; 32]);
+    let both_read = Arc::new(tokio::sync::Barrier::new(2));
+    let instance = |lockstep: bool| {
+        let state = Lockstep {
+            inner: DynamoWitnessState::new(ddb.clone(), "witness"),
+            both_read: both_read.clone(),
+            first: AtomicBool::new(lockstep),
+        };
+        let signer = Box::new(LocalCheckpointSigner(witness_key.clone()));
+        WitnessService::new(signer, None, vec![log_key.verifying()], Box::new(state))
+    };
+    let body = |log: &MerkleLog, old: u64| {
+        let proof = if old > 0 { log.consistency(old).unwrap() } else { vec![] };
+        AddCheckpoint { old, proof, checkpoint: signed_checkpoint(origin, log, &log_key).unwrap() }.body()
+    };
+    let honest = MerkleLog::from_entries((0..8).map(|i| seal_entry(&format!("s{i}")))).unwrap();
+    let fork = MerkleLog::from_entries((0..8).map(|i| seal_entry(&format!("{}{i}", if i < 5 { "s" } else { "fork" }))))
+        .unwrap();
+    let at5 = MerkleLog::from_entries(honest.entries()[..5].to_vec()).unwrap();
+    instance(false).add_checkpoint(&body(&at5, 0), 1_700_000_000).await.unwrap();
+
+    let (a, b) = (instance(true), instance(true));
+    let (to_a, to_b) = (body(&honest, 5), body(&fork, 5));
+    let (ra, rb) = tokio::join!(a.add_checkpoint(&to_a, 1_700_000_100), b.add_checkpoint(&to_b, 1_700_000_100));
+    let refused = match (&ra, &rb) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+        _ => panic!("exactly one of a fork's two checkpoints is cosigned: {ra:?} {rb:?}"),
+    };
+    assert!(
+        matches!(refused, Refusal::Witness(WitnessError::Conflict { latest: 8, old: 5 })),
+        "a 409 naming the size now stored: {refused:?}"
+    );
+    let stored = DynamoWitnessState::new(ddb.clone(), "witness").latest(origin).await.unwrap().unwrap();
+    let cosigned = if ra.is_ok() { &honest } else { &fork };
+    assert_eq!((stored.size, stored.root), (8, cosigned.root_at(8).unwrap()));
+}

@@ -489,21 +489,7 @@ async fn the_witness_bootstrap_cosigns_consistent_checkpoints_and_keeps_its_stat
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-    ddb.create_table()
-        .table_name("witness")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("origin")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("origin").key_type(KeyType::Hash).build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    flagtrail_e2e::witness::create_state_table(&ddb, "witness").await;
     let witness_key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
     let kms = flagtrail_e2e::kms::KmsEd25519::start(witness_key.clone());
     let origin = "flagtrail/prod/seals";
