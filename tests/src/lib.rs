@@ -251,7 +251,7 @@ pub async fn stream_records(
 
 pub mod fault;
 pub mod invoke;
-pub mod kms;
+pub use flagtrail_devtools::kms;
 pub mod strict;
 pub mod witness;
 
