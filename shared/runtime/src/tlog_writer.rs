@@ -337,7 +337,7 @@ impl LogWriter {
         };
         let mut log = MerkleLog::resume(size, root, partial).map_err(corrupt)?;
         self.with_tiles(&mut log, |l| l.check_edge()).await?;
-        let logged = self.logged_seals(&log, since).await?;
+        let logged = self.logged_seals(&log, seals, since).await?;
         for seal in seals.iter().filter(|s| !logged.contains(s.as_str())) {
             self.with_tiles(&mut log, |l| l.append(seal_entry(seal))).await?;
         }
@@ -387,11 +387,16 @@ impl LogWriter {
         bundle_entries(&bytes).map_err(|e| LogWriteError::Corrupt(format!("{path}: {}", e.0)))
     }
 
-    /// The seals among the leaves that can hold a seal of the trail read from `since`: those
-    /// appended after the newest archived checkpoint made before `since` (less the time a seal can
-    /// be ahead of a round), or all of them when `since` is `None` or no checkpoint is that old.
-    /// With the trail read over 14 days, that is about 14 days of seals, whatever the log's size.
-    async fn logged_seals(&self, log: &MerkleLog, since: Option<u64>) -> Result<HashSet<String>, LogWriteError> {
+    /// Which of `seals` (the trail read from `since`) are leaves already. Only the leaves that can
+    /// hold one are read: those appended after the newest archived checkpoint made before `since`
+    /// (less the time a seal can be ahead of a round), or all of them when `since` is `None` or no
+    /// checkpoint is that old. Over a 14-day trail that is about 14 days of bundles.
+    async fn logged_seals(
+        &self,
+        log: &MerkleLog,
+        seals: &[String],
+        since: Option<u64>,
+    ) -> Result<HashSet<String>, LogWriteError> {
         let from = match since {
             None => 0,
             Some(since) => {
@@ -402,9 +407,12 @@ impl LogWriter {
             .unwrap_or(0),
         };
         let size = log.size();
+        // Only the window's seals are kept: a log whose bundles are all read (a young one, or the
+        // whole trail) still costs the window's memory, not the log's.
+        let window: HashSet<&str> = seals.iter().map(String::as_str).collect();
         let mut logged = HashSet::new();
         let mut note = |entry: &[u8]| {
-            if let Some(seal) = entry_seal(entry) {
+            if let Some(seal) = entry_seal(entry).filter(|s| window.contains(s)) {
                 logged.insert(seal.to_owned());
             }
         };
