@@ -522,6 +522,13 @@ mod tests {
             assert_eq!(std::fs::read(dir.join(&path)).unwrap(), bytes, "{path}");
         }
 
+        // An hour on, the same window again: its seals are leaves of the last full bundle (read
+        // back from the checkpoint at t0) and of the partial one; nothing is appended.
+        let again = writer.append(&seals(4900..5250), Some(since + 3600), t0 + 20 * DAY + 3600).await.unwrap();
+        assert_eq!((again.from, again.to), (5250, 5250), "every seal of the window is a leaf already");
+        let read = counted();
+        assert!((3..=7).contains(&read), "the right edge and bundle 19 only: {read} objects read");
+
         // Without a window (the whole trail), every bundle is read and nothing is appended twice.
         let third = writer.append(&seals(0..5250), None, t0 + 20 * DAY + 1).await.unwrap();
         assert_eq!((third.from, third.to), (5250, 5250));

@@ -826,8 +826,7 @@ mod tests {
         range.map(|i| seal_entry(&format!("seal {i}"))).collect()
     }
 
-    /// Runs `op`, handing the log the tiles it asks for from `stored`; returns the result and
-    /// how many tiles it read.
+    /// Runs `op`, handing the log the tiles it asks for from `stored` and counting them in `reads`.
     fn fed<T>(
         log: &mut MerkleLog,
         stored: &BTreeMap<String, Vec<u8>>,
